@@ -1,0 +1,81 @@
+//! `rkc`: the command-line face of rskafka-consumer.
+//!
+//! Exit codes: 0 success, 1 the operation failed (cluster unreachable, broker error),
+//! 2 invalid usage or configuration.
+
+mod metadata;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use rskafka_consumer::{ClientConfig, Error};
+
+/// A pure-Rust Kafka consumer toolkit.
+#[derive(Debug, Parser)]
+#[command(name = "rkc", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print brokers, topics, partitions and leaders.
+    Metadata(metadata::Args),
+}
+
+/// Options every subcommand that talks to a cluster shares.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConnectionArgs {
+    /// Bootstrap brokers, `host:port[,host:port…]`, tried in order.
+    #[arg(short = 'b', long = "brokers", value_name = "BOOTSTRAP")]
+    pub(crate) brokers: String,
+    /// A librdkafka configuration property, `key=value` (repeatable).
+    #[arg(short = 'X', value_name = "KEY=VALUE")]
+    pub(crate) properties: Vec<String>,
+}
+
+impl ConnectionArgs {
+    /// The client configuration these options describe.
+    pub(crate) fn client_config(&self) -> Result<ClientConfig, Error> {
+        let mut config = ClientConfig::new(&self.brokers)?;
+        config.apply_pairs(self.properties.iter().map(String::as_str))?;
+        Ok(config)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("rkc: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Metadata(args) => metadata::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rkc: {e}");
+            match e {
+                Error::Config(_) => ExitCode::from(2),
+                _ => ExitCode::FAILURE,
+            }
+        }
+    }
+}

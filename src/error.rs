@@ -1,0 +1,167 @@
+//! The crate's one error type, and the one place that answers "is this worth retrying?".
+
+use std::{fmt, time::Duration};
+
+use thiserror::Error;
+
+use crate::{config::ConfigError, wire::DecodeError};
+
+/// A Kafka protocol error code, as returned in a response (never 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KafkaCode(pub i16);
+
+impl KafkaCode {
+    /// `None` for 0 (no error), the code otherwise.
+    pub fn from_code(code: i16) -> Option<Self> {
+        (code != 0).then_some(Self(code))
+    }
+
+    /// Whether the broker marks this code as retriable (a later attempt may succeed).
+    pub fn is_retriable(self) -> bool {
+        // Codes the Java client's `RetriableException` subclasses carry.
+        matches!(
+            self.0,
+            2 | 3 | 5 | 6 | 7 | 8 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 56 | 74 | 75 | 78 | 80 | 100
+        )
+    }
+}
+
+impl fmt::Display for KafkaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match rskafka::protocol::error::Error::new(self.0) {
+            Some(rskafka::protocol::error::Error::Unknown(_)) | None => {
+                write!(f, "error code {}", self.0)
+            }
+            Some(known) => write!(f, "{known:?} ({})", self.0),
+        }
+    }
+}
+
+/// Everything that can go wrong talking to a Kafka cluster.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration property was unknown or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+
+    /// The TCP connection to a broker could not be opened.
+    #[error("cannot connect to {broker}: {source}")]
+    Connect {
+        /// `host:port` of the broker.
+        broker: String,
+        /// The socket error.
+        source: std::io::Error,
+    },
+
+    /// Connecting (TCP plus the ApiVersions handshake) took longer than
+    /// `socket.connection.setup.timeout.ms`.
+    #[error("connecting to {broker} timed out after {timeout:?}")]
+    ConnectTimeout {
+        /// `host:port` of the broker.
+        broker: String,
+        /// The configured bound.
+        timeout: Duration,
+    },
+
+    /// The ApiVersions handshake failed (not a Kafka broker, or no common version).
+    #[error("API version handshake with {broker} failed: {reason}")]
+    Handshake {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A request failed on the connection (I/O error, broken framing, undecodable response).
+    #[error("{api} request to {broker} failed: {reason}")]
+    Request {
+        /// `host:port` of the broker.
+        broker: String,
+        /// The API that was called.
+        api: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A request got no response within `socket.timeout.ms`.
+    #[error("{api} request to {broker} timed out after {timeout:?}")]
+    RequestTimeout {
+        /// `host:port` of the broker.
+        broker: String,
+        /// The API that was called.
+        api: &'static str,
+        /// The configured bound.
+        timeout: Duration,
+    },
+
+    /// The broker answered with an error code.
+    #[error("{api} failed{}: {code}", context.as_deref().map(|c| format!(" for {c}")).unwrap_or_default())]
+    Kafka {
+        /// The API that was called.
+        api: &'static str,
+        /// The error code.
+        code: KafkaCode,
+        /// What the error applies to (a topic, a partition, a group), when known.
+        context: Option<String>,
+    },
+
+    /// A response or record batch did not decode.
+    #[error("malformed data from {source_desc}: {error}")]
+    Decode {
+        /// Where the data came from.
+        source_desc: String,
+        /// What was wrong with it.
+        error: DecodeError,
+    },
+
+    /// None of the bootstrap brokers could be reached; each attempt's failure is listed.
+    #[error("no bootstrap broker could be reached: {}", attempts.join("; "))]
+    NoBrokerReachable {
+        /// One line per broker tried.
+        attempts: Vec<String>,
+    },
+}
+
+impl Error {
+    /// Whether retrying the same operation later may succeed: connection trouble, timeouts and
+    /// retriable broker error codes. Configuration and decoding errors are final.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::Connect { .. }
+            | Self::ConnectTimeout { .. }
+            | Self::Request { .. }
+            | Self::RequestTimeout { .. }
+            | Self::NoBrokerReachable { .. } => true,
+            Self::Kafka { code, .. } => code.is_retriable(),
+            Self::Config(_) | Self::Handshake { .. } | Self::Decode { .. } => false,
+        }
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_codes_print_their_name_and_number() {
+        assert_eq!(KafkaCode(6).to_string(), "NotLeaderOrFollower (6)");
+        assert_eq!(KafkaCode(9999).to_string(), "error code 9999");
+        assert!(KafkaCode(6).is_retriable());
+        assert!(!KafkaCode(29).is_retriable());
+    }
+
+    #[test]
+    fn config_errors_are_final_and_timeouts_retriable() {
+        let config = Error::from(ConfigError::NotKeyValue("x".into()));
+        assert!(!config.is_retriable());
+        let timeout = Error::ConnectTimeout {
+            broker: "a:1".into(),
+            timeout: Duration::from_secs(1),
+        };
+        assert!(timeout.is_retriable());
+    }
+}
