@@ -1,13 +1,16 @@
 //! Bounds-checked primitives of the Kafka wire format, for the messages this crate owns.
 //!
-//! [`Decoder`] reads from a borrowed byte slice and checks every length prefix against the bytes
-//! that actually remain, so a corrupt or hostile response can never trigger a large allocation or
-//! a panic: it yields a [`DecodeError`] instead. [`Encoder`] appends to a `Vec<u8>`.
+//! [`Decoder`] reads from a shared [`Bytes`] buffer and checks every length prefix against the
+//! bytes that actually remain, so a corrupt or hostile response can never trigger a large
+//! allocation or a panic: it yields a [`DecodeError`] instead. Large fields (record batches) can
+//! be taken as [`Bytes`] slices of the response without copying. [`Encoder`] appends to a
+//! `Vec<u8>`.
 //!
 //! Both know the two encodings Kafka uses for strings, bytes and arrays: the classic one
 //! (int16/int32 length prefixes) and the *flexible* one of KIP-482 (unsigned-varint length + 1,
 //! followed by tagged fields at the end of every structure).
 
+use bytes::Bytes;
 use thiserror::Error;
 
 /// A response or record could not be decoded.
@@ -60,17 +63,37 @@ pub enum DecodeError {
     },
 }
 
-/// Reads Kafka primitives from a byte slice, never past its end.
+/// Reads Kafka primitives from a byte buffer, never past its end.
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
+    owner: &'a Bytes,
     buf: &'a [u8],
     pos: usize,
 }
 
 impl<'a> Decoder<'a> {
     /// Starts reading at the beginning of `buf`.
-    pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+    pub fn new(buf: &'a Bytes) -> Self {
+        Self {
+            owner: buf,
+            buf: buf.as_ref(),
+            pos: 0,
+        }
+    }
+
+    /// Takes the next `n` bytes as a shared slice of the underlying buffer (no copy).
+    pub fn take_bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+        let start = self.pos;
+        self.take(n, what)?;
+        Ok(self.owner.slice(start..start + n))
+    }
+
+    /// Reads nullable bytes (compact when `flexible`) as a shared slice (no copy).
+    pub fn nullable_shared_bytes(&mut self, flexible: bool) -> Result<Option<Bytes>, DecodeError> {
+        match self.length(flexible, false, "bytes")? {
+            None => Ok(None),
+            Some(len) => self.take_bytes(len, "bytes").map(Some),
+        }
     }
 
     /// Bytes consumed so far.
@@ -380,6 +403,7 @@ mod tests {
         for v in [0, 1, -1, 63, -64, 64, i32::MAX, i32::MIN] {
             let mut buf = Vec::new();
             Encoder::new(&mut buf).varint(v);
+            let buf = Bytes::from(buf);
             let mut d = Decoder::new(&buf);
             assert_eq!(d.varint().unwrap(), v);
             assert_eq!(d.remaining(), 0);
@@ -389,9 +413,9 @@ mod tests {
     #[test]
     fn varlong_decodes_extremes() {
         // zig-zag of i64::MIN is u64::MAX: ten bytes, the last one 0x01.
-        let buf = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01];
+        let buf = Bytes::from_static(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]);
         assert_eq!(Decoder::new(&buf).varlong().unwrap(), i64::MIN);
-        let too_long = [0xff; 11];
+        let too_long = Bytes::from_static(&[0xff; 11]);
         assert!(matches!(
             Decoder::new(&too_long).varlong(),
             Err(DecodeError::VarintOverflow { .. })
@@ -400,7 +424,7 @@ mod tests {
 
     #[test]
     fn lengths_larger_than_the_input_are_rejected_without_allocating() {
-        let buf = [0x7f, 0xff, 0xff, 0xff, 0x00];
+        let buf = Bytes::from_static(&[0x7f, 0xff, 0xff, 0xff, 0x00]);
         let err = Decoder::new(&buf).array_len(false).unwrap_err();
         assert!(matches!(
             err,
@@ -420,6 +444,7 @@ mod tests {
             let mut e = Encoder::new(&mut buf);
             e.string(flexible, "topic");
             e.nullable_string(flexible, None);
+            let buf = Bytes::from(buf);
             let mut d = Decoder::new(&buf);
             assert_eq!(d.string(flexible).unwrap(), "topic");
             assert_eq!(d.nullable_string(flexible).unwrap(), None);
@@ -429,7 +454,7 @@ mod tests {
 
     #[test]
     fn tagged_fields_are_skipped() {
-        let buf = [2, 0, 1, 0xaa, 5, 2, 0xbb, 0xcc, 7];
+        let buf = Bytes::from_static(&[2, 0, 1, 0xaa, 5, 2, 0xbb, 0xcc, 7]);
         let mut d = Decoder::new(&buf);
         d.tagged_fields(true).unwrap();
         assert_eq!(d.i8().unwrap(), 7);

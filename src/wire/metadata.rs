@@ -190,6 +190,8 @@ fn decode_partition(
 
 #[cfg(test)]
 mod tests {
+    use bytes::Bytes;
+
     use super::*;
 
     /// Encodes a response the way a broker would, so decoding can be checked at each version.
@@ -275,7 +277,7 @@ mod tests {
     fn response_decodes_at_every_supported_version() {
         for version in [7, 8, 9, 10, 11, 12] {
             let expected = sample(version);
-            let buf = encode_response(&expected, version);
+            let buf = Bytes::from(encode_response(&expected, version));
             let mut d = Decoder::new(&buf);
             let got = MetadataResponse::decode(&mut d, version).unwrap();
             assert_eq!(got, expected, "version {version}");
@@ -285,9 +287,10 @@ mod tests {
 
     #[test]
     fn truncated_response_is_an_error_not_a_panic() {
-        let buf = encode_response(&sample(12), 12);
+        let buf = Bytes::from(encode_response(&sample(12), 12));
         for cut in 0..buf.len() {
-            assert!(MetadataResponse::decode(&mut Decoder::new(&buf[..cut]), 12).is_err());
+            let truncated = buf.slice(..cut);
+            assert!(MetadataResponse::decode(&mut Decoder::new(&truncated), 12).is_err());
         }
     }
 

@@ -12,6 +12,8 @@ pub mod metadata;
 
 use std::io::Cursor;
 
+use bytes::Bytes;
+
 use rskafka::protocol::{
     api_key::ApiKey,
     api_version::{ApiVersion, ApiVersionRange},
@@ -110,13 +112,27 @@ impl<T: WireResponse> ReadVersionedType<Cursor<Vec<u8>>> for Response<T> {
         reader: &mut Cursor<Vec<u8>>,
         version: ApiVersion,
     ) -> Result<Self, ReadVersionedError> {
+        // Take the frame out of the cursor so large fields (record batches) can be handed out as
+        // `Bytes` slices of it without a copy. The cursor is left empty at position 0, which the
+        // messenger reads as "fully consumed"; the real check that nothing is left over is here.
         let start = usize::try_from(reader.position()).unwrap_or(usize::MAX);
-        let buf = reader.get_ref().get(start..).unwrap_or_default();
-        let mut d = Decoder::new(buf);
-        let body = T::decode(&mut d, version.0.0)
-            .map_err(|e| ReadVersionedError::ReadError(ReadError::Malformed(Box::new(e))))?;
-        reader.set_position((start + d.position()) as u64);
-        Ok(Self(body))
+        let frame = Bytes::from(std::mem::take(reader.get_mut()));
+        reader.set_position(0);
+        let body = frame
+            .get(start..)
+            .map(|_| frame.slice(start..))
+            .unwrap_or_default();
+        let mut d = Decoder::new(&body);
+        let malformed =
+            |e: DecodeError| ReadVersionedError::ReadError(ReadError::Malformed(Box::new(e)));
+        let decoded = T::decode(&mut d, version.0.0).map_err(malformed)?;
+        if d.remaining() != 0 {
+            return Err(malformed(DecodeError::Malformed {
+                what: "response",
+                reason: format!("{} bytes left after the body", d.remaining()),
+            }));
+        }
+        Ok(Self(decoded))
     }
 }
 

@@ -7,6 +7,7 @@
       prints, as JSON, what the AdminClient reports for the cluster and those topics, in the
       shape of `rkc metadata --json` (brokers, controller, topics with leaders/replicas/isr).
 """
+import base64
 import json
 import sys
 import time
@@ -38,6 +39,15 @@ def create(bootstrap, topic, partitions, replication=1):
     raise SystemExit(f"topic {topic} did not get leaders in time")
 
 
+def java_uuid_text(uuid):
+    """Kafka's canonical text form of a topic id (Java's Uuid.toString: URL-safe base64, no
+    padding), built from the id's bits; librdkafka's own str() uses standard base64."""
+    raw = (uuid.get_most_significant_bits() & (2**64 - 1)).to_bytes(8, "big") + (
+        uuid.get_least_significant_bits() & (2**64 - 1)
+    ).to_bytes(8, "big")
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def describe(bootstrap, topics):
     client = admin(bootstrap)
     cluster = client.describe_cluster(request_timeout=30).result(timeout=60)
@@ -48,7 +58,7 @@ def describe(bootstrap, topics):
         out_topics.append(
             {
                 "topic": d.name,
-                "topic_id": str(d.topic_id),
+                "topic_id": java_uuid_text(d.topic_id),
                 "internal": d.is_internal,
                 "partitions": [
                     {
