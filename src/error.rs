@@ -106,7 +106,7 @@ pub enum Error {
         context: Option<String>,
     },
 
-    /// A response or record batch did not decode.
+    /// A response did not decode.
     #[error("malformed data from {source_desc}: {error}")]
     Decode {
         /// Where the data came from.
@@ -114,6 +114,45 @@ pub enum Error {
         /// What was wrong with it.
         error: DecodeError,
     },
+
+    /// A record batch failed its CRC or could not be decoded. The partition does not advance
+    /// past it; the fetch is retried after `fetch.error.backoff.ms`.
+    #[error("corrupt record batch in {topic} [{partition}] at offset {offset}: {reason}")]
+    CorruptBatch {
+        /// Topic of the batch.
+        topic: String,
+        /// Partition of the batch.
+        partition: i32,
+        /// Base offset of the batch.
+        offset: i64,
+        /// What was wrong with it.
+        reason: String,
+    },
+
+    /// The position was outside the log and `auto.offset.reset=error`: the partition stops
+    /// until the application seeks it.
+    #[error("offset {offset} is out of range for {topic} [{partition}] (auto.offset.reset=error)")]
+    OffsetOutOfRange {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The offset that was out of range.
+        offset: i64,
+    },
+
+    /// The partition is not assigned to this consumer.
+    #[error("{topic} [{partition}] is not assigned")]
+    NotAssigned {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+    },
+
+    /// The consumer was closed.
+    #[error("the consumer is closed")]
+    Closed,
 
     /// None of the bootstrap brokers could be reached; each attempt's failure is listed.
     #[error("no bootstrap broker could be reached: {}", attempts.join("; "))]
@@ -134,7 +173,13 @@ impl Error {
             | Self::RequestTimeout { .. }
             | Self::NoBrokerReachable { .. } => true,
             Self::Kafka { code, .. } => code.is_retriable(),
-            Self::Config(_) | Self::Handshake { .. } | Self::Decode { .. } => false,
+            Self::CorruptBatch { .. } => true,
+            Self::Config(_)
+            | Self::Handshake { .. }
+            | Self::Decode { .. }
+            | Self::OffsetOutOfRange { .. }
+            | Self::NotAssigned { .. }
+            | Self::Closed => false,
         }
     }
 }

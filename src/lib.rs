@@ -17,9 +17,13 @@
 
 pub mod cluster;
 pub mod config;
+pub mod consumer;
 pub mod error;
+mod fetch;
+pub mod record;
 pub mod wire;
 
 pub use cluster::{Cluster, ClusterMetadata};
-pub use config::{ClientConfig, ConfigError};
+pub use config::{ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, OffsetReset};
+pub use consumer::{Consumer, Event, Message, Offset, TopicPartition, Watermarks};
 pub use error::{Error, KafkaCode, Result};

@@ -5,8 +5,9 @@
 //! request connects again through the bootstrap list.
 
 mod bootstrap;
-mod connection;
+pub(crate) mod connection;
 mod metadata;
+pub(crate) mod pool;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 

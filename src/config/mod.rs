@@ -5,9 +5,11 @@
 //! value is a [`ConfigError`] naming the property, never a silent default.
 
 mod client;
+mod consumer;
 mod values;
 
 pub use client::{BrokerAddress, ClientConfig};
+pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};
 
 use thiserror::Error;
 

@@ -8,6 +8,8 @@
 //! [`Request`] adapts both to rskafka's traits so the messenger can carry them.
 
 pub mod codec;
+pub mod fetch;
+pub mod list_offsets;
 pub mod metadata;
 
 use std::io::Cursor;

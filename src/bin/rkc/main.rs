@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 1 the operation failed (cluster unreachable, broker error),
 //! 2 invalid usage or configuration.
 
+mod consume;
 mod metadata;
 
 use std::process::ExitCode;
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Print brokers, topics, partitions and leaders.
     Metadata(metadata::Args),
+    /// Read messages as JSON lines (kcat-like).
+    Consume(consume::Args),
 }
 
 /// Options every subcommand that talks to a cluster shares.
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Metadata(args) => metadata::run(args).await,
+            Command::Consume(args) => consume::run(args).await,
         }
     });
     match result {

@@ -1,0 +1,265 @@
+//! One fetch loop per leader broker: a Fetch for all of its ready partitions, decode, repeat.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use tokio::time::Instant;
+
+use crate::{
+    cluster::pool::Purpose,
+    config::IsolationLevel,
+    consumer::{TopicPartition, Watermarks},
+    error::{Error, KafkaCode},
+    wire::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic},
+};
+
+use super::{
+    Shared,
+    buffer::Delivery,
+    is_leader_error,
+    partition::FetchState,
+    response::{Decoded, decode_partition},
+};
+
+/// A partition in one fetch request: its generation and fetch offset when sent.
+struct Requested {
+    tp: TopicPartition,
+    generation: u64,
+    offset: i64,
+    leader_epoch: i32,
+}
+
+/// Runs until the consumer closes.
+pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
+    let mut changes = shared.changes.subscribe();
+    while !shared.is_closed() {
+        shared.buffer.wait_for_space().await;
+        changes.borrow_and_update();
+        let (requested, wake_at) = take_ready(&shared, node);
+        if requested.is_empty() {
+            let idle = wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+            let _ = tokio::time::timeout_at(idle, changes.changed()).await;
+            continue;
+        }
+        let response = fetch(&shared, node, &requested).await;
+        apply(&shared, &requested, response);
+    }
+}
+
+/// Marks this node's ready partitions in flight and returns them, or when none is ready, the
+/// earliest instant one leaves its backoff.
+fn take_ready(shared: &Shared, node: i32) -> (Vec<Requested>, Option<Instant>) {
+    let now = Instant::now();
+    let mut partitions = shared.partitions.lock().expect("partitions lock");
+    let mut requested = Vec::new();
+    let mut wake_at: Option<Instant> = None;
+    for (tp, state) in partitions.iter_mut() {
+        let (Some(leader), FetchState::Fetching(offset)) = (state.leader, state.fetch) else {
+            continue;
+        };
+        if leader.node != node || state.paused || state.in_flight {
+            continue;
+        }
+        if let Some(until) = state.backoff_until.filter(|t| *t > now) {
+            wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+            continue;
+        }
+        state.in_flight = true;
+        requested.push(Requested {
+            tp: tp.clone(),
+            generation: state.generation,
+            offset,
+            leader_epoch: leader.epoch,
+        });
+    }
+    (requested, wake_at)
+}
+
+async fn fetch(
+    shared: &Shared,
+    node: i32,
+    requested: &[Requested],
+) -> Result<FetchResponse, Error> {
+    let config = &shared.config;
+    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
+    for r in requested {
+        topics.entry(&r.tp.topic).or_default().push(FetchPartition {
+            partition: r.tp.partition,
+            current_leader_epoch: r.leader_epoch,
+            fetch_offset: r.offset,
+            last_fetched_epoch: -1,
+            log_start_offset: -1,
+            partition_max_bytes: config.max_partition_fetch_bytes,
+        });
+    }
+    let request = FetchRequest {
+        max_wait_ms: i32::try_from(config.fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
+        min_bytes: config.fetch_min_bytes,
+        max_bytes: config.fetch_max_bytes,
+        isolation_level: config.isolation_level.wire_value(),
+        session_id: 0,
+        session_epoch: -1,
+        topics: topics
+            .into_iter()
+            .map(|(topic, partitions)| FetchTopic {
+                topic: topic.to_owned(),
+                partitions,
+            })
+            .collect(),
+        forgotten_topics: Vec::new(),
+        rack_id: String::new(),
+    };
+    let conn = shared.pool.get(node, Purpose::Fetch).await?;
+    let response = conn.request(request).await;
+    if response.is_err() {
+        shared.pool.invalidate(node, Purpose::Fetch, &conn).await;
+    }
+    let response = response?;
+    match KafkaCode::from_code(response.error_code) {
+        None => Ok(response),
+        Some(code) => Err(Error::Kafka {
+            api: "Fetch",
+            code,
+            context: None,
+        }),
+    }
+}
+
+/// Applies a fetch result to the partitions it covered.
+fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchResponse, Error>) {
+    let backoff = Instant::now() + shared.config.fetch_error_backoff;
+    let response = match response {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "fetch failed; refreshing leaders");
+            let mut partitions = shared.partitions.lock().expect("partitions lock");
+            for r in requested {
+                if let Some(state) = partitions.get_mut(&r.tp) {
+                    state.in_flight = false;
+                    state.leader = None;
+                    state.backoff_until = Some(backoff);
+                }
+            }
+            drop(partitions);
+            shared.notify_change();
+            return;
+        }
+    };
+    let max_decompressed = shared.config.client.max_response_bytes.max(64 << 20);
+    let mut leaders_lost = false;
+    for r in requested {
+        let data = response
+            .topics
+            .iter()
+            .filter(|t| t.topic == *r.tp.topic)
+            .flat_map(|t| &t.partitions)
+            .find(|p| p.partition == r.tp.partition);
+        // Decoding happens outside the lock; the result is dropped below if the partition
+        // moved meanwhile.
+        let decoded = data.filter(|d| d.error_code == 0).map(|d| {
+            decode_partition(
+                &r.tp,
+                r.offset,
+                shared.config.isolation_level,
+                max_decompressed,
+                d,
+            )
+        });
+        let mut partitions = shared.partitions.lock().expect("partitions lock");
+        let Some(state) = partitions.get_mut(&r.tp) else {
+            continue;
+        };
+        state.in_flight = false;
+        let Some(data) = data else {
+            continue;
+        };
+        if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
+            continue;
+        }
+        if let Some(code) = KafkaCode::from_code(data.error_code) {
+            match code.0 {
+                1 => match shared.reset_target() {
+                    Some(to) => {
+                        tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
+                        state.fetch = FetchState::Resolve(to);
+                        leaders_lost = true; // wake the manager to resolve it
+                    }
+                    None => {
+                        state.fetch = FetchState::Failed;
+                        shared.buffer.push(Delivery::Error {
+                            tp: Some((r.tp.clone(), r.generation)),
+                            error: Error::OffsetOutOfRange {
+                                topic: r.tp.topic.to_string(),
+                                partition: r.tp.partition,
+                                offset: r.offset,
+                            },
+                        });
+                    }
+                },
+                _ if is_leader_error(code) => {
+                    state.leader = None;
+                    state.backoff_until = Some(backoff);
+                    leaders_lost = true;
+                }
+                _ => {
+                    state.backoff_until = Some(backoff);
+                    shared.buffer.push(Delivery::Error {
+                        tp: Some((r.tp.clone(), r.generation)),
+                        error: Error::Kafka {
+                            api: "Fetch",
+                            code,
+                            context: Some(r.tp.to_string()),
+                        },
+                    });
+                }
+            }
+            continue;
+        }
+        let Some(Decoded {
+            messages,
+            next_offset,
+            error,
+        }) = decoded
+        else {
+            continue;
+        };
+        state.watermarks = Some(Watermarks {
+            log_start_offset: data.log_start_offset,
+            high_watermark: data.high_watermark,
+            last_stable_offset: data.last_stable_offset,
+        });
+        if !messages.is_empty() {
+            state.eof_armed = true;
+            shared.buffer.push(Delivery::Messages {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                messages: messages.into(),
+            });
+        }
+        state.fetch = FetchState::Fetching(next_offset);
+        if let Some(error) = error {
+            state.backoff_until = Some(backoff);
+            shared.buffer.push(Delivery::Error {
+                tp: Some((r.tp.clone(), r.generation)),
+                error,
+            });
+            continue;
+        }
+        let end = match shared.config.isolation_level {
+            IsolationLevel::ReadCommitted if data.last_stable_offset >= 0 => {
+                data.last_stable_offset
+            }
+            _ => data.high_watermark,
+        };
+        if shared.config.enable_partition_eof && state.eof_armed && next_offset >= end {
+            state.eof_armed = false;
+            shared.buffer.push(Delivery::Eof {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                offset: next_offset,
+            });
+        }
+    }
+    if leaders_lost {
+        shared.notify_change();
+    }
+}

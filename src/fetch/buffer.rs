@@ -1,0 +1,319 @@
+//! The bounded buffer between the fetch loops and the application.
+//!
+//! Fetch loops push decoded messages and events; `poll`/`Stream` pop them one at a time. Every
+//! buffered message counts against `queued.max.messages.kbytes`: while the buffer is over
+//! budget, fetch loops wait ([`Buffer::wait_for_space`]), so memory stays bounded however large
+//! the backlog. Entries carry the partition's generation; anything from before a seek, pause or
+//! reassignment is stale and dropped (see `consumer`).
+
+use std::{
+    collections::VecDeque,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+};
+
+use tokio::{sync::Notify, time::Instant};
+
+use crate::{
+    consumer::{Message, TopicPartition},
+    error::Error,
+};
+
+/// One entry of the buffer.
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    /// Messages of one partition from one fetch, in offset order.
+    Messages {
+        tp: TopicPartition,
+        generation: u64,
+        messages: VecDeque<Message>,
+    },
+    /// The partition reached its end at `offset`.
+    Eof {
+        tp: TopicPartition,
+        generation: u64,
+        offset: i64,
+    },
+    /// An error, scoped to a partition when `tp` is set.
+    Error {
+        tp: Option<(TopicPartition, u64)>,
+        error: Error,
+    },
+}
+
+/// What one pop yields.
+#[derive(Debug)]
+pub(crate) enum Popped {
+    Message {
+        generation: u64,
+        message: Message,
+    },
+    Eof {
+        tp: TopicPartition,
+        generation: u64,
+        offset: i64,
+    },
+    Error {
+        tp: Option<(TopicPartition, u64)>,
+        error: Error,
+    },
+}
+
+/// The queue with its byte budget.
+#[derive(Debug)]
+pub(crate) struct Buffer {
+    queue: Mutex<VecDeque<Delivery>>,
+    bytes: AtomicUsize,
+    budget: usize,
+    closed: AtomicBool,
+    data: Notify,
+    space: Notify,
+}
+
+impl Buffer {
+    /// An empty buffer holding at most about `budget` bytes of messages.
+    pub(crate) fn new(budget: usize) -> Self {
+        Self {
+            queue: Mutex::new(VecDeque::new()),
+            bytes: AtomicUsize::new(0),
+            budget,
+            closed: AtomicBool::new(false),
+            data: Notify::new(),
+            space: Notify::new(),
+        }
+    }
+
+    /// Appends a delivery and wakes pollers.
+    pub(crate) fn push(&self, delivery: Delivery) {
+        if let Delivery::Messages { messages, .. } = &delivery {
+            let size: usize = messages.iter().map(Message::buffered_size).sum();
+            self.bytes.fetch_add(size, Ordering::AcqRel);
+        }
+        self.queue.lock().expect("buffer lock").push_back(delivery);
+        self.data.notify_waiters();
+    }
+
+    /// Bytes of messages currently buffered.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Takes the next message or event, if any.
+    pub(crate) fn pop(&self) -> Option<Popped> {
+        let mut queue = self.queue.lock().expect("buffer lock");
+        loop {
+            let front = queue.front_mut()?;
+            let popped = match front {
+                Delivery::Messages {
+                    messages,
+                    generation,
+                    ..
+                } => match messages.pop_front() {
+                    Some(message) => {
+                        self.release(message.buffered_size());
+                        Some(Popped::Message {
+                            generation: *generation,
+                            message,
+                        })
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            if let Some(p) = popped {
+                return Some(p);
+            }
+            match queue.pop_front()? {
+                Delivery::Messages { .. } => continue,
+                Delivery::Eof {
+                    tp,
+                    generation,
+                    offset,
+                } => {
+                    return Some(Popped::Eof {
+                        tp,
+                        generation,
+                        offset,
+                    });
+                }
+                Delivery::Error { tp, error } => return Some(Popped::Error { tp, error }),
+            }
+        }
+    }
+
+    /// Waits until something can be popped (returned), the deadline passes, or the buffer is
+    /// closed (both `None`).
+    pub(crate) async fn pop_until(&self, deadline: Instant) -> Option<Popped> {
+        loop {
+            let notified = self.data.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(p) = self.pop() {
+                return Some(p);
+            }
+            if self.closed.load(Ordering::Acquire) {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return self.pop();
+            }
+        }
+    }
+
+    /// Drops every buffered delivery of `tp` (after a seek, pause or unassignment).
+    pub(crate) fn purge(&self, tp: &TopicPartition) {
+        let mut queue = self.queue.lock().expect("buffer lock");
+        let mut released = 0;
+        queue.retain(|d| match d {
+            Delivery::Messages {
+                tp: t, messages, ..
+            } if t == tp => {
+                released += messages.iter().map(Message::buffered_size).sum::<usize>();
+                false
+            }
+            Delivery::Eof { tp: t, .. } => t != tp,
+            Delivery::Error {
+                tp: Some((t, _)), ..
+            } => t != tp,
+            _ => true,
+        });
+        drop(queue);
+        self.release(released);
+    }
+
+    /// Waits until the buffer is under budget (or closed).
+    pub(crate) async fn wait_for_space(&self) {
+        loop {
+            let notified = self.space.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.buffered_bytes() < self.budget || self.closed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Wakes everyone waiting; later pops return what is left, then `None`.
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.data.notify_waiters();
+        self.space.notify_waiters();
+    }
+
+    fn release(&self, size: usize) {
+        if size == 0 {
+            return;
+        }
+        let before = self.bytes.fetch_sub(size, Ordering::AcqRel);
+        if before >= self.budget && before - size < self.budget {
+            self.space.notify_waiters();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Arc, time::Duration};
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::record::TimestampType;
+
+    fn message(tp: &TopicPartition, offset: i64, size: usize) -> Message {
+        Message {
+            topic: Arc::clone(&tp.topic),
+            partition: tp.partition,
+            offset,
+            timestamp: 0,
+            timestamp_type: TimestampType::CreateTime,
+            key: None,
+            value: Some(Bytes::from(vec![0; size])),
+            headers: Vec::new(),
+            leader_epoch: None,
+        }
+    }
+
+    fn messages(tp: &TopicPartition, offsets: std::ops::Range<i64>) -> Delivery {
+        Delivery::Messages {
+            tp: tp.clone(),
+            generation: 1,
+            messages: offsets.map(|o| message(tp, o, 100)).collect(),
+        }
+    }
+
+    #[test]
+    fn messages_and_events_come_out_in_push_order() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&tp, 0..2));
+        b.push(Delivery::Eof {
+            tp: tp.clone(),
+            generation: 1,
+            offset: 2,
+        });
+        let got: Vec<String> = std::iter::from_fn(|| b.pop())
+            .map(|p| match p {
+                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Eof { offset, .. } => format!("eof{offset}"),
+                Popped::Error { .. } => "err".into(),
+            })
+            .collect();
+        assert_eq!(got, ["m0", "m1", "eof2"]);
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn purge_drops_one_partition_and_releases_its_bytes() {
+        let (a, c) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&a, 0..3));
+        b.push(messages(&c, 0..1));
+        b.purge(&a);
+        assert_eq!(b.buffered_bytes(), message(&c, 0, 100).buffered_size());
+        assert!(matches!(b.pop(), Some(Popped::Message { message, .. }) if message.partition == 1));
+        assert!(b.pop().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_holds_fetchers_until_the_application_drains_it() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Arc::new(Buffer::new(150));
+        b.push(messages(&tp, 0..2)); // 2 × (64 + 100) bytes: over budget
+        let waiter = tokio::spawn({
+            let b = Arc::clone(&b);
+            async move { b.wait_for_space().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiter.is_finished(), "must wait while over budget");
+        b.pop();
+        b.pop();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken once drained")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn pop_until_times_out_empty_and_wakes_on_push() {
+        let b = Arc::new(Buffer::new(1 << 20));
+        let soon = Instant::now() + Duration::from_millis(20);
+        assert!(b.pop_until(soon).await.is_none());
+        let tp = TopicPartition::new("t", 0);
+        let pusher = {
+            let b = Arc::clone(&b);
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                b.push(messages(&tp, 5..6));
+            })
+        };
+        let later = Instant::now() + Duration::from_secs(5);
+        assert!(
+            matches!(b.pop_until(later).await, Some(Popped::Message { message, .. }) if message.offset == 5)
+        );
+        pusher.await.unwrap();
+    }
+}
