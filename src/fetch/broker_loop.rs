@@ -228,7 +228,6 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             last_stable_offset: data.last_stable_offset,
         });
         if !messages.is_empty() {
-            state.eof_armed = true;
             shared.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
                 generation: r.generation,
@@ -250,8 +249,11 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             }
             _ => data.high_watermark,
         };
-        if shared.config.enable_partition_eof && state.eof_armed && next_offset >= end {
-            state.eof_armed = false;
+        if shared.config.enable_partition_eof
+            && next_offset >= end
+            && state.last_eof != Some(next_offset)
+        {
+            state.last_eof = Some(next_offset);
             shared.buffer.push(Delivery::Eof {
                 tp: r.tp.clone(),
                 generation: r.generation,

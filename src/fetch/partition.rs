@@ -50,8 +50,10 @@ pub(crate) struct PartitionState {
     /// The offset of the next message the application will receive.
     pub(crate) consumer_position: Option<i64>,
     pub(crate) watermarks: Option<Watermarks>,
-    /// An EOF event is due the next time the position reaches the end.
-    pub(crate) eof_armed: bool,
+    /// The position at which the last EOF event was sent. Another is due when the position
+    /// reaches the end at a different offset (librdkafka's rule: new records, or skipped
+    /// aborted data and markers, re-arm it).
+    pub(crate) last_eof: Option<i64>,
 }
 
 impl PartitionState {
@@ -69,7 +71,7 @@ impl PartitionState {
                 _ => None,
             },
             watermarks: None,
-            eof_armed: true,
+            last_eof: None,
         }
     }
 
@@ -79,7 +81,7 @@ impl PartitionState {
         self.generation = generation;
         self.fetch = fetch;
         self.backoff_until = None;
-        self.eof_armed = true;
+        self.last_eof = None;
         self.consumer_position = match fetch {
             FetchState::Fetching(o) => Some(o),
             _ => None,

@@ -134,7 +134,8 @@ impl RecordBatch {
     ///
     /// Offsets are `base_offset + offset_delta`; timestamps are `base_timestamp + delta` under
     /// CreateTime and `max_timestamp` for every record under LogAppendTime. The number of records
-    /// must match the header's `record_count` (else [`RecordError::Malformed`]).
+    /// must match the header's `record_count` (else [`RecordError::Malformed`]). A control
+    /// batch yields its control records as they are; [`RecordBatch::control_type`] reads them.
     pub fn records(&self, max_decompressed: usize) -> Result<Vec<Record>, RecordError> {
         let codec = self.header.compression()?;
         if self.header.record_count == 0 && self.records.is_empty() {
