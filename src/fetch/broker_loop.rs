@@ -145,7 +145,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
         }
     };
     let max_decompressed = shared.config.client.max_response_bytes.max(64 << 20);
-    let mut leaders_lost = false;
+    let mut wake_manager = false;
     for r in requested {
         let data = response
             .topics
@@ -181,7 +181,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
                     Some(to) => {
                         tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
                         state.fetch = FetchState::Resolve(to);
-                        leaders_lost = true; // wake the manager to resolve it
+                        wake_manager = true; // wake the manager to resolve it
                     }
                     None => {
                         state.fetch = FetchState::Failed;
@@ -198,7 +198,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
                 _ if is_leader_error(code) => {
                     state.leader = None;
                     state.backoff_until = Some(backoff);
-                    leaders_lost = true;
+                    wake_manager = true;
                 }
                 _ => {
                     state.backoff_until = Some(backoff);
@@ -261,7 +261,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             });
         }
     }
-    if leaders_lost {
+    if wake_manager {
         shared.notify_change();
     }
 }

@@ -132,10 +132,10 @@ fn take_lookups(shared: &Shared) -> BTreeMap<i32, Vec<Lookup>> {
         let (FetchState::Resolve(to), Some(leader)) = (state.fetch, state.leader) else {
             continue;
         };
-        if !state.ready(now) {
+        if !state.ready_to_resolve(now) {
             continue;
         }
-        state.in_flight = true;
+        state.resolving = true;
         by_node.entry(leader.node).or_default().push((
             tp.clone(),
             state.generation,

@@ -64,7 +64,7 @@ pub(crate) async fn resolve(shared: &Arc<Shared>, node: i32, lookups: Vec<Lookup
         let Some(state) = partitions.get_mut(tp) else {
             continue;
         };
-        state.in_flight = false;
+        state.resolving = false;
         if state.generation != *generation || state.fetch != FetchState::Resolve(*to) {
             continue;
         }

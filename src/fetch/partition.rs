@@ -43,8 +43,11 @@ pub(crate) struct PartitionState {
     pub(crate) fetch: FetchState,
     pub(crate) leader: Option<Leader>,
     pub(crate) paused: bool,
-    /// A fetch or ListOffsets for this partition is in flight.
+    /// A Fetch covering this partition is in flight.
     pub(crate) in_flight: bool,
+    /// A ListOffsets lookup for this partition is in flight. Independent of `in_flight`: a
+    /// seek need not wait for a long-polling fetch, whose result the generation check drops.
+    pub(crate) resolving: bool,
     /// No request for this partition before this instant (after an error).
     pub(crate) backoff_until: Option<Instant>,
     /// The offset of the next message the application will receive.
@@ -65,6 +68,7 @@ impl PartitionState {
             leader: None,
             paused: false,
             in_flight: false,
+            resolving: false,
             backoff_until: None,
             consumer_position: match fetch {
                 FetchState::Fetching(o) => Some(o),
@@ -88,8 +92,8 @@ impl PartitionState {
         };
     }
 
-    /// Whether a request may be sent for it now.
-    pub(crate) fn ready(&self, now: Instant) -> bool {
-        !self.paused && !self.in_flight && self.backoff_until.is_none_or(|t| t <= now)
+    /// Whether an offset lookup may be sent for it now.
+    pub(crate) fn ready_to_resolve(&self, now: Instant) -> bool {
+        !self.paused && !self.resolving && self.backoff_until.is_none_or(|t| t <= now)
     }
 }

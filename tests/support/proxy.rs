@@ -1,0 +1,346 @@
+//! A fault-injection TCP proxy on loopback between Kafka clients and ONE broker.
+//!
+//! Clients connect to the brokers that Metadata (and FindCoordinator) responses advertise, so
+//! the proxy rewrites, in every broker→client byte stream, the advertised endpoint: the host
+//! bytes `127.0.0.1` immediately followed by the big-endian int32 upstream port become the same
+//! host bytes followed by the proxy's port. Same length, so no frame changes size; it works for
+//! classic and compact strings alike (the length prefix precedes the host bytes).
+//!
+//! [`Proxy::corrupt_after`] switches on a corruption rule: from then on, wherever `pattern`
+//! occurs in broker→client data, its first byte is flipped (XOR 0xFF). A pattern inside a
+//! record value thus breaks that record batch's CRC. [`Proxy::clear_faults`] switches it off.
+//!
+//! Matching works across TCP read boundaries: the proxy follows the Kafka framing (4-byte size
+//! prefix) of the broker→client stream and, inside a frame, holds back the last
+//! `longest pattern − 1` bytes until more of the frame arrives; the end of a frame is always
+//! forwarded at once, so a complete response is never held back.
+//!
+//! Everything is bounded: at most [`MAX_CONNECTIONS`] connections over the proxy's life (more
+//! are closed at once), fixed-size read buffers, a 5 s upstream connect timeout. Dropping the
+//! proxy closes the listener and every connection.
+
+use std::{
+    io::{ErrorKind, Read, Write},
+    net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread::{self, JoinHandle},
+    time::Duration,
+};
+
+/// Connections accepted over a proxy's whole life; later ones are closed immediately.
+pub const MAX_CONNECTIONS: u64 = 256;
+
+/// The host bytes of advertised endpoints that get their port rewritten.
+const ADVERTISED_HOST: &[u8] = b"127.0.0.1";
+
+const READ_BUFFER: usize = 64 * 1024;
+
+/// Counters of what went through a [`Proxy`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Client connections accepted and connected upstream.
+    pub connections: u64,
+    /// Connections refused because [`MAX_CONNECTIONS`] was reached.
+    pub rejected: u64,
+    /// Bytes forwarded client→broker.
+    pub bytes_to_broker: u64,
+    /// Bytes forwarded broker→client.
+    pub bytes_to_client: u64,
+    /// Advertised endpoints rewritten to the proxy's port.
+    pub endpoint_rewrites: u64,
+    /// Occurrences of the corruption pattern that were flipped.
+    pub corruptions: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    rejected: AtomicU64,
+    bytes_to_broker: AtomicU64,
+    bytes_to_client: AtomicU64,
+    endpoint_rewrites: AtomicU64,
+    corruptions: AtomicU64,
+}
+
+struct Shared {
+    upstream: SocketAddr,
+    /// `127.0.0.1` + upstream port, and its replacement `127.0.0.1` + proxy port.
+    endpoint_from: Vec<u8>,
+    endpoint_to: Vec<u8>,
+    corrupt: Mutex<Option<Vec<u8>>>,
+    stop: AtomicBool,
+    counters: Counters,
+    /// Clones of every socket, to shut them all down on drop.
+    sockets: Mutex<Vec<TcpStream>>,
+}
+
+/// A running proxy; see the module documentation.
+pub struct Proxy {
+    address: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    /// Starts a proxy on an ephemeral loopback port in front of `upstream` (`host:port` of one
+    /// broker; the first entry if a comma-separated list is given).
+    pub fn start(upstream: &str) -> Proxy {
+        let first = upstream.split(',').next().unwrap_or(upstream).trim();
+        let upstream = first
+            .to_socket_addrs()
+            .unwrap_or_else(|e| panic!("proxy upstream {first}: {e}"))
+            .next()
+            .unwrap_or_else(|| panic!("proxy upstream {first} resolves to nothing"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let address = listener.local_addr().expect("proxy local addr");
+        let endpoint = |port: u16| {
+            let mut v = ADVERTISED_HOST.to_vec();
+            v.extend_from_slice(&i32::from(port).to_be_bytes());
+            v
+        };
+        let shared = Arc::new(Shared {
+            upstream,
+            endpoint_from: endpoint(upstream.port()),
+            endpoint_to: endpoint(address.port()),
+            corrupt: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            counters: Counters::default(),
+            sockets: Mutex::new(Vec::new()),
+        });
+        let acceptor = {
+            let shared = Arc::clone(&shared);
+            thread::spawn(move || accept_loop(listener, shared))
+        };
+        Proxy {
+            address,
+            shared,
+            acceptor: Some(acceptor),
+        }
+    }
+
+    /// `127.0.0.1:<port>` of the proxy: give it to clients as their bootstrap address.
+    pub fn address(&self) -> String {
+        self.address.to_string()
+    }
+
+    /// From now on, flip the first byte (XOR 0xFF) of every occurrence of `pattern` in
+    /// broker→client data. Replaces any earlier pattern.
+    pub fn corrupt_after(&self, pattern: &[u8]) {
+        assert!(!pattern.is_empty(), "empty corruption pattern");
+        assert!(pattern.len() <= 4096, "corruption pattern too long");
+        *self.shared.corrupt.lock().unwrap() = Some(pattern.to_vec());
+    }
+
+    /// Stops corrupting (endpoint rewriting goes on).
+    pub fn clear_faults(&self) {
+        *self.shared.corrupt.lock().unwrap() = None;
+    }
+
+    /// What went through the proxy so far.
+    pub fn stats(&self) -> ProxyStats {
+        let c = &self.shared.counters;
+        ProxyStats {
+            connections: c.connections.load(Ordering::SeqCst),
+            rejected: c.rejected.load(Ordering::SeqCst),
+            bytes_to_broker: c.bytes_to_broker.load(Ordering::SeqCst),
+            bytes_to_client: c.bytes_to_client.load(Ordering::SeqCst),
+            endpoint_rewrites: c.endpoint_rewrites.load(Ordering::SeqCst),
+            corruptions: c.corruptions.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wake the blocking accept; it sees the stop flag and returns, closing the listener.
+        let _ = TcpStream::connect_timeout(&self.address, Duration::from_secs(1));
+        if let Some(acceptor) = self.acceptor.take() {
+            let _ = acceptor.join();
+        }
+        for s in self.shared.sockets.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut accepted = 0u64;
+    for client in listener.incoming() {
+        if shared.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let Ok(client) = client else { continue };
+        if accepted >= MAX_CONNECTIONS {
+            shared.counters.rejected.fetch_add(1, Ordering::SeqCst);
+            drop(client);
+            continue;
+        }
+        accepted += 1;
+        let Ok(broker) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
+        else {
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = broker.set_nodelay(true);
+        let clones = (
+            client.try_clone(),
+            broker.try_clone(),
+            client.try_clone(),
+            broker.try_clone(),
+        );
+        let (Ok(c2), Ok(b2), Ok(c3), Ok(b3)) = clones else {
+            continue;
+        };
+        {
+            let mut sockets = shared.sockets.lock().unwrap();
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            sockets.push(c3);
+            sockets.push(b3);
+        }
+        shared.counters.connections.fetch_add(1, Ordering::SeqCst);
+        let up = Arc::clone(&shared);
+        thread::spawn(move || client_to_broker(client, broker, &up));
+        let down = Arc::clone(&shared);
+        thread::spawn(move || broker_to_client(b2, c2, &down));
+    }
+}
+
+fn close_both(a: &TcpStream, b: &TcpStream) {
+    let _ = a.shutdown(Shutdown::Both);
+    let _ = b.shutdown(Shutdown::Both);
+}
+
+fn client_to_broker(mut client: TcpStream, mut broker: TcpStream, shared: &Shared) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    loop {
+        let n = match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if broker.write_all(&buf[..n]).is_err() {
+            break;
+        }
+        shared
+            .counters
+            .bytes_to_broker
+            .fetch_add(n as u64, Ordering::SeqCst);
+    }
+    close_both(&client, &broker);
+}
+
+/// Applies the rules to `data` in place; returns the longest pattern length in force.
+fn apply_rules(data: &mut [u8], shared: &Shared) -> usize {
+    let rewrites = replace_all(data, &shared.endpoint_from, &shared.endpoint_to);
+    if rewrites > 0 {
+        shared
+            .counters
+            .endpoint_rewrites
+            .fetch_add(rewrites, Ordering::SeqCst);
+    }
+    let mut longest = shared.endpoint_from.len();
+    if let Some(pattern) = shared.corrupt.lock().unwrap().as_deref() {
+        longest = longest.max(pattern.len());
+        let mut flipped = 0;
+        let mut i = 0;
+        while i + pattern.len() <= data.len() {
+            if &data[i..i + pattern.len()] == pattern {
+                data[i] ^= 0xFF;
+                flipped += 1;
+                i += pattern.len();
+            } else {
+                i += 1;
+            }
+        }
+        if flipped > 0 {
+            shared
+                .counters
+                .corruptions
+                .fetch_add(flipped, Ordering::SeqCst);
+        }
+    }
+    longest
+}
+
+/// Replaces every occurrence of `from` with the same-length `to`; returns how many.
+fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> u64 {
+    debug_assert_eq!(from.len(), to.len());
+    let mut count = 0;
+    let mut i = 0;
+    while i + from.len() <= data.len() {
+        if &data[i..i + from.len()] == from {
+            data[i..i + from.len()].copy_from_slice(to);
+            count += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    count
+}
+
+/// Forwards broker→client data frame by frame, applying the rules to frame bodies. Rewritten
+/// bytes never match again (the port or the first byte changed), so re-scanning the held-back
+/// tail together with the next bytes is harmless.
+fn broker_to_client(mut broker: TcpStream, mut client: TcpStream, shared: &Shared) {
+    let mut buf = vec![0u8; READ_BUFFER];
+    let mut header = [0u8; 4];
+    let mut header_len = 0usize;
+    let mut remaining = 0usize; // body bytes of the current frame not yet read
+    let mut pending: Vec<u8> = Vec::new(); // body bytes read but not yet forwarded
+    let mut out: Vec<u8> = Vec::with_capacity(READ_BUFFER + 4096);
+    'conn: loop {
+        let n = match broker.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        out.clear();
+        let mut i = 0;
+        while i < n {
+            if remaining == 0 {
+                let take = (4 - header_len).min(n - i);
+                header[header_len..header_len + take].copy_from_slice(&buf[i..i + take]);
+                out.extend_from_slice(&buf[i..i + take]);
+                header_len += take;
+                i += take;
+                if header_len == 4 {
+                    header_len = 0;
+                    let size = i32::from_be_bytes(header);
+                    if size < 0 {
+                        break 'conn; // not Kafka framing: give up on the connection
+                    }
+                    remaining = size as usize;
+                }
+                continue;
+            }
+            let take = remaining.min(n - i);
+            pending.extend_from_slice(&buf[i..i + take]);
+            remaining -= take;
+            i += take;
+            let longest = apply_rules(&mut pending, shared);
+            if remaining == 0 {
+                out.append(&mut pending);
+            } else {
+                let keep = (longest - 1).min(pending.len());
+                out.extend(pending.drain(..pending.len() - keep));
+            }
+        }
+        if client.write_all(&out).is_err() {
+            break;
+        }
+        shared
+            .counters
+            .bytes_to_client
+            .fetch_add(out.len() as u64, Ordering::SeqCst);
+    }
+    close_both(&broker, &client);
+}
