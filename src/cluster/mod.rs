@@ -13,7 +13,11 @@ pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 
 use tokio::sync::Mutex;
 
-use crate::{config::ClientConfig, error::Result, wire::metadata::MetadataRequest};
+use crate::{
+    config::{BrokerAddress, ClientConfig},
+    error::Result,
+    wire::metadata::MetadataRequest,
+};
 
 use connection::BrokerConnection;
 
@@ -34,6 +38,9 @@ use connection::BrokerConnection;
 pub struct Cluster {
     config: ClientConfig,
     bootstrap: Mutex<Option<BrokerConnection>>,
+    /// Brokers learned from the last metadata, tried after the bootstrap list when the
+    /// connection must be replaced (the bootstrap brokers may be the ones that are down).
+    known_brokers: std::sync::Mutex<Vec<BrokerAddress>>,
 }
 
 impl Cluster {
@@ -43,6 +50,7 @@ impl Cluster {
         Ok(Self {
             config,
             bootstrap: Mutex::new(Some(conn)),
+            known_brokers: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -55,7 +63,7 @@ impl Cluster {
     /// are reported with their error, not created.
     ///
     /// If the current connection fails, it is dropped and the request is sent once more over a
-    /// fresh connection from the bootstrap list.
+    /// fresh connection: to a bootstrap broker, else to any broker the last metadata named.
     pub async fn metadata(&self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
         let request = MetadataRequest {
             topics: topics.map(<[String]>::to_vec),
@@ -65,15 +73,15 @@ impl Cluster {
         for attempt in 0..2 {
             let conn = match guard.take() {
                 Some(conn) => conn,
-                None => {
-                    bootstrap::connect_any(&self.config.bootstrap_servers, &self.config).await?
-                }
+                None => bootstrap::connect_any(&self.candidates(), &self.config).await?,
             };
             match conn.request(request.clone()).await {
                 Ok(response) => {
                     let broker = conn.broker().to_owned();
                     *guard = Some(conn);
-                    return Ok(ClusterMetadata::from_response(broker, response));
+                    let metadata = ClusterMetadata::from_response(broker, response);
+                    self.remember_brokers(&metadata);
+                    return Ok(metadata);
                 }
                 Err(e) if attempt == 0 && e.is_retriable() => {
                     tracing::warn!(error = %e, "metadata request failed, reconnecting");
@@ -82,5 +90,35 @@ impl Cluster {
             }
         }
         unreachable!("the second attempt always returns")
+    }
+
+    /// The bootstrap list followed by the other brokers the cluster last reported.
+    fn candidates(&self) -> Vec<BrokerAddress> {
+        let mut list = self.config.bootstrap_servers.clone();
+        for addr in self
+            .known_brokers
+            .lock()
+            .expect("known brokers lock")
+            .iter()
+        {
+            if !list.contains(addr) {
+                list.push(addr.clone());
+            }
+        }
+        list
+    }
+
+    fn remember_brokers(&self, metadata: &ClusterMetadata) {
+        let known = metadata
+            .brokers
+            .iter()
+            .filter_map(|b| {
+                Some(BrokerAddress {
+                    host: b.host.clone(),
+                    port: u16::try_from(b.port).ok()?,
+                })
+            })
+            .collect();
+        *self.known_brokers.lock().expect("known brokers lock") = known;
     }
 }
