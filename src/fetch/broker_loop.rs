@@ -1,15 +1,15 @@
 //! One fetch loop per leader broker: a Fetch for all of its ready partitions, decode, repeat.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
 use crate::{
     cluster::pool::Purpose,
     config::IsolationLevel,
-    consumer::{TopicPartition, Watermarks},
+    consumer::Watermarks,
     error::{Error, KafkaCode},
-    wire::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic},
+    wire::fetch::{FetchRequest, FetchResponse},
 };
 
 use super::{
@@ -18,19 +18,16 @@ use super::{
     is_leader_error,
     partition::FetchState,
     response::{Decoded, decode_partition},
+    session::{FetchSession, Requested},
 };
 
-/// A partition in one fetch request: its generation and fetch offset when sent.
-struct Requested {
-    tp: TopicPartition,
-    generation: u64,
-    offset: i64,
-    leader_epoch: i32,
-}
+/// FETCH_SESSION_ID_NOT_FOUND and INVALID_FETCH_SESSION_EPOCH: the broker dropped our session.
+const SESSION_ERRORS: [i16; 2] = [70, 71];
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
     let mut changes = shared.changes.subscribe();
+    let mut session = FetchSession::default();
     while !shared.is_closed() {
         shared.buffer.wait_for_space().await;
         changes.borrow_and_update();
@@ -40,7 +37,7 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
             let _ = tokio::time::timeout_at(idle, changes.changed()).await;
             continue;
         }
-        let response = fetch(&shared, node, &requested).await;
+        let response = fetch(&shared, node, &mut session, &requested).await;
         apply(&shared, &requested, response);
     }
 }
@@ -74,48 +71,53 @@ fn take_ready(shared: &Shared, node: i32) -> (Vec<Requested>, Option<Instant>) {
     (requested, wake_at)
 }
 
+/// Sends one fetch through the broker's session. A dropped session is not an error for the
+/// partitions: the result is an empty response, and the next request is a full one.
 async fn fetch(
     shared: &Shared,
     node: i32,
+    session: &mut FetchSession,
     requested: &[Requested],
 ) -> Result<FetchResponse, Error> {
     let config = &shared.config;
-    let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
-    for r in requested {
-        topics.entry(&r.tp.topic).or_default().push(FetchPartition {
-            partition: r.tp.partition,
-            current_leader_epoch: r.leader_epoch,
-            fetch_offset: r.offset,
-            last_fetched_epoch: -1,
-            log_start_offset: -1,
-            partition_max_bytes: config.max_partition_fetch_bytes,
-        });
-    }
+    let parts = session.request(requested, config.max_partition_fetch_bytes);
     let request = FetchRequest {
         max_wait_ms: i32::try_from(config.fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
         min_bytes: config.fetch_min_bytes,
         max_bytes: config.fetch_max_bytes,
         isolation_level: config.isolation_level.wire_value(),
-        session_id: 0,
-        session_epoch: -1,
-        topics: topics
-            .into_iter()
-            .map(|(topic, partitions)| FetchTopic {
-                topic: topic.to_owned(),
-                partitions,
-            })
-            .collect(),
-        forgotten_topics: Vec::new(),
+        session_id: parts.session_id,
+        session_epoch: parts.session_epoch,
+        topics: parts.topics,
+        forgotten_topics: parts.forgotten,
         rack_id: String::new(),
     };
-    let conn = shared.pool.get(node, Purpose::Fetch).await?;
+    let conn = match shared.pool.get(node, Purpose::Fetch).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            session.reset();
+            return Err(e);
+        }
+    };
     let response = conn.request(request).await;
     if response.is_err() {
+        session.reset();
         shared.pool.invalidate(node, Purpose::Fetch, &conn).await;
     }
     let response = response?;
     match KafkaCode::from_code(response.error_code) {
-        None => Ok(response),
+        None => {
+            session.on_success(response.session_id);
+            Ok(response)
+        }
+        Some(code) if SESSION_ERRORS.contains(&code.0) => {
+            tracing::debug!(node, %code, "fetch session dropped by the broker; starting anew");
+            session.reset();
+            Ok(FetchResponse {
+                topics: Vec::new(),
+                ..response
+            })
+        }
         Some(code) => Err(Error::Kafka {
             api: "Fetch",
             code,

@@ -14,6 +14,7 @@ pub(crate) mod manager;
 pub(crate) mod offsets;
 pub(crate) mod partition;
 pub(crate) mod response;
+pub(crate) mod session;
 pub(crate) mod txn_filter;
 
 use std::{
