@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{RkcProcess, bootstrap, create_topic, partition_leader, proxy::Proxy, unique};
+use support::{RkcProcess, create_topic, partition_leader, proxy::Proxy, unique};
 
 #[test]
 fn idle_fetches_of_many_partitions_are_incremental_once_the_session_exists() {
