@@ -8,9 +8,18 @@
 //! [`Request`] adapts both to rskafka's traits so the messenger can carry them.
 
 pub mod codec;
+pub mod describe_groups;
 pub mod fetch;
+pub mod find_coordinator;
+pub mod heartbeat;
+pub mod join_group;
+pub mod leave_group;
+pub mod list_groups;
 pub mod list_offsets;
 pub mod metadata;
+pub mod offset_commit;
+pub mod offset_fetch;
+pub mod sync_group;
 
 use std::io::Cursor;
 
