@@ -20,6 +20,7 @@ pub mod config;
 pub mod consumer;
 pub mod error;
 mod fetch;
+pub mod group;
 pub mod record;
 pub mod wire;
 

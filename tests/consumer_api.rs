@@ -140,6 +140,7 @@ async fn stream_yields_messages_then_one_eof_per_partition() {
             Event::PartitionEof {
                 partition, offset, ..
             } => eofs.push((partition, offset)),
+            other => panic!("no group events without a group: {other:?}"),
         }
     }
     eofs.sort();

@@ -73,16 +73,23 @@ impl BrokerConnection {
 
     /// Sends one request and waits for its response, at most `socket.timeout.ms`.
     pub(crate) async fn request<R: WireRequest>(&self, request: R) -> Result<R::Response> {
-        let response = tokio::time::timeout(
-            self.request_timeout,
-            self.messenger.request(Request(request)),
-        )
-        .await
-        .map_err(|_| Error::RequestTimeout {
-            broker: self.broker.clone(),
-            api: R::NAME,
-            timeout: self.request_timeout,
-        })?;
+        self.request_within(request, self.request_timeout).await
+    }
+
+    /// Sends one request and waits at most `timeout` (JoinGroup and SyncGroup may be held by
+    /// the coordinator for the whole rebalance, longer than `socket.timeout.ms`).
+    pub(crate) async fn request_within<R: WireRequest>(
+        &self,
+        request: R,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let response = tokio::time::timeout(timeout, self.messenger.request(Request(request)))
+            .await
+            .map_err(|_| Error::RequestTimeout {
+                broker: self.broker.clone(),
+                api: R::NAME,
+                timeout,
+            })?;
         response
             .map(|r| r.0)
             .map_err(|e| self.request_error(R::NAME, e))

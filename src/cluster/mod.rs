@@ -16,7 +16,7 @@ use tokio::sync::Mutex;
 use crate::{
     config::{BrokerAddress, ClientConfig},
     error::Result,
-    wire::metadata::MetadataRequest,
+    wire::{WireRequest, metadata::MetadataRequest},
 };
 
 use connection::BrokerConnection;
@@ -69,6 +69,19 @@ impl Cluster {
             topics: topics.map(<[String]>::to_vec),
             allow_auto_topic_creation: false,
         };
+        let (broker, response) = self.request_any(request).await?;
+        let metadata = ClusterMetadata::from_response(broker, response);
+        self.remember_brokers(&metadata);
+        Ok(metadata)
+    }
+
+    /// Sends a request that any broker can answer (Metadata, FindCoordinator, ListGroups…)
+    /// over the cluster connection, with the same reconnect-once rule as [`Cluster::metadata`].
+    /// Returns the answering broker with the response.
+    pub(crate) async fn request_any<R: WireRequest + Clone>(
+        &self,
+        request: R,
+    ) -> Result<(String, R::Response)> {
         let mut guard = self.bootstrap.lock().await;
         for attempt in 0..2 {
             let conn = match guard.take() {
@@ -79,12 +92,10 @@ impl Cluster {
                 Ok(response) => {
                     let broker = conn.broker().to_owned();
                     *guard = Some(conn);
-                    let metadata = ClusterMetadata::from_response(broker, response);
-                    self.remember_brokers(&metadata);
-                    return Ok(metadata);
+                    return Ok((broker, response));
                 }
                 Err(e) if attempt == 0 && e.is_retriable() => {
-                    tracing::warn!(error = %e, "metadata request failed, reconnecting");
+                    tracing::warn!(error = %e, api = R::NAME, "request failed, reconnecting");
                 }
                 Err(e) => return Err(e),
             }

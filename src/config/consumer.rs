@@ -3,8 +3,9 @@
 use std::time::Duration;
 
 use super::{
-    ClientConfig, ConfigError,
-    values::{int_in_range, invalid_value, key_value, millis, non_empty},
+    ClientConfig, ConfigError, GroupConfig,
+    group::boolean,
+    values::{int_in_range, invalid_value, key_value, millis},
 };
 
 /// `isolation.level`: which transactional records a consumer may see.
@@ -42,8 +43,8 @@ pub enum OffsetReset {
 pub struct ConsumerConfig {
     /// Connection properties.
     pub client: ClientConfig,
-    /// `group.id`, when the consumer joins a group.
-    pub group_id: Option<String>,
+    /// Group membership and offset commit properties.
+    pub group: GroupConfig,
     /// `isolation.level`, default read_committed.
     pub isolation_level: IsolationLevel,
     /// `auto.offset.reset`, default latest.
@@ -72,7 +73,7 @@ impl ConsumerConfig {
     pub fn new(bootstrap_servers: &str) -> Result<Self, ConfigError> {
         Ok(Self {
             client: ClientConfig::new(bootstrap_servers)?,
-            group_id: None,
+            group: GroupConfig::default(),
             isolation_level: IsolationLevel::ReadCommitted,
             auto_offset_reset: OffsetReset::Latest,
             enable_partition_eof: false,
@@ -90,7 +91,6 @@ impl ConsumerConfig {
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), ConfigError> {
         let v = value.trim();
         match name {
-            "group.id" => self.group_id = Some(non_empty(name, value)?),
             "isolation.level" => {
                 self.isolation_level = match v {
                     "read_committed" => IsolationLevel::ReadCommitted,
@@ -136,7 +136,10 @@ impl ConsumerConfig {
             "topic.metadata.refresh.interval.ms" => {
                 self.metadata_refresh_interval = millis(name, value, 1000, 3_600_000)?
             }
-            _ => self.client.set(name, value)?,
+            _ => match self.group.set(name, value) {
+                Err(ConfigError::UnknownProperty { .. }) => self.client.set(name, value)?,
+                other => other?,
+            },
         }
         Ok(())
     }
@@ -150,15 +153,7 @@ impl ConsumerConfig {
             let (k, v) = key_value(pair)?;
             self.set(k, v)?;
         }
-        Ok(())
-    }
-}
-
-fn boolean(name: &str, value: &str) -> Result<bool, ConfigError> {
-    match value.trim() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        _ => Err(invalid_value(name, value, "expected true or false")),
+        self.group.validate()
     }
 }
 

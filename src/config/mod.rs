@@ -6,10 +6,12 @@
 
 mod client;
 mod consumer;
+mod group;
 mod values;
 
 pub use client::{BrokerAddress, ClientConfig};
 pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use group::{GroupConfig, KNOWN_ASSIGNORS};
 
 use thiserror::Error;
 

@@ -93,6 +93,7 @@ impl Message {
 
 /// What a consumer's stream yields besides errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Event {
     /// A message.
     Message(Message),
@@ -107,6 +108,15 @@ pub enum Event {
         /// The position at the end.
         offset: i64,
     },
+    /// The group assigned these partitions to this member (only the added ones under
+    /// cooperative-sticky).
+    Assigned(Vec<TopicPartition>),
+    /// These partitions were taken away in a rebalance; their offsets were committed first
+    /// (with `enable.auto.commit`).
+    Revoked(Vec<TopicPartition>),
+    /// These partitions were lost (the member was fenced or timed out): nothing was committed
+    /// for them, and another member may already own them.
+    Lost(Vec<TopicPartition>),
 }
 
 /// The offsets bounding a partition, as of the last fetch.

@@ -23,9 +23,14 @@ use crate::{
     error::{Error, Result},
     fetch::{
         Shared,
-        buffer::{Delivery, Popped},
+        buffer::Popped,
         manager,
-        partition::{FetchState, PartitionState, ResolveTo},
+        partition::{FetchState, PartitionState},
+    },
+    group::{
+        commit,
+        member::{Member, RebalanceListener},
+        subscription::Subscribed,
     },
 };
 
@@ -50,6 +55,8 @@ use crate::{
 #[derive(Debug)]
 pub struct Consumer {
     shared: Arc<Shared>,
+    /// The group membership, once subscribed.
+    member: std::sync::Mutex<Option<Arc<Member>>>,
 }
 
 impl Consumer {
@@ -58,7 +65,10 @@ impl Consumer {
         let cluster = Cluster::connect(config.client.clone()).await?;
         let shared = Arc::new(Shared::new(config, cluster));
         shared.track(tokio::spawn(manager::run(Arc::clone(&shared))));
-        Ok(Self { shared })
+        Ok(Self {
+            shared,
+            member: std::sync::Mutex::new(None),
+        })
     }
 
     /// The configuration in use.
@@ -78,38 +88,116 @@ impl Consumer {
         partitions: impl IntoIterator<Item = (TopicPartition, Offset)>,
     ) -> Result<()> {
         let wanted: Vec<(TopicPartition, Offset)> = partitions.into_iter().collect();
-        let mut state = self.shared.partitions.lock().expect("partitions lock");
-        let removed: Vec<TopicPartition> = state
-            .keys()
-            .filter(|tp| !wanted.iter().any(|(w, _)| w == *tp))
-            .cloned()
+        let removed: Vec<TopicPartition> = self
+            .shared
+            .assigned()
+            .into_iter()
+            .filter(|tp| !wanted.iter().any(|(w, _)| w == tp))
             .collect();
-        for tp in &removed {
-            state.remove(tp);
-            self.shared.buffer.purge(tp);
-        }
-        for (tp, offset) in wanted {
-            let generation = self.shared.new_generation();
-            let fetch = self.start_state(&tp, generation, offset);
-            self.shared.buffer.purge(&tp);
-            match state.get_mut(&tp) {
-                Some(existing) => existing.move_to(generation, fetch),
-                None => {
-                    state.insert(tp, PartitionState::new(generation, fetch));
-                }
-            }
-        }
-        drop(state);
-        self.shared.notify_change();
+        self.shared.remove_partitions(&removed);
+        self.shared.add_partitions(&wanted);
         Ok(())
+    }
+
+    /// Joins the consumer group `group.id` and consumes the partitions the group assigns.
+    /// Entries starting with `^` are regular expressions over topic names (librdkafka's rule);
+    /// new matching topics and added partitions are picked up. Assignment changes arrive as
+    /// [`Event::Assigned`], [`Event::Revoked`] and [`Event::Lost`].
+    pub fn subscribe(&self, topics: &[&str]) -> Result<()> {
+        self.subscribe_with(topics, None)
+    }
+
+    /// [`Consumer::subscribe`], with callbacks run by the group task around each rebalance.
+    pub fn subscribe_with(
+        &self,
+        topics: &[&str],
+        listener: Option<Arc<dyn RebalanceListener>>,
+    ) -> Result<()> {
+        let mut slot = self.member.lock().expect("member lock");
+        if slot.is_some() {
+            return Err(Error::Config(crate::ConfigError::InvalidValue {
+                name: "subscription".into(),
+                value: topics.join(","),
+                reason: "already subscribed".into(),
+            }));
+        }
+        let member = Member::new(
+            Arc::clone(&self.shared),
+            Subscribed::parse(topics)?,
+            listener,
+        )?;
+        self.shared.track(tokio::spawn(Arc::clone(&member).run()));
+        *slot = Some(member);
+        Ok(())
+    }
+
+    /// Commits the stored offsets (by default: one past the last message handed to the
+    /// application) of every assigned partition, and waits for the coordinator's answer.
+    pub async fn commit(&self) -> Result<()> {
+        let member = self.member()?;
+        let pending = commit::pending_offsets(&self.shared, None);
+        commit::commit(&member, &pending, None).await
+    }
+
+    /// Commits explicit offsets (the next offset to consume per partition), with optional
+    /// commit metadata.
+    pub async fn commit_offsets(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+        metadata: Option<&str>,
+    ) -> Result<()> {
+        let member = self.member()?;
+        commit::commit(&member, offsets, metadata).await
+    }
+
+    /// Starts [`Consumer::commit`] in the background; a failure arrives as an error event.
+    pub fn commit_async(&self) -> Result<()> {
+        let member = self.member()?;
+        tokio::spawn(async move { member.commit_pending(None).await });
+        Ok(())
+    }
+
+    /// The group's committed offsets for `partitions` (`None` where nothing is committed).
+    pub async fn committed(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+        let member = self.member()?;
+        commit::fetch_committed(&member, partitions).await
+    }
+
+    /// How far `tp`'s position is behind the end (the last stable offset under
+    /// read_committed, the high watermark otherwise), as of the last fetch.
+    pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let state = self.shared.partitions.lock().expect("partitions lock");
+        let s = state.get(tp)?;
+        let w = s.watermarks?;
+        let end = match self.shared.config.isolation_level {
+            crate::config::IsolationLevel::ReadCommitted if w.last_stable_offset >= 0 => {
+                w.last_stable_offset
+            }
+            _ => w.high_watermark,
+        };
+        Some((end - s.consumer_position?).max(0))
+    }
+
+    fn member(&self) -> Result<Arc<Member>> {
+        self.member
+            .lock()
+            .expect("member lock")
+            .clone()
+            .ok_or_else(|| {
+                Error::Config(crate::ConfigError::InvalidValue {
+                    name: "group.id".into(),
+                    value: String::new(),
+                    reason: "this needs a group: call subscribe first".into(),
+                })
+            })
     }
 
     /// The assigned partitions, sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
-        let state = self.shared.partitions.lock().expect("partitions lock");
-        let mut tps: Vec<TopicPartition> = state.keys().cloned().collect();
-        tps.sort();
-        tps
+        self.shared.assigned()
     }
 
     /// The next message, waiting at most `timeout` (a zero timeout never waits). Events are
@@ -122,7 +210,7 @@ impl Consumer {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match self.poll_event(remaining).await? {
                 Ok(Event::Message(m)) => return Some(Ok(m)),
-                Ok(Event::PartitionEof { .. }) => continue,
+                Ok(_) => continue,
                 Err(e) => return Some(Err(e)),
             }
         }
@@ -130,6 +218,9 @@ impl Consumer {
 
     /// The next message or event, waiting at most `timeout`.
     pub async fn poll_event(&self, timeout: Duration) -> Option<Result<Event>> {
+        if let Some(member) = self.member.lock().expect("member lock").as_ref() {
+            member.polled();
+        }
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;
@@ -156,7 +247,7 @@ impl Consumer {
     /// Moves an assigned partition: the next message returned is at `offset`.
     pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
         let generation = self.shared.new_generation();
-        let fetch = self.start_state(tp, generation, offset);
+        let fetch = self.shared.start_state(tp, generation, offset);
         self.with_partition(tp, |state| state.move_to(generation, fetch))?;
         self.shared.buffer.purge(tp);
         self.shared.notify_change();
@@ -192,6 +283,12 @@ impl Consumer {
         Ok(())
     }
 
+    /// Stores `offset` (the next offset to consume, i.e. the last processed message's offset
+    /// + 1) for the next commit of `tp`; for `enable.auto.offset.store=false`.
+    pub fn store_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.with_partition(tp, |state| state.stored_offset = Some(offset))
+    }
+
     /// The offset of the next message the application will receive from `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
         let state = self.shared.partitions.lock().expect("partitions lock");
@@ -210,8 +307,24 @@ impl Consumer {
         self.shared.buffer.buffered_bytes()
     }
 
-    /// Stops fetching and releases the connections.
+    /// Closes the consumer within 10 seconds: see [`Consumer::close_within`].
     pub async fn close(self) {
+        self.close_within(Duration::from_secs(10)).await;
+    }
+
+    /// Stops fetching; in a group, commits what was consumed (with auto commit), revokes the
+    /// partitions and leaves the group (not for static members). Returns within `timeout` even
+    /// when the brokers are gone.
+    pub async fn close_within(self, timeout: Duration) {
+        let member = self.member.lock().expect("member lock").take();
+        if let Some(member) = member {
+            if tokio::time::timeout(timeout, member.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("closing the group membership timed out after {timeout:?}");
+            }
+        }
         let tasks = self.shutdown();
         for task in tasks {
             let _ = task.await;
@@ -227,30 +340,6 @@ impl Consumer {
             task.abort();
         }
         tasks
-    }
-
-    /// The fetch state a partition starts in for `offset`. Under `auto.offset.reset=error`, a
-    /// partition without an explicit offset fails at once, with an error event.
-    fn start_state(&self, tp: &TopicPartition, generation: u64, offset: Offset) -> FetchState {
-        match offset {
-            Offset::Beginning => FetchState::Resolve(ResolveTo::Earliest),
-            Offset::End => FetchState::Resolve(ResolveTo::Latest),
-            Offset::At(o) if o >= 0 => FetchState::Fetching(o),
-            Offset::At(_) | Offset::Stored | Offset::Default => match self.shared.reset_target() {
-                Some(to) => FetchState::Resolve(to),
-                None => {
-                    self.shared.buffer.push(Delivery::Error {
-                        tp: Some((tp.clone(), generation)),
-                        error: Error::OffsetOutOfRange {
-                            topic: tp.topic.to_string(),
-                            partition: tp.partition,
-                            offset: -1,
-                        },
-                    });
-                    FetchState::Failed
-                }
-            },
-        }
     }
 
     fn with_partition<T>(
@@ -278,6 +367,9 @@ impl Consumer {
                     .get_mut(&message.topic_partition())
                     .filter(|s| s.generation == generation)?;
                 current.consumer_position = Some(message.offset + 1);
+                if self.shared.config.group.enable_auto_offset_store {
+                    current.stored_offset = Some(message.offset + 1);
+                }
                 Some(Ok(Event::Message(message)))
             }
             Popped::Eof {
@@ -300,6 +392,7 @@ impl Consumer {
                 Some(Err(error))
             }
             Popped::Error { tp: None, error } => Some(Err(error)),
+            Popped::Group(event) => Some(Ok(event)),
         }
     }
 }

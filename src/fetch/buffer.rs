@@ -17,7 +17,7 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use crate::{
-    consumer::{Message, TopicPartition},
+    consumer::{Event, Message, TopicPartition},
     error::Error,
 };
 
@@ -41,6 +41,8 @@ pub(crate) enum Delivery {
         tp: Option<(TopicPartition, u64)>,
         error: Error,
     },
+    /// A group event (assigned, revoked, lost): never stale.
+    Group(Event),
 }
 
 /// What one pop yields.
@@ -59,6 +61,7 @@ pub(crate) enum Popped {
         tp: Option<(TopicPartition, u64)>,
         error: Error,
     },
+    Group(Event),
 }
 
 /// The queue with its byte budget.
@@ -139,6 +142,7 @@ impl Buffer {
                     });
                 }
                 Delivery::Error { tp, error } => return Some(Popped::Error { tp, error }),
+                Delivery::Group(event) => return Some(Popped::Group(event)),
             }
         }
     }
@@ -259,7 +263,7 @@ mod tests {
             .map(|p| match p {
                 Popped::Message { message, .. } => format!("m{}", message.offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
-                Popped::Error { .. } => "err".into(),
+                Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
             .collect();
         assert_eq!(got, ["m0", "m1", "eof2"]);

@@ -8,6 +8,7 @@
 //! Control path: [`manager`] refreshes metadata for partitions without a leader, resolves
 //! Beginning/End positions with ListOffsets ([`offsets`]), and starts broker loops.
 
+pub(crate) mod assignment;
 pub(crate) mod broker_loop;
 pub(crate) mod buffer;
 pub(crate) mod manager;

@@ -52,6 +52,12 @@ pub(crate) struct PartitionState {
     pub(crate) backoff_until: Option<Instant>,
     /// The offset of the next message the application will receive.
     pub(crate) consumer_position: Option<i64>,
+    /// The offset the next commit stores for this partition: with
+    /// `enable.auto.offset.store`, one past the last message handed to the application; else
+    /// what the application stored. Never past a message the application was not given.
+    pub(crate) stored_offset: Option<i64>,
+    /// The group's committed offset, as last fetched or committed by this member.
+    pub(crate) committed_offset: Option<i64>,
     pub(crate) watermarks: Option<Watermarks>,
     /// The position at which the last EOF event was sent. Another is due when the position
     /// reaches the end at a different offset (librdkafka's rule: new records, or skipped
@@ -75,6 +81,8 @@ impl PartitionState {
                 _ => None,
             },
             watermarks: None,
+            stored_offset: None,
+            committed_offset: None,
             last_eof: None,
         }
     }

@@ -39,6 +39,10 @@ pub(crate) struct Args {
     /// Exit after this many messages.
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
     count: Option<u64>,
+    /// With -G: `sync` commits after each batch of messages written to stdout (otherwise
+    /// `enable.auto.commit` decides).
+    #[arg(long = "commit", value_name = "MODE", value_parser = ["sync"])]
+    commit: Option<String>,
 }
 
 fn parse_offset(s: &str) -> Result<Offset, String> {
@@ -62,20 +66,57 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
     if args.exit_at_end {
         config.enable_partition_eof = true;
     }
-    if args.group.is_some() {
+    if let Some(group) = &args.group {
+        config.set("group.id", group)?;
+        // In a group, -o is the fallback for partitions without a committed offset.
+        match args.offset {
+            None | Some(Offset::Stored) => {}
+            Some(Offset::Beginning) => config.set("auto.offset.reset", "earliest")?,
+            Some(Offset::End) => config.set("auto.offset.reset", "latest")?,
+            Some(_) => {
+                return Err(ConfigError::InvalidValue {
+                    name: "-o".into(),
+                    value: format!("{:?}", args.offset),
+                    reason: "with -G only beginning, end or stored".into(),
+                }
+                .into());
+            }
+        }
+        if args.partition.is_some() {
+            return Err(ConfigError::InvalidValue {
+                name: "-p".into(),
+                value: String::new(),
+                reason: "the group assigns partitions; -p cannot be used with -G".into(),
+            }
+            .into());
+        }
+    } else if args.commit.is_some() {
         return Err(ConfigError::InvalidValue {
-            name: "-G".into(),
-            value: args.group.unwrap_or_default(),
-            reason: "consumer groups are not implemented yet; assign partitions with -t/-p".into(),
+            name: "--commit".into(),
+            value: "sync".into(),
+            reason: "commits need a group (-G)".into(),
         }
         .into());
     }
     let consumer = Consumer::new(config).await?;
-    let partitions = partitions_to_read(&consumer, &args).await?;
-    let offset = args.offset.unwrap_or(Offset::Default);
-    consumer.assign(partitions.iter().map(|tp| (tp.clone(), offset)))?;
+    let partitions = if args.group.is_some() {
+        let topics: Vec<&str> = args.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics)?;
+        Vec::new()
+    } else {
+        let partitions = partitions_to_read(&consumer, &args).await?;
+        let offset = args.offset.unwrap_or(Offset::Default);
+        consumer.assign(partitions.iter().map(|tp| (tp.clone(), offset)))?;
+        partitions
+    };
 
     let outcome = consume_loop(&consumer, &args, &partitions).await;
+    if args.group.is_some() {
+        // Everything written is handed over: commit it before leaving the group.
+        if let Err(e) = consumer.commit().await {
+            emit(error_json(&e));
+        }
+    }
     consumer.close().await;
     outcome
 }
@@ -123,7 +164,11 @@ async fn consume_loop(
     args: &Args,
     partitions: &[TopicPartition],
 ) -> Result<(), Error> {
-    let all: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
+    // Explicit partitions, or in a group whatever is assigned right now.
+    let mut all: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
+    let in_group = args.group.is_some();
+    let commit_sync = args.commit.is_some();
+    let mut uncommitted = false;
     let mut at_end: HashSet<TopicPartition> = HashSet::new();
     let mut failed: HashSet<TopicPartition> = HashSet::new();
     let mut written: u64 = 0;
@@ -136,7 +181,7 @@ async fn consume_loop(
         let done = all
             .iter()
             .all(|tp| at_end.contains(tp) || failed.contains(tp));
-        if args.exit_at_end && done {
+        if args.exit_at_end && done && !(in_group && all.is_empty()) {
             break;
         }
         if !args.exit_at_end && !all.is_empty() && failed.len() == all.len() {
@@ -147,6 +192,12 @@ async fn consume_loop(
             Some(event) => event,
             None => {
                 let _ = out.flush();
+                if commit_sync && uncommitted {
+                    if let Err(e) = consumer.commit().await {
+                        emit(error_json(&e));
+                    }
+                    uncommitted = false;
+                }
                 tokio::select! {
                     event = consumer.poll_event(Duration::from_secs(1)) => match event {
                         Some(event) => event,
@@ -163,6 +214,7 @@ async fn consume_loop(
                     break; // stdout closed
                 }
                 written += 1;
+                uncommitted = true;
             }
             Ok(Event::PartitionEof {
                 topic,
@@ -174,6 +226,19 @@ async fn consume_loop(
                 );
                 at_end.insert(TopicPartition::new(topic, partition));
             }
+            Ok(Event::Assigned(tps)) => {
+                emit(group_event("assigned", &tps));
+                all.extend(tps);
+            }
+            Ok(Event::Revoked(tps)) => {
+                emit(group_event("revoked", &tps));
+                forget(&mut all, &mut at_end, &tps);
+            }
+            Ok(Event::Lost(tps)) => {
+                emit(group_event("lost", &tps));
+                forget(&mut all, &mut at_end, &tps);
+            }
+            Ok(_) => {}
             Err(e) => {
                 if let Error::OffsetOutOfRange {
                     topic, partition, ..
@@ -195,6 +260,26 @@ async fn consume_loop(
             reason: format!("{} partition(s) stopped with errors", failed.len()),
         })
     }
+}
+
+fn forget(
+    all: &mut BTreeSet<TopicPartition>,
+    at_end: &mut HashSet<TopicPartition>,
+    tps: &[TopicPartition],
+) {
+    for tp in tps {
+        all.remove(tp);
+        at_end.remove(tp);
+    }
+}
+
+/// `{"event":"assigned"|"revoked"|"lost","partitions":[{"topic","partition"},…]}`.
+fn group_event(kind: &str, partitions: &[TopicPartition]) -> Value {
+    let partitions: Vec<Value> = partitions
+        .iter()
+        .map(|tp| json!({"topic": &*tp.topic, "partition": tp.partition}))
+        .collect();
+    json!({"event": kind, "partitions": partitions})
 }
 
 fn emit(event: Value) {

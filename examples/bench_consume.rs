@@ -1,0 +1,138 @@
+//! Benchmark consumer for `bench/consume`: reads every partition of a topic from the beginning
+//! until each has reported partition EOF, touches every record (sums the value lengths) and
+//! prints one JSON line with the totals on stdout.
+//!
+//! ```sh
+//! cargo run --release --example bench_consume -- 127.0.0.1:9092 TOPIC [key=value ...]
+//! ```
+//!
+//! Extra arguments are librdkafka-named properties (as `rkc -X`). Exits 1 on an error event or
+//! when nothing arrives for 60 s, 2 on bad arguments.
+
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
+
+/// No message or event for this long means the consumer stalled.
+const STALL: Duration = Duration::from_secs(60);
+
+#[derive(Default)]
+struct PartitionCount {
+    messages: u64,
+    /// Offset after the last message seen; an offset below it is a duplicate or reordering.
+    next: Option<i64>,
+    out_of_order: u64,
+    eof_offset: Option<i64>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [bootstrap, topic, properties @ ..] = args.as_slice() else {
+        eprintln!("usage: bench_consume BOOTSTRAP TOPIC [key=value ...]");
+        return ExitCode::from(2);
+    };
+    match run(bootstrap, topic, properties).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_consume: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(
+    bootstrap: &str,
+    topic: &str,
+    properties: &[String],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let start = Instant::now();
+    let mut config = ConsumerConfig::new(bootstrap)?;
+    config.set("enable.partition.eof", "true")?;
+    config.apply_pairs(properties.iter().map(String::as_str))?;
+    let consumer = Consumer::new(config).await?;
+
+    let metadata = consumer.metadata(Some(&[topic.to_string()])).await?;
+    let info = metadata
+        .topic(topic)
+        .filter(|t| t.error.is_none() && !t.partitions.is_empty())
+        .ok_or_else(|| format!("topic `{topic}` not found in metadata"))?;
+    // Indexed by partition id (a Vec, so the benchmark's own bookkeeping stays cheap).
+    let ids: Vec<i32> = info.partitions.iter().map(|p| p.partition).collect();
+    let slots = ids.iter().map(|&p| p as usize + 1).max().unwrap_or(0);
+    let mut counts: Vec<Option<PartitionCount>> = (0..slots).map(|_| None).collect();
+    for &p in &ids {
+        counts[p as usize] = Some(PartitionCount::default());
+    }
+    consumer.assign(
+        ids.iter()
+            .map(|&p| (TopicPartition::new(topic, p), Offset::Beginning)),
+    )?;
+
+    let mut messages: u64 = 0;
+    let mut value_bytes: u64 = 0;
+    let mut at_end = 0usize;
+    while at_end < ids.len() {
+        let event = consumer
+            .poll_event(STALL)
+            .await
+            .ok_or_else(|| format!("no message or event for {} s", STALL.as_secs()))??;
+        match event {
+            Event::Message(m) => {
+                messages += 1;
+                value_bytes += m.value.as_ref().map_or(0, |v| v.len() as u64);
+                let c = slot(&mut counts, m.partition)?;
+                c.messages += 1;
+                if c.next.is_some_and(|next| m.offset < next) {
+                    c.out_of_order += 1;
+                }
+                c.next = Some(m.offset + 1);
+            }
+            Event::PartitionEof {
+                partition, offset, ..
+            } => {
+                let c = slot(&mut counts, partition)?;
+                if c.eof_offset.replace(offset).is_none() {
+                    at_end += 1;
+                }
+            }
+            // `Event` is non-exhaustive (group events); none occur without a group.
+            #[allow(unreachable_patterns)]
+            _ => {}
+        }
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    consumer.close().await;
+
+    let counts: Vec<PartitionCount> = counts.into_iter().flatten().collect();
+    let out_of_order: u64 = counts.iter().map(|c| c.out_of_order).sum();
+    let eof_offsets: i64 = counts.iter().filter_map(|c| c.eof_offset).sum();
+    println!(
+        "{}",
+        serde_json::json!({
+            "messages": messages,
+            "value_bytes": value_bytes,
+            "partitions": ids.len(),
+            "per_partition": counts.iter().map(|c| c.messages).collect::<Vec<_>>(),
+            "eof_offset_sum": eof_offsets,
+            "out_of_order": out_of_order,
+            "elapsed_s": elapsed,
+        })
+    );
+    Ok(())
+}
+
+/// The counters of an assigned partition; anything else is an error.
+fn slot(
+    counts: &mut [Option<PartitionCount>],
+    partition: i32,
+) -> Result<&mut PartitionCount, String> {
+    usize::try_from(partition)
+        .ok()
+        .and_then(|i| counts.get_mut(i))
+        .and_then(Option::as_mut)
+        .ok_or_else(|| format!("message or event of unassigned partition {partition}"))
+}

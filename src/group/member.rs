@@ -1,0 +1,748 @@
+//! Group membership: the classic protocol's join / sync / heartbeat / leave cycle, run by one
+//! background task per consumer.
+//!
+//! States: `Unjoined` → (JoinGroup, SyncGroup) → `Stable` → heartbeats until the coordinator
+//! asks for a rebalance (back to joining) or fences the member (partitions lost, rejoin) →
+//! `Leaving` on close. Heartbeats come from this task, never from the application, so slow
+//! message handling cannot get the member evicted; `max.poll.interval.ms` is enforced
+//! separately by watching when the application last polled.
+//!
+//! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions,
+//! committing first. Under cooperative-sticky (KIP-429) only partitions that move are revoked;
+//! they are released in one round and assigned to their new owner in the next.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{sync::Notify, time::Instant};
+
+use crate::{
+    config::GroupConfig,
+    consumer::{Event, Offset, TopicPartition},
+    error::{Error, KafkaCode, Result},
+    fetch::{Shared, buffer::Delivery},
+    wire::{
+        WireRequest,
+        heartbeat::HeartbeatRequest,
+        join_group::{JoinGroupProtocol, JoinGroupRequest},
+        leave_group::{LeaveGroupRequest, LeaveMember},
+        sync_group::{SyncGroupAssignment, SyncGroupRequest},
+    },
+};
+
+use super::{
+    assignor::{Assignor, MemberSubscription, RebalanceProtocol, assignor_by_name},
+    commit,
+    coordinator::{Coordinator, is_coordinator_error},
+    protocol::{Assignment, Subscription, TopicPartitions},
+    subscription::Subscribed,
+};
+
+/// Callbacks around rebalances, called from the group task in order. `on_revoked` runs after
+/// the revoked partitions' offsets were committed (with `enable.auto.commit`) and before they
+/// are handed over; `on_lost` means they may already belong to another member.
+pub trait RebalanceListener: Send + Sync {
+    /// Partitions added to this member.
+    fn on_assigned(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions taken away in an orderly rebalance.
+    fn on_revoked(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions lost without a chance to commit.
+    fn on_lost(&self, _partitions: &[TopicPartition]) {}
+}
+
+/// Identity and ownership of the member, changed only by the group task.
+#[derive(Debug, Default)]
+struct Identity {
+    member_id: String,
+    generation: i32,
+    owned: Vec<TopicPartition>,
+}
+
+/// One consumer's membership in a group.
+pub(crate) struct Member {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) config: GroupConfig,
+    pub(crate) group_id: String,
+    subscribed: Subscribed,
+    assignors: Vec<Box<dyn Assignor>>,
+    coordinator: Coordinator,
+    identity: Mutex<Identity>,
+    listener: Option<Arc<dyn RebalanceListener>>,
+    /// Milliseconds since `started` of the application's last poll.
+    last_poll_ms: AtomicU64,
+    started: Instant,
+    /// Set when the member must (re)join.
+    rejoin: AtomicBool,
+    /// Wakes the task: a poll after a poll timeout, a close, a commit error.
+    wake: Notify,
+    closing: AtomicBool,
+}
+
+impl std::fmt::Debug for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Member")
+            .field("group_id", &self.group_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a failed group request is handled.
+enum Next {
+    /// Try again after a short backoff.
+    Retry,
+    /// Rejoin the group (partitions kept under cooperative, revoked under eager).
+    Rejoin,
+    /// The coordinator moved: find it again, then retry.
+    Rediscover,
+    /// The member was fenced or forgotten: partitions are lost, rejoin.
+    Lost { reset_member_id: bool },
+    /// Nothing more can be done.
+    Fatal(Error),
+}
+
+impl Member {
+    /// A member of `config.group.group_id` subscribed to `subscribed`.
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        subscribed: Subscribed,
+        listener: Option<Arc<dyn RebalanceListener>>,
+    ) -> Result<Arc<Self>> {
+        let config = shared.config.group.clone();
+        let group_id = config.group_id.clone().ok_or_else(|| {
+            Error::Config(crate::ConfigError::InvalidValue {
+                name: "group.id".into(),
+                value: String::new(),
+                reason: "subscribe needs a group.id".into(),
+            })
+        })?;
+        let assignors = config
+            .assignment_strategy
+            .iter()
+            .filter_map(|name| assignor_by_name(name))
+            .collect();
+        Ok(Arc::new(Self {
+            coordinator: Coordinator::new(group_id.clone(), shared.config.client.clone()),
+            shared,
+            config,
+            group_id,
+            subscribed,
+            assignors,
+            identity: Mutex::new(Identity {
+                generation: -1,
+                ..Identity::default()
+            }),
+            listener,
+            last_poll_ms: AtomicU64::new(0),
+            started: Instant::now(),
+            rejoin: AtomicBool::new(true),
+            wake: Notify::new(),
+            closing: AtomicBool::new(false),
+        }))
+    }
+
+    /// Member id and generation, for commits.
+    pub(crate) fn identity(&self) -> (String, i32) {
+        let id = self.identity.lock().expect("identity lock");
+        (id.member_id.clone(), id.generation)
+    }
+
+    /// The partitions this member owns.
+    pub(crate) fn owned(&self) -> Vec<TopicPartition> {
+        self.identity.lock().expect("identity lock").owned.clone()
+    }
+
+    /// Records that the application polled (for `max.poll.interval.ms`).
+    pub(crate) fn polled(&self) {
+        let was = self.last_poll_ms.swap(self.now_ms(), Ordering::AcqRel);
+        if was == u64::MAX {
+            // The member left the group for not polling; rejoin now.
+            self.wake.notify_one();
+        }
+    }
+
+    /// Sends a request to the coordinator with the request timeout.
+    pub(crate) async fn coordinator_request<R: WireRequest>(
+        &self,
+        request: R,
+    ) -> Result<R::Response> {
+        let timeout = self.shared.config.client.request_timeout;
+        self.coordinator
+            .request(&self.shared.cluster, request, timeout)
+            .await
+    }
+
+    /// Reacts to an error code seen outside the task (commits): coordinator moves and fencing.
+    pub(crate) async fn note_error_code(&self, e: &Error) {
+        if let Error::Kafka { code, .. } = e {
+            if is_coordinator_error(*code) {
+                self.coordinator.forget().await;
+            }
+            if matches!(code.0, 22 | 25 | 27) {
+                self.rejoin.store(true, Ordering::Release);
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// The group task: runs until close.
+    pub(crate) async fn run(self: Arc<Self>) {
+        self.last_poll_ms.store(self.now_ms(), Ordering::Release);
+        let mut next_heartbeat = Instant::now();
+        let mut next_commit = Instant::now() + self.config.auto_commit_interval;
+        let mut next_metadata = Instant::now()
+            + self
+                .shared
+                .config
+                .metadata_refresh_interval
+                .min(Duration::from_secs(5));
+        let mut snapshot: BTreeMap<String, i32> = BTreeMap::new();
+        let mut failures: u32 = 0;
+        while !self.closing.load(Ordering::Acquire) {
+            if self.poll_overdue() {
+                self.leave_for_poll_timeout().await;
+                continue;
+            }
+            if self.rejoin.swap(false, Ordering::AcqRel) {
+                match self.join_and_sync().await {
+                    Ok(topics) => {
+                        snapshot = topics;
+                        failures = 0;
+                        next_heartbeat = Instant::now() + self.config.heartbeat_interval;
+                    }
+                    Err(next) => {
+                        self.rejoin.store(true, Ordering::Release);
+                        if !self.handle(next).await {
+                            return;
+                        }
+                        failures += 1;
+                        self.backoff(failures).await;
+                    }
+                }
+                continue;
+            }
+            let now = Instant::now();
+            if now >= next_heartbeat {
+                next_heartbeat = now + self.config.heartbeat_interval;
+                if let Err(next) = self.heartbeat().await {
+                    if !self.handle(next).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+            if self.config.enable_auto_commit && now >= next_commit {
+                next_commit = now + self.config.auto_commit_interval;
+                self.commit_pending(None).await;
+            }
+            if now >= next_metadata {
+                next_metadata = now
+                    + self
+                        .shared
+                        .config
+                        .metadata_refresh_interval
+                        .min(Duration::from_secs(5));
+                if let Ok(topics) = self.subscribed_topics().await {
+                    if topics != snapshot {
+                        tracing::info!(group = %self.group_id, "subscribed topics changed; rejoining");
+                        self.rejoin.store(true, Ordering::Release);
+                        continue;
+                    }
+                }
+            }
+            let until = next_heartbeat.min(next_commit).min(next_metadata);
+            let _ = tokio::time::timeout_at(until, self.wake.notified()).await;
+        }
+    }
+
+    /// Applies the outcome of a failed request. Returns false when the task must stop.
+    async fn handle(&self, next: Next) -> bool {
+        match next {
+            Next::Retry => true,
+            Next::Rediscover => {
+                self.coordinator.forget().await;
+                true
+            }
+            Next::Rejoin => {
+                self.rejoin.store(true, Ordering::Release);
+                true
+            }
+            Next::Lost { reset_member_id } => {
+                let lost = {
+                    let mut id = self.identity.lock().expect("identity lock");
+                    id.generation = -1;
+                    if reset_member_id {
+                        id.member_id.clear();
+                    }
+                    std::mem::take(&mut id.owned)
+                };
+                self.lose(&lost);
+                self.rejoin.store(true, Ordering::Release);
+                true
+            }
+            Next::Fatal(e) => {
+                let lost = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+                self.lose(&lost);
+                self.shared
+                    .buffer
+                    .push(Delivery::Error { tp: None, error: e });
+                false
+            }
+        }
+    }
+
+    async fn backoff(&self, failures: u32) {
+        let ms = (100u64 << failures.min(4)).min(1000);
+        let _ = tokio::time::timeout(Duration::from_millis(ms), self.wake.notified()).await;
+    }
+
+    fn poll_overdue(&self) -> bool {
+        let last = self.last_poll_ms.load(Ordering::Acquire);
+        last != u64::MAX
+            && Duration::from_millis(self.now_ms().saturating_sub(last))
+                > self.config.max_poll_interval
+    }
+
+    /// `max.poll.interval.ms` passed without a poll: leave the group (partitions lost, nothing
+    /// committed: the application may still be working on them) and wait for the next poll.
+    async fn leave_for_poll_timeout(&self) {
+        tracing::warn!(group = %self.group_id, "max.poll.interval.ms exceeded; leaving the group");
+        self.shared.buffer.push(Delivery::Error {
+            tp: None,
+            error: Error::Request {
+                broker: "-".into(),
+                api: "poll",
+                reason: format!(
+                    "the application did not poll for more than max.poll.interval.ms ({:?}); left the group, rejoining at the next poll",
+                    self.config.max_poll_interval
+                ),
+            },
+        });
+        self.send_leave("max.poll.interval.ms exceeded").await;
+        let lost = {
+            let mut id = self.identity.lock().expect("identity lock");
+            id.generation = -1;
+            id.member_id.clear();
+            std::mem::take(&mut id.owned)
+        };
+        self.lose(&lost);
+        self.last_poll_ms.store(u64::MAX, Ordering::Release);
+        while self.last_poll_ms.load(Ordering::Acquire) == u64::MAX
+            && !self.closing.load(Ordering::Acquire)
+        {
+            self.wake.notified().await;
+        }
+        self.rejoin.store(true, Ordering::Release);
+    }
+
+    fn protocol_kind(&self, name: Option<&str>) -> RebalanceProtocol {
+        name.and_then(|n| self.assignors.iter().find(|a| a.name() == n))
+            .map_or(RebalanceProtocol::Eager, |a| a.rebalance_protocol())
+    }
+
+    /// The topics the subscription matches now, with their partition counts.
+    async fn subscribed_topics(&self) -> Result<BTreeMap<String, i32>> {
+        self.subscribed.resolve(&self.shared.cluster).await
+    }
+
+    /// One JoinGroup/SyncGroup round; on success, the fetcher owns the new assignment.
+    async fn join_and_sync(&self) -> std::result::Result<BTreeMap<String, i32>, Next> {
+        let cooperative = self
+            .assignors
+            .first()
+            .is_some_and(|a| a.rebalance_protocol() == RebalanceProtocol::Cooperative);
+        if !cooperative {
+            let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+            self.revoke(&owned).await;
+        }
+        let topics = self
+            .subscribed_topics()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let (member_id, generation, owned) = {
+            let id = self.identity.lock().expect("identity lock");
+            (id.member_id.clone(), id.generation, id.owned.clone())
+        };
+        let owned_tp = to_topic_partitions(&owned);
+        let protocols = self
+            .assignors
+            .iter()
+            .map(|a| JoinGroupProtocol {
+                name: a.name().to_owned(),
+                metadata: Subscription {
+                    topics: topics.keys().cloned().collect(),
+                    user_data: a.subscription_user_data(&owned_tp, generation),
+                    owned_partitions: if cooperative {
+                        owned_tp.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    generation_id: generation,
+                    rack_id: None,
+                }
+                .encode(super::protocol::MAX_VERSION),
+            })
+            .collect();
+        let rebalance_timeout = self.config.max_poll_interval;
+        let join = JoinGroupRequest {
+            group_id: self.group_id.clone(),
+            session_timeout_ms: millis(self.config.session_timeout),
+            rebalance_timeout_ms: millis(rebalance_timeout),
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+            protocol_type: "consumer".into(),
+            protocols,
+            reason: None,
+        };
+        let long = rebalance_timeout + Duration::from_secs(5);
+        tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
+        let joined = self
+            .coordinator
+            .request(&self.shared.cluster, join, long)
+            .await
+            .map_err(|e| self.classify(e))?;
+        if let Some(code) = KafkaCode::from_code(joined.error_code) {
+            if code.0 == 79 {
+                // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
+                self.identity.lock().expect("identity lock").member_id = joined.member_id.clone();
+                return Err(Next::Rejoin);
+            }
+            return Err(self.classify_code("JoinGroup", code));
+        }
+        {
+            let mut id = self.identity.lock().expect("identity lock");
+            id.member_id = joined.member_id.clone();
+            id.generation = joined.generation_id;
+        }
+        let protocol = joined.protocol_name.clone();
+        tracing::debug!(
+            group = %self.group_id,
+            member = %joined.member_id,
+            generation = joined.generation_id,
+            leader = joined.leader == joined.member_id,
+            ?protocol,
+            "joined"
+        );
+        let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
+            self.lead(protocol.as_deref(), &joined.members).await?
+        } else {
+            Vec::new()
+        };
+        let sync = SyncGroupRequest {
+            group_id: self.group_id.clone(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+            protocol_type: Some("consumer".into()),
+            protocol_name: protocol.clone(),
+            assignments,
+        };
+        let synced = self
+            .coordinator
+            .request(&self.shared.cluster, sync, long)
+            .await
+            .map_err(|e| self.classify(e))?;
+        if let Some(code) = KafkaCode::from_code(synced.error_code) {
+            return Err(self.classify_code("SyncGroup", code));
+        }
+        let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
+            Next::Fatal(Error::Decode {
+                source_desc: "SyncGroup assignment".into(),
+                error: e,
+            })
+        })?;
+        let new: Vec<TopicPartition> = assignment
+            .partitions
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.topic.as_str(), *p))
+            })
+            .collect();
+        let owned_now = self.owned();
+        let added: Vec<TopicPartition> = new
+            .iter()
+            .filter(|tp| !owned_now.contains(tp))
+            .cloned()
+            .collect();
+        let revoked: Vec<TopicPartition> = owned_now
+            .iter()
+            .filter(|tp| !new.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            self.identity
+                .lock()
+                .expect("identity lock")
+                .owned
+                .retain(|tp| !revoked.contains(tp));
+            self.revoke(&revoked).await;
+            if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
+                // KIP-429: the released partitions are assigned in a follow-up round.
+                self.rejoin.store(true, Ordering::Release);
+            }
+        }
+        self.assign(&added).await.map_err(|e| self.classify(e))?;
+        Ok(topics)
+    }
+
+    /// As leader: run the chosen assignor over every member's subscription.
+    async fn lead(
+        &self,
+        protocol: Option<&str>,
+        members: &[crate::wire::join_group::JoinGroupMember],
+    ) -> std::result::Result<Vec<SyncGroupAssignment>, Next> {
+        let assignor = protocol
+            .and_then(|n| self.assignors.iter().find(|a| a.name() == n))
+            .ok_or_else(|| {
+                Next::Fatal(Error::Request {
+                    broker: "-".into(),
+                    api: "JoinGroup",
+                    reason: format!(
+                        "the group chose assignor {protocol:?}, which this member does not have"
+                    ),
+                })
+            })?;
+        let mut subscriptions = Vec::with_capacity(members.len());
+        let mut all_topics = BTreeSet::new();
+        for m in members {
+            let subscription = Subscription::decode(&m.metadata).map_err(|e| {
+                Next::Fatal(Error::Decode {
+                    source_desc: format!("subscription of member {}", m.member_id),
+                    error: e,
+                })
+            })?;
+            all_topics.extend(subscription.topics.iter().cloned());
+            subscriptions.push(MemberSubscription {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                subscription,
+            });
+        }
+        let topics: Vec<String> = all_topics.into_iter().collect();
+        let metadata = self
+            .shared
+            .cluster
+            .metadata(Some(&topics))
+            .await
+            .map_err(|e| self.classify(e))?;
+        let partitions_per_topic: BTreeMap<String, i32> = metadata
+            .topics
+            .iter()
+            .filter(|t| t.error.is_none())
+            .map(|t| (t.topic.clone(), t.partitions.len() as i32))
+            .collect();
+        let assignments = assignor.assign(&partitions_per_topic, &subscriptions);
+        Ok(members
+            .iter()
+            .map(|m| SyncGroupAssignment {
+                member_id: m.member_id.clone(),
+                assignment: assignments
+                    .get(&m.member_id)
+                    .map(|a| a.encode(super::protocol::MAX_VERSION))
+                    .unwrap_or_else(|| {
+                        Assignment {
+                            partitions: Vec::new(),
+                            user_data: None,
+                        }
+                        .encode(super::protocol::MAX_VERSION)
+                    }),
+            })
+            .collect())
+    }
+
+    /// Starts fetching `added` from their committed offsets (else `auto.offset.reset`).
+    async fn assign(&self, added: &[TopicPartition]) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        let committed = commit::fetch_committed(self, added).await?;
+        let start: Vec<(TopicPartition, Offset)> = committed
+            .iter()
+            .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
+            .collect();
+        self.shared.add_partitions(&start);
+        {
+            let mut state = self.shared.partitions.lock().expect("partitions lock");
+            for (tp, c) in &committed {
+                if let Some(s) = state.get_mut(tp) {
+                    s.committed_offset = *c;
+                }
+            }
+        }
+        self.identity
+            .lock()
+            .expect("identity lock")
+            .owned
+            .extend(added.iter().cloned());
+        if let Some(l) = &self.listener {
+            l.on_assigned(added);
+        }
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Assigned(added.to_vec())));
+        Ok(())
+    }
+
+    /// Commits (with auto commit), tells the application, and stops fetching `revoked`.
+    async fn revoke(&self, revoked: &[TopicPartition]) {
+        if revoked.is_empty() {
+            return;
+        }
+        if self.config.enable_auto_commit {
+            self.commit_pending(Some(revoked)).await;
+        }
+        if let Some(l) = &self.listener {
+            l.on_revoked(revoked);
+        }
+        self.shared.remove_partitions(revoked);
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Revoked(revoked.to_vec())));
+    }
+
+    /// Stops fetching `lost` without committing.
+    fn lose(&self, lost: &[TopicPartition]) {
+        if lost.is_empty() {
+            return;
+        }
+        if let Some(l) = &self.listener {
+            l.on_lost(lost);
+        }
+        self.shared.remove_partitions(lost);
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Lost(lost.to_vec())));
+    }
+
+    /// Commits stored offsets ahead of the committed ones; errors become error events.
+    pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>) {
+        let pending = commit::pending_offsets(&self.shared, only);
+        if let Err(e) = commit::commit(self, &pending, None).await {
+            tracing::warn!(group = %self.group_id, error = %e, "commit failed");
+            self.shared
+                .buffer
+                .push(Delivery::Error { tp: None, error: e });
+        }
+    }
+
+    async fn heartbeat(&self) -> std::result::Result<(), Next> {
+        let (member_id, generation) = self.identity();
+        let request = HeartbeatRequest {
+            group_id: self.group_id.clone(),
+            generation_id: generation,
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+        };
+        let response = self
+            .coordinator_request(request)
+            .await
+            .map_err(|e| self.classify(e))?;
+        match KafkaCode::from_code(response.error_code) {
+            None => Ok(()),
+            Some(code) => {
+                tracing::debug!(group = %self.group_id, %code, "heartbeat");
+                Err(self.classify_code("Heartbeat", code))
+            }
+        }
+    }
+
+    fn classify(&self, e: Error) -> Next {
+        match &e {
+            Error::Kafka { api, code, .. } => self.classify_code(api, *code),
+            _ if e.is_retriable() => {
+                tracing::warn!(group = %self.group_id, error = %e, "group request failed; retrying");
+                Next::Retry
+            }
+            _ => Next::Fatal(e),
+        }
+    }
+
+    /// What the Java client does for each group error code.
+    fn classify_code(&self, api: &'static str, code: KafkaCode) -> Next {
+        match code.0 {
+            // COORDINATOR_LOAD_IN_PROGRESS
+            14 => Next::Retry,
+            // COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: find it again.
+            15 | 16 => Next::Rediscover,
+            // REBALANCE_IN_PROGRESS
+            27 => Next::Rejoin,
+            // ILLEGAL_GENERATION: keep the member id.
+            22 => Next::Lost {
+                reset_member_id: false,
+            },
+            // UNKNOWN_MEMBER_ID
+            25 => Next::Lost {
+                reset_member_id: true,
+            },
+            _ => Next::Fatal(Error::Kafka {
+                api,
+                code,
+                context: Some(format!("group {}", self.group_id)),
+            }),
+        }
+    }
+
+    /// Leaves the group: commits what was consumed (with auto commit), revokes the
+    /// partitions, and sends LeaveGroup unless the member is static (KIP-345: a static member
+    /// keeps its assignment through a restart within the session timeout).
+    pub(crate) async fn shutdown(&self) {
+        self.closing.store(true, Ordering::Release);
+        self.wake.notify_one();
+        let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+        self.revoke(&owned).await;
+        if self.config.group_instance_id.is_none() {
+            self.send_leave("the consumer is closing").await;
+        }
+    }
+
+    async fn send_leave(&self, reason: &str) {
+        let (member_id, _) = self.identity();
+        if member_id.is_empty() {
+            return;
+        }
+        let request = LeaveGroupRequest {
+            group_id: self.group_id.clone(),
+            members: vec![LeaveMember {
+                member_id,
+                group_instance_id: self.config.group_instance_id.clone(),
+                reason: Some(reason.to_owned()),
+            }],
+        };
+        match self.coordinator_request(request).await {
+            Ok(r) if r.error_code == 0 => tracing::debug!(group = %self.group_id, "left the group"),
+            Ok(r) => {
+                tracing::warn!(group = %self.group_id, code = %KafkaCode(r.error_code), "LeaveGroup failed")
+            }
+            Err(e) => tracing::warn!(group = %self.group_id, error = %e, "LeaveGroup failed"),
+        }
+    }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+fn to_topic_partitions(tps: &[TopicPartition]) -> Vec<TopicPartitions> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in tps {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut p)| {
+            p.sort_unstable();
+            TopicPartitions::new(t, p)
+        })
+        .collect()
+}

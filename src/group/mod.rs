@@ -1,0 +1,9 @@
+//! Consumer groups: the classic consumer protocol payloads and the partition assignors a group
+//! leader runs.
+
+pub mod assignor;
+pub(crate) mod commit;
+pub(crate) mod coordinator;
+pub mod member;
+pub mod protocol;
+pub(crate) mod subscription;
