@@ -221,6 +221,12 @@ impl Consumer {
         if let Some(member) = self.member.lock().expect("member lock").as_ref() {
             member.polled();
         }
+        // Fast path: something is ready (the common case under load), no clock or wake-up.
+        while let Some(popped) = self.shared.buffer.pop() {
+            if let Some(event) = self.accept(popped) {
+                return Some(event);
+            }
+        }
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;

@@ -362,6 +362,7 @@ fn tagged_struct<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::test_support::assert_every_truncation_fails;
 
     const VERSIONS: std::ops::RangeInclusive<i16> =
         FetchRequest::MIN_VERSION..=FetchRequest::MAX_VERSION;
@@ -632,13 +633,7 @@ mod tests {
     fn truncated_response_is_an_error_not_a_panic() {
         for version in VERSIONS {
             let buf = Bytes::from(encode_response(&sample(version), version));
-            for cut in 0..buf.len() {
-                let truncated = buf.slice(..cut);
-                assert!(
-                    FetchResponse::decode(&mut Decoder::new(&truncated), version).is_err(),
-                    "version {version} cut {cut}"
-                );
-            }
+            assert_every_truncation_fails::<FetchResponse>(&buf, version);
         }
     }
 

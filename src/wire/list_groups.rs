@@ -89,20 +89,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::wire::test_support::{assert_every_truncation_fails, unknown_tag};
 
     const VERSIONS: std::ops::RangeInclusive<i16> =
         ListGroupsRequest::MIN_VERSION..=ListGroupsRequest::MAX_VERSION;
-
-    /// An unknown tagged field, as a newer broker might add to any flexible structure.
-    fn unknown_tag(e: &mut Encoder<'_>, flexible: bool) {
-        if flexible {
-            e.unsigned_varint(1); // one field
-            e.unsigned_varint(9); // tag
-            e.unsigned_varint(2); // size
-            e.i8(0x5a);
-            e.i8(0x5a);
-        }
-    }
 
     /// Encodes a response the way a broker would, so decoding can be checked at each version.
     fn encode_response(r: &ListGroupsResponse, version: i16) -> Vec<u8> {
@@ -160,13 +150,7 @@ mod tests {
     fn truncated_response_is_an_error_not_a_panic() {
         for version in VERSIONS {
             let buf = Bytes::from(encode_response(&sample(version), version));
-            for cut in 0..buf.len() {
-                let truncated = buf.slice(..cut);
-                assert!(
-                    ListGroupsResponse::decode(&mut Decoder::new(&truncated), version).is_err(),
-                    "version {version} cut {cut}"
-                );
-            }
+            assert_every_truncation_fails::<ListGroupsResponse>(&buf, version);
         }
     }
 

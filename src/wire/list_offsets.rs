@@ -159,6 +159,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::wire::test_support::assert_every_truncation_fails;
 
     const VERSIONS: std::ops::RangeInclusive<i16> =
         ListOffsetsRequest::MIN_VERSION..=ListOffsetsRequest::MAX_VERSION;
@@ -241,13 +242,7 @@ mod tests {
     fn truncated_response_is_an_error_not_a_panic() {
         for version in VERSIONS {
             let buf = Bytes::from(encode_response(&sample(version), version));
-            for cut in 0..buf.len() {
-                let truncated = buf.slice(..cut);
-                assert!(
-                    ListOffsetsResponse::decode(&mut Decoder::new(&truncated), version).is_err(),
-                    "version {version} cut {cut}"
-                );
-            }
+            assert_every_truncation_fails::<ListOffsetsResponse>(&buf, version);
         }
     }
 

@@ -193,6 +193,7 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::wire::test_support::assert_every_truncation_fails;
 
     /// Encodes a response the way a broker would, so decoding can be checked at each version.
     fn encode_response(r: &MetadataResponse, version: i16) -> Vec<u8> {
@@ -288,10 +289,7 @@ mod tests {
     #[test]
     fn truncated_response_is_an_error_not_a_panic() {
         let buf = Bytes::from(encode_response(&sample(12), 12));
-        for cut in 0..buf.len() {
-            let truncated = buf.slice(..cut);
-            assert!(MetadataResponse::decode(&mut Decoder::new(&truncated), 12).is_err());
-        }
+        assert_every_truncation_fails::<MetadataResponse>(&buf, 12);
     }
 
     #[test]

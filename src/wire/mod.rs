@@ -20,6 +20,8 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
 pub mod sync_group;
+#[cfg(test)]
+mod test_support;
 
 use std::io::Cursor;
 

@@ -179,20 +179,10 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+    use crate::wire::test_support::{assert_every_truncation_fails, unknown_tag};
 
     const VERSIONS: std::ops::RangeInclusive<i16> =
         OffsetFetchRequest::MIN_VERSION..=OffsetFetchRequest::MAX_VERSION;
-
-    /// An unknown tagged field, as a newer broker might add to any flexible structure.
-    fn unknown_tag(e: &mut Encoder<'_>, flexible: bool) {
-        if flexible {
-            e.unsigned_varint(1); // one field
-            e.unsigned_varint(9); // tag
-            e.unsigned_varint(2); // size
-            e.i8(0x5a);
-            e.i8(0x5a);
-        }
-    }
 
     fn encode_topics(e: &mut Encoder<'_>, r: &OffsetFetchResponse, version: i16, flexible: bool) {
         e.array_len(flexible, Some(r.topics.len()));
@@ -296,13 +286,7 @@ mod tests {
     fn truncated_response_is_an_error_not_a_panic() {
         for version in VERSIONS {
             let buf = Bytes::from(encode_response(&sample(version), version));
-            for cut in 0..buf.len() {
-                let truncated = buf.slice(..cut);
-                assert!(
-                    OffsetFetchResponse::decode(&mut Decoder::new(&truncated), version).is_err(),
-                    "version {version} cut {cut}"
-                );
-            }
+            assert_every_truncation_fails::<OffsetFetchResponse>(&buf, version);
         }
     }
 
