@@ -276,3 +276,43 @@ async fn a_member_that_stops_polling_leaves_the_group_and_rejoins_on_the_next_po
     )
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_regex_subscription_picks_up_topics_created_later() {
+    let prefix = unique("grp-re");
+    let first = format!("{prefix}-a");
+    create_topic(&first, 2);
+    let group = unique("g-re");
+    let a = member(&group, &[]).await;
+    a.subscribe(&[&format!("^{}-.*", regex_escape(&prefix))])
+        .unwrap();
+    poll_until(&[&a], "the first topic's partitions", |asg| {
+        asg[0].len() == 2
+    })
+    .await;
+    let second = format!("{prefix}-b");
+    create_topic(&second, 3);
+    produce(&second, &["--partition", "2", "--count", "1"]);
+    poll_until(&[&a], "both topics' partitions", |asg| {
+        asg[0].len() == 5 && asg[0].iter().filter(|tp| *tp.topic == second).count() == 3
+    })
+    .await;
+    // A topic that does not match stays out.
+    let other = unique("grp-other");
+    create_topic(&other, 1);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    poll_until(&[&a], "still the same 5", |asg| asg[0].len() == 5).await;
+}
+
+/// Escapes regex metacharacters in generated names (they only contain [a-z0-9-]).
+fn regex_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c.to_string()
+            } else {
+                format!("\\{c}")
+            }
+        })
+        .collect()
+}
