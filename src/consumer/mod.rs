@@ -131,6 +131,21 @@ impl Consumer {
         Ok(())
     }
 
+    /// Leaves the group: commits what was consumed (with auto commit), revokes the partitions
+    /// ([`Event::Revoked`] is still delivered by `poll_event`) and sends LeaveGroup (not for
+    /// static members). Waits at most `timeout`. A no-op without a subscription.
+    pub async fn unsubscribe(&self, timeout: Duration) {
+        let member = self.member.lock().expect("member lock").take();
+        if let Some(member) = member {
+            if tokio::time::timeout(timeout, member.shutdown())
+                .await
+                .is_err()
+            {
+                tracing::warn!("leaving the group timed out after {timeout:?}");
+            }
+        }
+    }
+
     /// Commits the stored offsets (by default: one past the last message handed to the
     /// application) of every assigned partition, and waits for the coordinator's answer.
     pub async fn commit(&self) -> Result<()> {

@@ -112,9 +112,19 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
 
     let outcome = consume_loop(&consumer, &args, &partitions).await;
     if args.group.is_some() {
-        // Everything written is handed over: commit it before leaving the group.
+        // Everything written is handed over: commit it, then leave the group and report the
+        // revocation like any other group event.
         if let Err(e) = consumer.commit().await {
             emit(error_json(&e));
+        }
+        consumer.unsubscribe(Duration::from_secs(10)).await;
+        while let Some(event) = consumer.poll_event(Duration::ZERO).await {
+            match event {
+                Ok(Event::Revoked(tps)) => emit(group_event("revoked", &tps)),
+                Ok(Event::Lost(tps)) => emit(group_event("lost", &tps)),
+                Ok(_) => {}
+                Err(e) => emit(error_json(&e)),
+            }
         }
     }
     consumer.close().await;
