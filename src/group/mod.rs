@@ -1,6 +1,7 @@
 //! Consumer groups: the classic consumer protocol payloads and the partition assignors a group
 //! leader runs.
 
+pub mod admin;
 pub mod assignor;
 pub(crate) mod commit;
 pub(crate) mod coordinator;

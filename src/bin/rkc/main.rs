@@ -4,6 +4,7 @@
 //! 2 invalid usage or configuration.
 
 mod consume;
+mod group;
 mod metadata;
 
 use std::process::ExitCode;
@@ -25,6 +26,8 @@ enum Command {
     Metadata(metadata::Args),
     /// Read messages as JSON lines (kcat-like).
     Consume(consume::Args),
+    /// Describe a consumer group, or show its lag.
+    Group(group::Args),
 }
 
 /// Options every subcommand that talks to a cluster shares.
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Metadata(args) => metadata::run(args).await,
             Command::Consume(args) => consume::run(args).await,
+            Command::Group(args) => group::run(args).await,
         }
     });
     match result {
