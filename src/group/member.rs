@@ -12,7 +12,7 @@
 //! they are released in one round and assigned to their new owner in the next.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -24,44 +24,31 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     config::GroupConfig,
-    consumer::{Event, Offset, TopicPartition},
+    consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
     fetch::{Shared, buffer::Delivery},
     wire::{
         WireRequest,
         heartbeat::HeartbeatRequest,
-        join_group::{JoinGroupProtocol, JoinGroupRequest},
         leave_group::{LeaveGroupRequest, LeaveMember},
-        sync_group::{SyncGroupAssignment, SyncGroupRequest},
     },
 };
 
 use super::{
-    assignor::{Assignor, MemberSubscription, RebalanceProtocol, assignor_by_name},
+    assignor::{Assignor, assignor_by_name},
     commit,
     coordinator::{Coordinator, is_coordinator_error},
-    protocol::{Assignment, Subscription, TopicPartitions},
     subscription::Subscribed,
 };
 
-/// Callbacks around rebalances, called from the group task in order. `on_revoked` runs after
-/// the revoked partitions' offsets were committed (with `enable.auto.commit`) and before they
-/// are handed over; `on_lost` means they may already belong to another member.
-pub trait RebalanceListener: Send + Sync {
-    /// Partitions added to this member.
-    fn on_assigned(&self, _partitions: &[TopicPartition]) {}
-    /// Partitions taken away in an orderly rebalance.
-    fn on_revoked(&self, _partitions: &[TopicPartition]) {}
-    /// Partitions lost without a chance to commit.
-    fn on_lost(&self, _partitions: &[TopicPartition]) {}
-}
+pub use super::ownership::RebalanceListener;
 
 /// Identity and ownership of the member, changed only by the group task.
 #[derive(Debug, Default)]
-struct Identity {
-    member_id: String,
-    generation: i32,
-    owned: Vec<TopicPartition>,
+pub(super) struct Identity {
+    pub(super) member_id: String,
+    pub(super) generation: i32,
+    pub(super) owned: Vec<TopicPartition>,
 }
 
 /// One consumer's membership in a group.
@@ -69,19 +56,19 @@ pub(crate) struct Member {
     pub(crate) shared: Arc<Shared>,
     pub(crate) config: GroupConfig,
     pub(crate) group_id: String,
-    subscribed: Subscribed,
-    assignors: Vec<Box<dyn Assignor>>,
-    coordinator: Coordinator,
-    identity: Mutex<Identity>,
-    listener: Option<Arc<dyn RebalanceListener>>,
+    pub(super) subscribed: Subscribed,
+    pub(super) assignors: Vec<Box<dyn Assignor>>,
+    pub(super) coordinator: Coordinator,
+    pub(super) identity: Mutex<Identity>,
+    pub(super) listener: Option<Arc<dyn RebalanceListener>>,
     /// Milliseconds since `started` of the application's last poll.
-    last_poll_ms: AtomicU64,
-    started: Instant,
+    pub(super) last_poll_ms: AtomicU64,
+    pub(super) started: Instant,
     /// Set when the member must (re)join.
-    rejoin: AtomicBool,
+    pub(super) rejoin: AtomicBool,
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
-    wake: Notify,
-    closing: AtomicBool,
+    pub(super) wake: Notify,
+    pub(super) closing: AtomicBool,
 }
 
 impl std::fmt::Debug for Member {
@@ -93,7 +80,7 @@ impl std::fmt::Debug for Member {
 }
 
 /// How a failed group request is handled.
-enum Next {
+pub(super) enum Next {
     /// Try again after a short backoff.
     Retry,
     /// Rejoin the group (partitions kept under cooperative, revoked under eager).
@@ -265,7 +252,7 @@ impl Member {
     }
 
     /// Applies the outcome of a failed request. Returns false when the task must stop.
-    async fn handle(&self, next: Next) -> bool {
+    pub(super) async fn handle(&self, next: Next) -> bool {
         match next {
             Next::Retry => true,
             Next::Rediscover => {
@@ -344,287 +331,6 @@ impl Member {
         self.rejoin.store(true, Ordering::Release);
     }
 
-    fn protocol_kind(&self, name: Option<&str>) -> RebalanceProtocol {
-        name.and_then(|n| self.assignors.iter().find(|a| a.name() == n))
-            .map_or(RebalanceProtocol::Eager, |a| a.rebalance_protocol())
-    }
-
-    /// The topics the subscription matches now, with their partition counts.
-    async fn subscribed_topics(&self) -> Result<BTreeMap<String, i32>> {
-        self.subscribed.resolve(&self.shared.cluster).await
-    }
-
-    /// One JoinGroup/SyncGroup round; on success, the fetcher owns the new assignment.
-    async fn join_and_sync(&self) -> std::result::Result<BTreeMap<String, i32>, Next> {
-        let cooperative = self
-            .assignors
-            .first()
-            .is_some_and(|a| a.rebalance_protocol() == RebalanceProtocol::Cooperative);
-        if !cooperative {
-            let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
-            self.revoke(&owned).await;
-        }
-        let topics = self
-            .subscribed_topics()
-            .await
-            .map_err(|e| self.classify(e))?;
-        let (member_id, generation, owned) = {
-            let id = self.identity.lock().expect("identity lock");
-            (id.member_id.clone(), id.generation, id.owned.clone())
-        };
-        let owned_tp = to_topic_partitions(&owned);
-        let protocols = self
-            .assignors
-            .iter()
-            .map(|a| JoinGroupProtocol {
-                name: a.name().to_owned(),
-                metadata: Subscription {
-                    topics: topics.keys().cloned().collect(),
-                    user_data: a.subscription_user_data(&owned_tp, generation),
-                    owned_partitions: if cooperative {
-                        owned_tp.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    generation_id: generation,
-                    rack_id: None,
-                }
-                .encode(super::protocol::MAX_VERSION),
-            })
-            .collect();
-        let rebalance_timeout = self.config.max_poll_interval;
-        let join = JoinGroupRequest {
-            group_id: self.group_id.clone(),
-            session_timeout_ms: millis(self.config.session_timeout),
-            rebalance_timeout_ms: millis(rebalance_timeout),
-            member_id,
-            group_instance_id: self.config.group_instance_id.clone(),
-            protocol_type: "consumer".into(),
-            protocols,
-            reason: None,
-        };
-        let long = rebalance_timeout + Duration::from_secs(5);
-        tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
-        let joined = self
-            .coordinator
-            .request(&self.shared.cluster, join, long)
-            .await
-            .map_err(|e| self.classify(e))?;
-        if let Some(code) = KafkaCode::from_code(joined.error_code) {
-            if code.0 == 79 {
-                // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
-                self.identity.lock().expect("identity lock").member_id = joined.member_id.clone();
-                return Err(Next::Rejoin);
-            }
-            return Err(self.classify_code("JoinGroup", code));
-        }
-        {
-            let mut id = self.identity.lock().expect("identity lock");
-            id.member_id = joined.member_id.clone();
-            id.generation = joined.generation_id;
-        }
-        let protocol = joined.protocol_name.clone();
-        tracing::debug!(
-            group = %self.group_id,
-            member = %joined.member_id,
-            generation = joined.generation_id,
-            leader = joined.leader == joined.member_id,
-            ?protocol,
-            "joined"
-        );
-        let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
-            self.lead(protocol.as_deref(), &joined.members).await?
-        } else {
-            Vec::new()
-        };
-        let sync = SyncGroupRequest {
-            group_id: self.group_id.clone(),
-            generation_id: joined.generation_id,
-            member_id: joined.member_id.clone(),
-            group_instance_id: self.config.group_instance_id.clone(),
-            protocol_type: Some("consumer".into()),
-            protocol_name: protocol.clone(),
-            assignments,
-        };
-        let synced = self
-            .coordinator
-            .request(&self.shared.cluster, sync, long)
-            .await
-            .map_err(|e| self.classify(e))?;
-        if let Some(code) = KafkaCode::from_code(synced.error_code) {
-            return Err(self.classify_code("SyncGroup", code));
-        }
-        let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
-            Next::Fatal(Error::Decode {
-                source_desc: "SyncGroup assignment".into(),
-                error: e,
-            })
-        })?;
-        let new: Vec<TopicPartition> = assignment
-            .partitions
-            .iter()
-            .flat_map(|t| {
-                t.partitions
-                    .iter()
-                    .map(|p| TopicPartition::new(t.topic.as_str(), *p))
-            })
-            .collect();
-        let owned_now = self.owned();
-        let added: Vec<TopicPartition> = new
-            .iter()
-            .filter(|tp| !owned_now.contains(tp))
-            .cloned()
-            .collect();
-        let revoked: Vec<TopicPartition> = owned_now
-            .iter()
-            .filter(|tp| !new.contains(tp))
-            .cloned()
-            .collect();
-        if !revoked.is_empty() {
-            self.identity
-                .lock()
-                .expect("identity lock")
-                .owned
-                .retain(|tp| !revoked.contains(tp));
-            self.revoke(&revoked).await;
-            if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
-                // KIP-429: the released partitions are assigned in a follow-up round.
-                self.rejoin.store(true, Ordering::Release);
-            }
-        }
-        self.assign(&added).await.map_err(|e| self.classify(e))?;
-        Ok(topics)
-    }
-
-    /// As leader: run the chosen assignor over every member's subscription.
-    async fn lead(
-        &self,
-        protocol: Option<&str>,
-        members: &[crate::wire::join_group::JoinGroupMember],
-    ) -> std::result::Result<Vec<SyncGroupAssignment>, Next> {
-        let assignor = protocol
-            .and_then(|n| self.assignors.iter().find(|a| a.name() == n))
-            .ok_or_else(|| {
-                Next::Fatal(Error::Request {
-                    broker: "-".into(),
-                    api: "JoinGroup",
-                    reason: format!(
-                        "the group chose assignor {protocol:?}, which this member does not have"
-                    ),
-                })
-            })?;
-        let mut subscriptions = Vec::with_capacity(members.len());
-        let mut all_topics = BTreeSet::new();
-        for m in members {
-            let subscription = Subscription::decode(&m.metadata).map_err(|e| {
-                Next::Fatal(Error::Decode {
-                    source_desc: format!("subscription of member {}", m.member_id),
-                    error: e,
-                })
-            })?;
-            all_topics.extend(subscription.topics.iter().cloned());
-            subscriptions.push(MemberSubscription {
-                member_id: m.member_id.clone(),
-                group_instance_id: m.group_instance_id.clone(),
-                subscription,
-            });
-        }
-        let topics: Vec<String> = all_topics.into_iter().collect();
-        let metadata = self
-            .shared
-            .cluster
-            .metadata(Some(&topics))
-            .await
-            .map_err(|e| self.classify(e))?;
-        let partitions_per_topic: BTreeMap<String, i32> = metadata
-            .topics
-            .iter()
-            .filter(|t| t.error.is_none())
-            .map(|t| (t.topic.clone(), t.partitions.len() as i32))
-            .collect();
-        let assignments = assignor.assign(&partitions_per_topic, &subscriptions);
-        Ok(members
-            .iter()
-            .map(|m| SyncGroupAssignment {
-                member_id: m.member_id.clone(),
-                assignment: assignments
-                    .get(&m.member_id)
-                    .map(|a| a.encode(super::protocol::MAX_VERSION))
-                    .unwrap_or_else(|| {
-                        Assignment {
-                            partitions: Vec::new(),
-                            user_data: None,
-                        }
-                        .encode(super::protocol::MAX_VERSION)
-                    }),
-            })
-            .collect())
-    }
-
-    /// Starts fetching `added` from their committed offsets (else `auto.offset.reset`).
-    async fn assign(&self, added: &[TopicPartition]) -> Result<()> {
-        if added.is_empty() {
-            return Ok(());
-        }
-        let committed = commit::fetch_committed(self, added).await?;
-        let start: Vec<(TopicPartition, Offset)> = committed
-            .iter()
-            .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
-            .collect();
-        self.shared.add_partitions(&start);
-        {
-            let mut state = self.shared.partitions.lock().expect("partitions lock");
-            for (tp, c) in &committed {
-                if let Some(s) = state.get_mut(tp) {
-                    s.committed_offset = *c;
-                }
-            }
-        }
-        self.identity
-            .lock()
-            .expect("identity lock")
-            .owned
-            .extend(added.iter().cloned());
-        if let Some(l) = &self.listener {
-            l.on_assigned(added);
-        }
-        self.shared
-            .buffer
-            .push(Delivery::Group(Event::Assigned(added.to_vec())));
-        Ok(())
-    }
-
-    /// Commits (with auto commit), tells the application, and stops fetching `revoked`.
-    async fn revoke(&self, revoked: &[TopicPartition]) {
-        if revoked.is_empty() {
-            return;
-        }
-        if self.config.enable_auto_commit {
-            self.commit_pending(Some(revoked)).await;
-        }
-        if let Some(l) = &self.listener {
-            l.on_revoked(revoked);
-        }
-        self.shared.remove_partitions(revoked);
-        self.shared
-            .buffer
-            .push(Delivery::Group(Event::Revoked(revoked.to_vec())));
-    }
-
-    /// Stops fetching `lost` without committing.
-    fn lose(&self, lost: &[TopicPartition]) {
-        if lost.is_empty() {
-            return;
-        }
-        if let Some(l) = &self.listener {
-            l.on_lost(lost);
-        }
-        self.shared.remove_partitions(lost);
-        self.shared
-            .buffer
-            .push(Delivery::Group(Event::Lost(lost.to_vec())));
-    }
-
     /// Commits stored offsets ahead of the committed ones; errors become error events.
     pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>) {
         let pending = commit::pending_offsets(&self.shared, only);
@@ -657,7 +363,7 @@ impl Member {
         }
     }
 
-    fn classify(&self, e: Error) -> Next {
+    pub(super) fn classify(&self, e: Error) -> Next {
         match &e {
             Error::Kafka { api, code, .. } => self.classify_code(api, *code),
             _ if e.is_retriable() => {
@@ -669,7 +375,7 @@ impl Member {
     }
 
     /// What the Java client does for each group error code.
-    fn classify_code(&self, api: &'static str, code: KafkaCode) -> Next {
+    pub(super) fn classify_code(&self, api: &'static str, code: KafkaCode) -> Next {
         match code.0 {
             // COORDINATOR_LOAD_IN_PROGRESS
             14 => Next::Retry,
@@ -727,22 +433,4 @@ impl Member {
             Err(e) => tracing::warn!(group = %self.group_id, error = %e, "LeaveGroup failed"),
         }
     }
-}
-
-fn millis(d: Duration) -> i32 {
-    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
-}
-
-fn to_topic_partitions(tps: &[TopicPartition]) -> Vec<TopicPartitions> {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in tps {
-        by_topic.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    by_topic
-        .into_iter()
-        .map(|(t, mut p)| {
-            p.sort_unstable();
-            TopicPartitions::new(t, p)
-        })
-        .collect()
 }

@@ -5,6 +5,8 @@ pub mod admin;
 pub mod assignor;
 pub(crate) mod commit;
 pub(crate) mod coordinator;
+mod join;
 pub mod member;
+mod ownership;
 pub mod protocol;
 pub(crate) mod subscription;

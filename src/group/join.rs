@@ -1,0 +1,264 @@
+//! One JoinGroup / SyncGroup round of a member, and the leader's run of the assignor.
+//!
+//! Eager protocols revoke everything before joining; cooperative-sticky (KIP-429) keeps the
+//! owned partitions, reports them in the subscription, and releases only what moves — which the
+//! next round then assigns to its new owner.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::atomic::Ordering,
+    time::Duration,
+};
+
+use crate::{
+    consumer::TopicPartition,
+    error::{Error, KafkaCode, Result},
+    wire::{
+        join_group::{JoinGroupProtocol, JoinGroupRequest},
+        sync_group::{SyncGroupAssignment, SyncGroupRequest},
+    },
+};
+
+use super::{
+    assignor::{MemberSubscription, RebalanceProtocol},
+    protocol::{Assignment, Subscription, TopicPartitions},
+};
+
+use super::member::{Member, Next};
+
+impl Member {
+    pub(super) fn protocol_kind(&self, name: Option<&str>) -> RebalanceProtocol {
+        name.and_then(|n| self.assignors.iter().find(|a| a.name() == n))
+            .map_or(RebalanceProtocol::Eager, |a| a.rebalance_protocol())
+    }
+
+    /// The topics the subscription matches now, with their partition counts.
+    pub(super) async fn subscribed_topics(&self) -> Result<BTreeMap<String, i32>> {
+        self.subscribed.resolve(&self.shared.cluster).await
+    }
+
+    /// One JoinGroup/SyncGroup round; on success, the fetcher owns the new assignment.
+    pub(super) async fn join_and_sync(&self) -> std::result::Result<BTreeMap<String, i32>, Next> {
+        let cooperative = self
+            .assignors
+            .first()
+            .is_some_and(|a| a.rebalance_protocol() == RebalanceProtocol::Cooperative);
+        if !cooperative {
+            let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+            self.revoke(&owned).await;
+        }
+        let topics = self
+            .subscribed_topics()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let (member_id, generation, owned) = {
+            let id = self.identity.lock().expect("identity lock");
+            (id.member_id.clone(), id.generation, id.owned.clone())
+        };
+        let owned_tp = to_topic_partitions(&owned);
+        let protocols = self
+            .assignors
+            .iter()
+            .map(|a| JoinGroupProtocol {
+                name: a.name().to_owned(),
+                metadata: Subscription {
+                    topics: topics.keys().cloned().collect(),
+                    user_data: a.subscription_user_data(&owned_tp, generation),
+                    owned_partitions: if cooperative {
+                        owned_tp.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    generation_id: generation,
+                    rack_id: None,
+                }
+                .encode(super::protocol::MAX_VERSION),
+            })
+            .collect();
+        let rebalance_timeout = self.config.max_poll_interval;
+        let join = JoinGroupRequest {
+            group_id: self.group_id.clone(),
+            session_timeout_ms: millis(self.config.session_timeout),
+            rebalance_timeout_ms: millis(rebalance_timeout),
+            member_id,
+            group_instance_id: self.config.group_instance_id.clone(),
+            protocol_type: "consumer".into(),
+            protocols,
+            reason: None,
+        };
+        let long = rebalance_timeout + Duration::from_secs(5);
+        tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
+        let joined = self
+            .coordinator
+            .request(&self.shared.cluster, join, long)
+            .await
+            .map_err(|e| self.classify(e))?;
+        if let Some(code) = KafkaCode::from_code(joined.error_code) {
+            if code.0 == 79 {
+                // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
+                self.identity.lock().expect("identity lock").member_id = joined.member_id.clone();
+                return Err(Next::Rejoin);
+            }
+            return Err(self.classify_code("JoinGroup", code));
+        }
+        {
+            let mut id = self.identity.lock().expect("identity lock");
+            id.member_id = joined.member_id.clone();
+            id.generation = joined.generation_id;
+        }
+        let protocol = joined.protocol_name.clone();
+        tracing::debug!(
+            group = %self.group_id,
+            member = %joined.member_id,
+            generation = joined.generation_id,
+            leader = joined.leader == joined.member_id,
+            ?protocol,
+            "joined"
+        );
+        let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
+            self.lead(protocol.as_deref(), &joined.members).await?
+        } else {
+            Vec::new()
+        };
+        let sync = SyncGroupRequest {
+            group_id: self.group_id.clone(),
+            generation_id: joined.generation_id,
+            member_id: joined.member_id.clone(),
+            group_instance_id: self.config.group_instance_id.clone(),
+            protocol_type: Some("consumer".into()),
+            protocol_name: protocol.clone(),
+            assignments,
+        };
+        let synced = self
+            .coordinator
+            .request(&self.shared.cluster, sync, long)
+            .await
+            .map_err(|e| self.classify(e))?;
+        if let Some(code) = KafkaCode::from_code(synced.error_code) {
+            return Err(self.classify_code("SyncGroup", code));
+        }
+        let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
+            Next::Fatal(Error::Decode {
+                source_desc: "SyncGroup assignment".into(),
+                error: e,
+            })
+        })?;
+        let new: Vec<TopicPartition> = assignment
+            .partitions
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(|p| TopicPartition::new(t.topic.as_str(), *p))
+            })
+            .collect();
+        let owned_now = self.owned();
+        let added: Vec<TopicPartition> = new
+            .iter()
+            .filter(|tp| !owned_now.contains(tp))
+            .cloned()
+            .collect();
+        let revoked: Vec<TopicPartition> = owned_now
+            .iter()
+            .filter(|tp| !new.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            self.identity
+                .lock()
+                .expect("identity lock")
+                .owned
+                .retain(|tp| !revoked.contains(tp));
+            self.revoke(&revoked).await;
+            if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
+                // KIP-429: the released partitions are assigned in a follow-up round.
+                self.rejoin.store(true, Ordering::Release);
+            }
+        }
+        self.assign(&added).await.map_err(|e| self.classify(e))?;
+        Ok(topics)
+    }
+
+    /// As leader: run the chosen assignor over every member's subscription.
+    pub(super) async fn lead(
+        &self,
+        protocol: Option<&str>,
+        members: &[crate::wire::join_group::JoinGroupMember],
+    ) -> std::result::Result<Vec<SyncGroupAssignment>, Next> {
+        let assignor = protocol
+            .and_then(|n| self.assignors.iter().find(|a| a.name() == n))
+            .ok_or_else(|| {
+                Next::Fatal(Error::Request {
+                    broker: "-".into(),
+                    api: "JoinGroup",
+                    reason: format!(
+                        "the group chose assignor {protocol:?}, which this member does not have"
+                    ),
+                })
+            })?;
+        let mut subscriptions = Vec::with_capacity(members.len());
+        let mut all_topics = BTreeSet::new();
+        for m in members {
+            let subscription = Subscription::decode(&m.metadata).map_err(|e| {
+                Next::Fatal(Error::Decode {
+                    source_desc: format!("subscription of member {}", m.member_id),
+                    error: e,
+                })
+            })?;
+            all_topics.extend(subscription.topics.iter().cloned());
+            subscriptions.push(MemberSubscription {
+                member_id: m.member_id.clone(),
+                group_instance_id: m.group_instance_id.clone(),
+                subscription,
+            });
+        }
+        let topics: Vec<String> = all_topics.into_iter().collect();
+        let metadata = self
+            .shared
+            .cluster
+            .metadata(Some(&topics))
+            .await
+            .map_err(|e| self.classify(e))?;
+        let partitions_per_topic: BTreeMap<String, i32> = metadata
+            .topics
+            .iter()
+            .filter(|t| t.error.is_none())
+            .map(|t| (t.topic.clone(), t.partitions.len() as i32))
+            .collect();
+        let assignments = assignor.assign(&partitions_per_topic, &subscriptions);
+        Ok(members
+            .iter()
+            .map(|m| SyncGroupAssignment {
+                member_id: m.member_id.clone(),
+                assignment: assignments
+                    .get(&m.member_id)
+                    .map(|a| a.encode(super::protocol::MAX_VERSION))
+                    .unwrap_or_else(|| {
+                        Assignment {
+                            partitions: Vec::new(),
+                            user_data: None,
+                        }
+                        .encode(super::protocol::MAX_VERSION)
+                    }),
+            })
+            .collect())
+    }
+}
+
+fn millis(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
+}
+
+fn to_topic_partitions(tps: &[TopicPartition]) -> Vec<TopicPartitions> {
+    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for tp in tps {
+        by_topic.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    by_topic
+        .into_iter()
+        .map(|(t, mut p)| {
+            p.sort_unstable();
+            TopicPartitions::new(t, p)
+        })
+        .collect()
+}

@@ -1,0 +1,90 @@
+//! What a member owns: partitions assigned (from their committed offsets), revoked (after the
+//! commit), or lost (without one), and the application's callbacks around those moves.
+
+use crate::{
+    consumer::{Event, Offset, TopicPartition},
+    error::Result,
+    fetch::buffer::Delivery,
+};
+
+use super::commit;
+
+use super::member::Member;
+
+/// Callbacks around rebalances, called from the group task in order. `on_revoked` runs after
+/// the revoked partitions' offsets were committed (with `enable.auto.commit`) and before they
+/// are handed over; `on_lost` means they may already belong to another member.
+pub trait RebalanceListener: Send + Sync {
+    /// Partitions added to this member.
+    fn on_assigned(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions taken away in an orderly rebalance.
+    fn on_revoked(&self, _partitions: &[TopicPartition]) {}
+    /// Partitions lost without a chance to commit.
+    fn on_lost(&self, _partitions: &[TopicPartition]) {}
+}
+
+impl Member {
+    /// Starts fetching `added` from their committed offsets (else `auto.offset.reset`).
+    pub(super) async fn assign(&self, added: &[TopicPartition]) -> Result<()> {
+        if added.is_empty() {
+            return Ok(());
+        }
+        let committed = commit::fetch_committed(self, added).await?;
+        let start: Vec<(TopicPartition, Offset)> = committed
+            .iter()
+            .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
+            .collect();
+        self.shared.add_partitions(&start);
+        {
+            let mut state = self.shared.partitions.lock().expect("partitions lock");
+            for (tp, c) in &committed {
+                if let Some(s) = state.get_mut(tp) {
+                    s.committed_offset = *c;
+                }
+            }
+        }
+        self.identity
+            .lock()
+            .expect("identity lock")
+            .owned
+            .extend(added.iter().cloned());
+        if let Some(l) = &self.listener {
+            l.on_assigned(added);
+        }
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Assigned(added.to_vec())));
+        Ok(())
+    }
+
+    /// Commits (with auto commit), tells the application, and stops fetching `revoked`.
+    pub(super) async fn revoke(&self, revoked: &[TopicPartition]) {
+        if revoked.is_empty() {
+            return;
+        }
+        if self.config.enable_auto_commit {
+            self.commit_pending(Some(revoked)).await;
+        }
+        if let Some(l) = &self.listener {
+            l.on_revoked(revoked);
+        }
+        self.shared.remove_partitions(revoked);
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Revoked(revoked.to_vec())));
+    }
+
+    /// Stops fetching `lost` without committing.
+    pub(super) fn lose(&self, lost: &[TopicPartition]) {
+        if lost.is_empty() {
+            return;
+        }
+        if let Some(l) = &self.listener {
+            l.on_lost(lost);
+        }
+        self.shared.remove_partitions(lost);
+        self.shared
+            .buffer
+            .push(Delivery::Group(Event::Lost(lost.to_vec())));
+    }
+}
