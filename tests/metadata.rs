@@ -228,3 +228,53 @@ async fn library_cluster_handle_describes_a_topic_and_is_reusable() {
         assert!(md.brokers.iter().any(|b| b.id == t.partitions[0].leader));
     }
 }
+
+/// A loopback "broker" that answers every connection with bytes from a fixed pseudo-random
+/// sequence, starting with a huge length prefix or a plausible one.
+fn garbage_broker(first_len: u32) -> String {
+    use std::io::Write;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { continue };
+            let mut bytes = first_len.to_be_bytes().to_vec();
+            let mut x: u32 = 0x9e37_79b9;
+            for _ in 0..4096 {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                bytes.push(x as u8);
+            }
+            let _ = stream.write_all(&bytes);
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_broker_answering_garbage_is_a_clear_error_not_a_panic_or_a_huge_allocation() {
+    // 0x7fff_ffff: a length prefix far above receive.message.max.bytes; 64: a short frame
+    // whose content is noise.
+    for first_len in [0x7fff_ffff, 64] {
+        let garbage = garbage_broker(first_len);
+        let started = Instant::now();
+        let out = rkc(&[
+            "metadata",
+            "-b",
+            &garbage,
+            "-X",
+            "socket.connection.setup.timeout.ms=2000",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "len {first_len:#x}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&garbage), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+}
