@@ -33,16 +33,21 @@ impl Shared {
     }
 
     /// Stops fetching `partitions` and drops their buffered messages. Returns, for each
-    /// partition that was assigned, the offset stored for commit (see
-    /// [`PartitionState::stored_offset`]).
+    /// partition that was assigned, the offset stored for commit when it is ahead of the
+    /// committed one (see [`PartitionState::stored_offset`]): from this moment the
+    /// application can receive nothing more from these partitions, so the offsets are final.
     pub(crate) fn remove_partitions(
         &self,
         partitions: &[TopicPartition],
-    ) -> Vec<(TopicPartition, Option<i64>)> {
+    ) -> Vec<(TopicPartition, i64)> {
         let mut state = self.partitions.lock().expect("partitions lock");
         let removed = partitions
             .iter()
-            .filter_map(|tp| state.remove(tp).map(|s| (tp.clone(), s.stored_offset)))
+            .filter_map(|tp| {
+                let s = state.remove(tp)?;
+                let stored = s.stored_offset?;
+                (stored > s.committed_offset.unwrap_or(-1)).then(|| (tp.clone(), stored))
+            })
             .collect();
         drop(state);
         for tp in partitions {

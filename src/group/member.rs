@@ -208,11 +208,16 @@ impl Member {
                     }
                     Err(next) => {
                         self.rejoin.store(true, Ordering::Release);
+                        // A rejoin the protocol asks for (MEMBER_ID_REQUIRED, a rebalance
+                        // starting during SyncGroup) goes at once; failures back off.
+                        let immediate = matches!(next, Next::Rejoin);
                         if !self.handle(next).await {
                             return;
                         }
-                        failures += 1;
-                        self.backoff(failures).await;
+                        if !immediate {
+                            failures += 1;
+                            self.backoff(failures).await;
+                        }
                     }
                 }
                 continue;

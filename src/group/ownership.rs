@@ -57,18 +57,26 @@ impl Member {
         Ok(())
     }
 
-    /// Commits (with auto commit), tells the application, and stops fetching `revoked`.
+    /// Stops fetching `revoked`, commits what the application was given from them (with auto
+    /// commit), then tells the application. Removing first matters: the application cannot
+    /// receive another message from these partitions while the commit is in flight, so the
+    /// commit covers exactly what it was given and the next owner starts right after it.
     pub(super) async fn revoke(&self, revoked: &[TopicPartition]) {
         if revoked.is_empty() {
             return;
         }
+        let final_offsets = self.shared.remove_partitions(revoked);
         if self.config.enable_auto_commit {
-            self.commit_pending(Some(revoked)).await;
+            if let Err(e) = commit::commit(self, &final_offsets, None).await {
+                tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
+                self.shared
+                    .buffer
+                    .push(Delivery::Error { tp: None, error: e });
+            }
         }
         if let Some(l) = &self.listener {
             l.on_revoked(revoked);
         }
-        self.shared.remove_partitions(revoked);
         self.shared
             .buffer
             .push(Delivery::Group(Event::Revoked(revoked.to_vec())));

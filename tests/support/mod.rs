@@ -661,3 +661,545 @@ pub fn assert_offsets_increase(messages: &[Value]) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Consumer groups: librdkafka group members (tests/peers/group_member.py), our library
+// consumer with its rebalance events recorded, and what the group looks like from the outside
+// ---------------------------------------------------------------------------------------------
+
+/// Wall-clock seconds since the epoch, comparable with the `"ts"` the group peers print.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+impl PeerProcess {
+    /// The next stdout line parsed as JSON if one arrives within `timeout`; `None` on timeout
+    /// or when the peer's stdout is closed (see [`PeerProcess::ended`]).
+    pub fn try_json(&mut self, timeout: Duration) -> Option<Value> {
+        let line = if timeout.is_zero() {
+            self.lines.try_recv().ok()?
+        } else {
+            self.lines.recv_timeout(timeout).ok()?
+        };
+        Some(
+            serde_json::from_str(&line)
+                .unwrap_or_else(|e| panic!("peer {} printed non-JSON ({e}): {line}", self.name)),
+        )
+    }
+
+    /// Whether the peer process has exited.
+    pub fn ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
+    /// The peer's stderr so far (for failure messages).
+    pub fn stderr_so_far(&self) -> String {
+        self.stderr_text()
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// `(topic, partition)` pairs of a group event's `"partitions"`, in either shape: the peers'
+/// `[[topic, p], …]` or rkc's `[{"topic", "partition"}, …]`.
+pub fn event_partitions(event: &Value) -> Vec<(String, i32)> {
+    event["partitions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("event without partitions: {event}"))
+        .iter()
+        .map(|p| match p {
+            Value::Array(tp) => (
+                tp[0].as_str().expect("topic").to_owned(),
+                tp[1].as_i64().expect("partition") as i32,
+            ),
+            obj => (
+                obj["topic"].as_str().expect("topic").to_owned(),
+                obj["partition"].as_i64().expect("partition") as i32,
+            ),
+        })
+        .collect()
+}
+
+/// The assignment that `events` (assigned / revoked / lost, in order, either shape) leave.
+pub fn owned_after(events: &[Value]) -> std::collections::BTreeSet<(String, i32)> {
+    let mut owned = std::collections::BTreeSet::new();
+    for e in events {
+        match e["event"].as_str() {
+            Some("assigned") => owned.extend(event_partitions(e)),
+            Some("revoked") | Some("lost") => {
+                for tp in event_partitions(e) {
+                    owned.remove(&tp);
+                }
+            }
+            _ => {}
+        }
+    }
+    owned
+}
+
+/// Whether the members' assignments (each a set of `(topic, partition)`) are disjoint, cover
+/// every partition `0..partitions` of `topic` and nothing else, and none is empty.
+pub fn disjoint_and_complete(
+    assignments: &[&std::collections::BTreeSet<(String, i32)>],
+    topic: &str,
+    partitions: i32,
+) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    for a in assignments {
+        if a.is_empty() {
+            return false;
+        }
+        for (t, p) in a.iter() {
+            if t != topic || !seen.insert(*p) {
+                return false;
+            }
+        }
+    }
+    seen.len() == partitions as usize && seen.iter().all(|p| (0..partitions).contains(p))
+}
+
+/// Just the partition numbers of an assignment.
+pub fn partition_numbers(set: &std::collections::BTreeSet<(String, i32)>) -> Vec<i32> {
+    set.iter().map(|(_, p)| *p).collect()
+}
+
+/// A librdkafka consumer-group member (`tests/peers/group_member.py`): its printed lines are
+/// taken in as they arrive and its assignment is tracked from its rebalance callbacks.
+pub struct GroupPeer {
+    pub process: PeerProcess,
+    /// Every line printed so far, in order.
+    pub lines: Vec<Value>,
+    /// The assignment its assigned / revoked / lost callbacks leave.
+    pub owned: std::collections::BTreeSet<(String, i32)>,
+    closed: bool,
+}
+
+impl GroupPeer {
+    /// Starts `group_member.py BOOTSTRAP GROUP TOPICS STRATEGY EXTRA…` (`topics`
+    /// comma-separated; see the script for `extra`).
+    pub fn spawn(group: &str, topics: &str, strategy: &str, extra: &[&str]) -> GroupPeer {
+        let mut args = vec![bootstrap(), group, topics, strategy];
+        args.extend_from_slice(extra);
+        GroupPeer {
+            process: PeerProcess::spawn("group_member.py", &args),
+            lines: Vec::new(),
+            owned: std::collections::BTreeSet::new(),
+            closed: false,
+        }
+    }
+
+    fn take(&mut self, v: Value) {
+        match v["event"].as_str() {
+            Some("assigned") => self.owned.extend(event_partitions(&v)),
+            Some("revoked") | Some("lost") => {
+                for tp in event_partitions(&v) {
+                    self.owned.remove(&tp);
+                }
+            }
+            Some("closed") => self.closed = true,
+            _ => {}
+        }
+        self.lines.push(v);
+    }
+
+    /// Takes in every line already printed, without waiting.
+    pub fn pump(&mut self) {
+        while let Some(v) = self.process.try_json(Duration::ZERO) {
+            self.take(v);
+        }
+    }
+
+    /// Takes in lines for `duration` (blocking).
+    pub fn pump_for(&mut self, duration: Duration) {
+        let deadline = Instant::now() + duration;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                self.pump();
+                return;
+            }
+            match self.process.try_json(left.min(Duration::from_millis(50))) {
+                Some(v) => self.take(v),
+                None if self.process.ended() => {
+                    self.pump();
+                    return;
+                }
+                None => {}
+            }
+        }
+    }
+
+    /// Takes in lines until `cond` holds (blocking); fails the test after `timeout`.
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut cond: impl FnMut(&GroupPeer) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            if cond(self) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {timeout:?} waiting for the librdkafka member: {what}\n{}",
+                self.describe()
+            );
+            if let Some(v) = self.process.try_json(Duration::from_millis(50)) {
+                self.take(v);
+            }
+        }
+    }
+
+    /// Lines whose `"event"` is `kind`.
+    pub fn events_of(&self, kind: &str) -> Vec<&Value> {
+        self.lines.iter().filter(|e| e["event"] == kind).collect()
+    }
+
+    /// Rebalance events (assigned / revoked / lost), in order.
+    pub fn rebalance_events(&self) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|e| matches!(e["event"].as_str(), Some("assigned" | "revoked" | "lost")))
+            .collect()
+    }
+
+    /// `(partition, offset)` of every message consumed so far, in order.
+    pub fn messages(&self) -> Vec<(i32, i64)> {
+        self.lines
+            .iter()
+            .filter(|e| e["event"] == "message")
+            .map(|e| {
+                (
+                    e["partition"].as_i64().expect("partition") as i32,
+                    e["offset"].as_i64().expect("offset"),
+                )
+            })
+            .collect()
+    }
+
+    /// Whether it printed `{"event":"closed"}` (close() returned).
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    /// Lines and stderr, for failure messages.
+    pub fn describe(&self) -> String {
+        let lines: Vec<String> = self
+            .lines
+            .iter()
+            .filter(|l| l["event"] != "message")
+            .map(|l| l.to_string())
+            .collect();
+        format!(
+            "librdkafka member: {} lines ({} messages), owns {:?}\nnon-message lines:\n{}\n--- stderr ---\n{}",
+            self.lines.len(),
+            self.messages().len(),
+            self.owned,
+            lines.join("\n"),
+            self.process.stderr_so_far()
+        )
+    }
+
+    /// Asks it to close (stdin "stop"); does not wait.
+    pub fn request_stop(&mut self) {
+        if !self.process.ended() {
+            let _ = self
+                .process
+                .stdin
+                .as_mut()
+                .map(|s| writeln!(s, "stop").and(s.flush()));
+        }
+    }
+
+    /// Asks it to close, waits (bounded) for `{"event":"closed"}` and a successful exit.
+    pub fn stop(&mut self, timeout: Duration) {
+        self.request_stop();
+        self.wait_until(timeout, "closed", |p| p.closed());
+        self.process.wait_success(timeout);
+        self.pump();
+    }
+}
+
+/// `tests/peers/group_admin.py describe`: the group's state, protocol and members as
+/// librdkafka's AdminClient reports them.
+pub fn describe_group(group: &str) -> Value {
+    let out = peer("group_admin.py", &["describe", bootstrap(), group]);
+    serde_json::from_slice(&out.stdout).expect("describe prints JSON")
+}
+
+/// The group's committed offsets by partition of `topic` (AdminClient).
+pub fn group_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let out = peer("group_admin.py", &["offsets", bootstrap(), group]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("offsets prints JSON");
+    v.as_object()
+        .expect("object")
+        .iter()
+        .filter_map(|(k, o)| {
+            let (t, p) = k.rsplit_once(':')?;
+            (t == topic).then(|| (p.parse().expect("partition"), o.as_i64().expect("offset")))
+        })
+        .collect()
+}
+
+/// A producer writing to every partition of a topic in turn (`produce_steady.py`) until
+/// [`SteadyProducer::finish`].
+pub struct SteadyProducer {
+    process: PeerProcess,
+}
+
+impl SteadyProducer {
+    /// One record per partition of `topic` (`partitions` of them) every `interval`.
+    pub fn start(topic: &str, partitions: i32, interval: Duration) -> SteadyProducer {
+        SteadyProducer {
+            process: PeerProcess::spawn(
+                "produce_steady.py",
+                &[
+                    bootstrap(),
+                    topic,
+                    &partitions.to_string(),
+                    &interval.as_millis().to_string(),
+                ],
+            ),
+        }
+    }
+
+    /// Stops producing, waits for every delivery; returns the next offset (one past the last
+    /// record written) of each partition.
+    pub fn finish(mut self) -> BTreeMap<i32, i64> {
+        self.process.send_line("stop");
+        let v = self.process.read_json(Duration::from_secs(40));
+        self.process.wait_success(Duration::from_secs(10));
+        assert_eq!(v["failed"], serde_json::json!([]), "deliveries failed: {v}");
+        v["next"]
+            .as_object()
+            .expect("next")
+            .iter()
+            .map(|(p, o)| (p.parse().expect("partition"), o.as_i64().expect("offset")))
+            .collect()
+    }
+}
+
+impl RkcProcess {
+    /// The process id of `rkc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (a `kill` name: `TERM`, `INT`, `KILL`, …) to `rkc`.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(
+            status.success(),
+            "kill -{signal} {} failed",
+            self.child.id()
+        );
+    }
+
+    /// The assignment its assigned / revoked / lost events leave so far.
+    pub fn owned(&self) -> std::collections::BTreeSet<(String, i32)> {
+        owned_after(&self.events)
+    }
+}
+
+/// Our library consumer in a group, with every rebalance callback recorded (with the time it
+/// ran on the group task) and every event it returns from `poll_event` taken in.
+pub struct OurMember {
+    pub name: String,
+    pub consumer: rskafka_consumer::Consumer,
+    pub listener: Arc<RecordingListener>,
+    /// Rebalance events returned by `poll_event`, as JSON lines in the peers' shape
+    /// (`{"event","partitions":[[t,p],…],"ts"}`), in order.
+    pub events: Vec<Value>,
+    /// `(partition, offset, ts)` of every message returned, in order.
+    pub messages: Vec<(i32, i64, f64)>,
+    /// Errors returned in line, as text.
+    pub errors: Vec<String>,
+    /// The assignment its returned events leave.
+    pub owned: std::collections::BTreeSet<(String, i32)>,
+}
+
+/// A [`rskafka_consumer::group::member::RebalanceListener`] that records every call with the
+/// wall-clock time, in the peers' JSON shape.
+#[derive(Default)]
+pub struct RecordingListener {
+    pub log: Mutex<Vec<Value>>,
+}
+
+impl RecordingListener {
+    fn record(&self, kind: &str, partitions: &[rskafka_consumer::TopicPartition]) {
+        let tps: Vec<Value> = partitions
+            .iter()
+            .map(|tp| serde_json::json!([&*tp.topic, tp.partition]))
+            .collect();
+        self.log.lock().unwrap().push(serde_json::json!({
+            "event": kind, "partitions": tps, "ts": now_secs()
+        }));
+    }
+
+    /// The calls so far.
+    pub fn calls(&self) -> Vec<Value> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl rskafka_consumer::group::member::RebalanceListener for RecordingListener {
+    fn on_assigned(&self, partitions: &[rskafka_consumer::TopicPartition]) {
+        self.record("assigned", partitions);
+    }
+    fn on_revoked(&self, partitions: &[rskafka_consumer::TopicPartition]) {
+        self.record("revoked", partitions);
+    }
+    fn on_lost(&self, partitions: &[rskafka_consumer::TopicPartition]) {
+        self.record("lost", partitions);
+    }
+}
+
+/// A consumer config for group tests: `group.id`, earliest, session 6 s, heartbeat 0.5 s,
+/// then `extra` (`key=value`, later wins).
+pub fn group_config(group: &str, extra: &[&str]) -> rskafka_consumer::ConsumerConfig {
+    let mut config = rskafka_consumer::ConsumerConfig::new(bootstrap()).unwrap();
+    let base = [
+        format!("group.id={group}"),
+        "auto.offset.reset=earliest".into(),
+        "session.timeout.ms=6000".into(),
+        "heartbeat.interval.ms=500".into(),
+    ];
+    config
+        .apply_pairs(base.iter().map(String::as_str).chain(extra.iter().copied()))
+        .unwrap();
+    config
+}
+
+impl OurMember {
+    /// Creates the consumer with `config` (not subscribed yet).
+    pub async fn with_config(name: &str, config: rskafka_consumer::ConsumerConfig) -> OurMember {
+        OurMember {
+            name: name.to_owned(),
+            consumer: rskafka_consumer::Consumer::new(config).await.unwrap(),
+            listener: Arc::new(RecordingListener::default()),
+            events: Vec::new(),
+            messages: Vec::new(),
+            errors: Vec::new(),
+            owned: std::collections::BTreeSet::new(),
+        }
+    }
+
+    /// Creates the consumer ([`group_config`]) and subscribes to `topics` with the recording
+    /// listener.
+    pub async fn start(name: &str, group: &str, topics: &[&str], extra: &[&str]) -> OurMember {
+        let m = OurMember::with_config(name, group_config(group, extra)).await;
+        m.subscribe(topics);
+        m
+    }
+
+    /// Subscribes to `topics` with the recording listener.
+    pub fn subscribe(&self, topics: &[&str]) {
+        let listener: Arc<dyn rskafka_consumer::group::member::RebalanceListener> =
+            self.listener.clone();
+        self.consumer
+            .subscribe_with(topics, Some(listener))
+            .unwrap();
+    }
+
+    fn take(&mut self, event: rskafka_consumer::Result<rskafka_consumer::Event>) {
+        use rskafka_consumer::Event;
+        let group_event = |kind: &str, tps: &[rskafka_consumer::TopicPartition]| {
+            let tps: Vec<Value> = tps
+                .iter()
+                .map(|tp| serde_json::json!([&*tp.topic, tp.partition]))
+                .collect();
+            serde_json::json!({"event": kind, "partitions": tps, "ts": now_secs()})
+        };
+        match event {
+            Ok(Event::Message(m)) => self.messages.push((m.partition, m.offset, now_secs())),
+            Ok(Event::Assigned(tps)) => {
+                self.owned
+                    .extend(tps.iter().map(|tp| (tp.topic.to_string(), tp.partition)));
+                self.events.push(group_event("assigned", &tps));
+            }
+            Ok(Event::Revoked(tps)) => {
+                for tp in &tps {
+                    self.owned.remove(&(tp.topic.to_string(), tp.partition));
+                }
+                self.events.push(group_event("revoked", &tps));
+            }
+            Ok(Event::Lost(tps)) => {
+                for tp in &tps {
+                    self.owned.remove(&(tp.topic.to_string(), tp.partition));
+                }
+                self.events.push(group_event("lost", &tps));
+            }
+            Ok(_) => {}
+            Err(e) => self.errors.push(e.to_string()),
+        }
+    }
+
+    /// Polls for about `budget`: takes in whatever arrives (keeps the member polling, so
+    /// max.poll.interval.ms is satisfied).
+    pub async fn pump_for(&mut self, budget: Duration) {
+        let deadline = tokio::time::Instant::now() + budget;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            match self.consumer.poll_event(left).await {
+                Some(event) => self.take(event),
+                None => return,
+            }
+        }
+    }
+
+    /// Polls briefly (≤ 20 ms).
+    pub async fn pump(&mut self) {
+        self.pump_for(Duration::from_millis(20)).await;
+    }
+
+    /// Rebalance events (from `poll_event`) of `kind`.
+    pub fn events_of(&self, kind: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["event"] == kind).collect()
+    }
+
+    /// Assignment (from events) and what the consumer reports, for failure messages.
+    pub fn describe(&self) -> String {
+        let lines: Vec<String> = self.events.iter().map(|l| l.to_string()).collect();
+        format!(
+            "our member {}: owns {:?} (assignment() = {:?}), {} messages, errors {:?}\nevents:\n{}\nlistener calls: {}",
+            self.name,
+            self.owned,
+            self.consumer
+                .assignment()
+                .iter()
+                .map(|tp| tp.partition)
+                .collect::<Vec<_>>(),
+            self.messages.len(),
+            self.errors,
+            lines.join("\n"),
+            serde_json::to_string(&self.listener.calls()).unwrap_or_default()
+        )
+    }
+
+    /// Whether the assignment tracked from events matches `Consumer::assignment()`.
+    pub fn events_match_assignment(&self) -> bool {
+        let reported: std::collections::BTreeSet<(String, i32)> = self
+            .consumer
+            .assignment()
+            .iter()
+            .map(|tp| (tp.topic.to_string(), tp.partition))
+            .collect();
+        reported == self.owned
+    }
+}

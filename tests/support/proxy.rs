@@ -10,6 +10,10 @@
 //! occurs in broker→client data, its first byte is flipped (XOR 0xFF). A pattern inside a
 //! record value thus breaks that record batch's CRC. [`Proxy::clear_faults`] switches it off.
 //!
+//! [`Proxy::stall_all`] makes the broker go silent without closing anything (nothing is
+//! forwarded, new connections are held unconnected) until [`Proxy::resume`];
+//! [`Proxy::drop_all`] closes every open connection at once.
+//!
 //! Matching works across TCP read boundaries: the proxy follows the Kafka framing (4-byte size
 //! prefix) of the broker→client stream and, inside a frame, holds back the last
 //! `longest pattern − 1` bytes until more of the frame arrives; the end of a frame is always
@@ -72,6 +76,9 @@ struct Shared {
     endpoint_to: Vec<u8>,
     corrupt: Mutex<Option<Vec<u8>>>,
     stop: AtomicBool,
+    /// While set, nothing is forwarded in either direction and new connections are held
+    /// without being connected upstream (see [`Proxy::stall_all`]).
+    stalled: AtomicBool,
     counters: Counters,
     /// Clones of every socket, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
@@ -107,6 +114,7 @@ impl Proxy {
             endpoint_to: endpoint(address.port()),
             corrupt: Mutex::new(None),
             stop: AtomicBool::new(false),
+            stalled: AtomicBool::new(false),
             counters: Counters::default(),
             sockets: Mutex::new(Vec::new()),
         });
@@ -137,6 +145,28 @@ impl Proxy {
     /// Stops corrupting (endpoint rewriting goes on).
     pub fn clear_faults(&self) {
         *self.shared.corrupt.lock().unwrap() = None;
+    }
+
+    /// Stalls everything, like a broker that stopped answering without closing anything:
+    /// from now on no byte is forwarded in either direction (what arrives is held, and sent on
+    /// after [`Proxy::resume`]), and new connections are accepted but never connected upstream
+    /// (they stay silent for good). Connections stay open.
+    pub fn stall_all(&self) {
+        self.shared.stalled.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends [`Proxy::stall_all`] for the open connections (held data is forwarded); connections
+    /// accepted while stalled stay silent.
+    pub fn resume(&self) {
+        self.shared.stalled.store(false, Ordering::SeqCst);
+    }
+
+    /// Closes every open connection (both sides) at once; new connections are accepted and
+    /// forwarded as before (unless stalled).
+    pub fn drop_all(&self) {
+        for s in self.shared.sockets.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
     }
 
     /// What went through the proxy so far.
@@ -180,6 +210,15 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         accepted += 1;
+        if shared.stalled.load(Ordering::SeqCst) {
+            // Accepted and held open, never connected upstream: a silent broker.
+            let mut sockets = shared.sockets.lock().unwrap();
+            if shared.stop.load(Ordering::SeqCst) {
+                return;
+            }
+            sockets.push(client);
+            continue;
+        }
         let Ok(broker) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
         else {
             continue;
@@ -211,6 +250,17 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Waits while the proxy is stalled; false if it is being dropped.
+fn wait_while_stalled(shared: &Shared) -> bool {
+    while shared.stalled.load(Ordering::SeqCst) {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    !shared.stop.load(Ordering::SeqCst)
+}
+
 fn close_both(a: &TcpStream, b: &TcpStream) {
     let _ = a.shutdown(Shutdown::Both);
     let _ = b.shutdown(Shutdown::Both);
@@ -225,7 +275,7 @@ fn client_to_broker(mut client: TcpStream, mut broker: TcpStream, shared: &Share
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        if broker.write_all(&buf[..n]).is_err() {
+        if !wait_while_stalled(shared) || broker.write_all(&buf[..n]).is_err() {
             break;
         }
         shared
@@ -334,7 +384,7 @@ fn broker_to_client(mut broker: TcpStream, mut client: TcpStream, shared: &Share
                 out.extend(pending.drain(..pending.len() - keep));
             }
         }
-        if client.write_all(&out).is_err() {
+        if !wait_while_stalled(shared) || client.write_all(&out).is_err() {
             break;
         }
         shared
