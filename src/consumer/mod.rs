@@ -193,7 +193,7 @@ impl Consumer {
             }
             _ => w.high_watermark,
         };
-        Some((end - s.consumer_position?).max(0))
+        Some((end - s.consumer_position()?).max(0))
     }
 
     fn member(&self) -> Result<Arc<Member>> {
@@ -282,7 +282,7 @@ impl Consumer {
             let generation = self.shared.new_generation();
             self.with_partition(tp, |state| {
                 state.paused = true;
-                let fetch = match (state.fetch, state.consumer_position) {
+                let fetch = match (state.fetch, state.consumer_position()) {
                     (FetchState::Fetching(_), Some(position)) => FetchState::Fetching(position),
                     (other, _) => other,
                 };
@@ -307,13 +307,13 @@ impl Consumer {
     /// Stores `offset` (the next offset to consume, i.e. the last processed message's offset
     /// + 1) for the next commit of `tp`; for `enable.auto.offset.store=false`.
     pub fn store_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        self.with_partition(tp, |state| state.stored_offset = Some(offset))
+        self.with_partition(tp, |state| state.set_stored_offset(offset))
     }
 
     /// The offset of the next message the application will receive from `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
         let state = self.shared.partitions.lock().expect("partitions lock");
-        state.get(tp).and_then(|s| s.consumer_position)
+        state.get(tp).and_then(|s| s.consumer_position())
     }
 
     /// Log start offset, high watermark and last stable offset of `tp`, as of the last fetch.
@@ -378,21 +378,26 @@ impl Consumer {
 
     /// Turns a popped buffer entry into what the application sees, or `None` if it is stale.
     fn accept(&self, popped: Popped) -> Option<Result<Event>> {
-        let mut state = self.shared.partitions.lock().expect("partitions lock");
-        match popped {
+        // Messages, the hot path, need only their partition's progress (no partitions lock).
+        let popped = match popped {
             Popped::Message {
                 generation,
+                progress,
                 message,
             } => {
-                let current = state
-                    .get_mut(&message.topic_partition())
-                    .filter(|s| s.generation == generation)?;
-                current.consumer_position = Some(message.offset + 1);
-                if self.shared.config.group.enable_auto_offset_store {
-                    current.stored_offset = Some(message.offset + 1);
-                }
-                Some(Ok(Event::Message(message)))
+                let store = self.shared.config.group.enable_auto_offset_store;
+                let current = progress.lock().expect("progress lock").hand_out(
+                    generation,
+                    message.offset,
+                    store,
+                );
+                return current.then_some(Ok(Event::Message(message)));
             }
+            other => other,
+        };
+        let state = self.shared.partitions.lock().expect("partitions lock");
+        match popped {
+            Popped::Message { .. } => unreachable!("handled above"),
             Popped::Eof {
                 tp,
                 generation,

@@ -45,7 +45,7 @@ impl Shared {
             .iter()
             .filter_map(|tp| {
                 let s = state.remove(tp)?;
-                let stored = s.stored_offset?;
+                let stored = s.retire().stored?;
                 (stored > s.committed_offset.unwrap_or(-1)).then(|| (tp.clone(), stored))
             })
             .collect();

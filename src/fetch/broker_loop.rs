@@ -233,6 +233,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             shared.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
                 generation: r.generation,
+                progress: Arc::clone(&state.progress),
                 messages: messages.into(),
             });
         }

@@ -9,7 +9,7 @@
 use std::{
     collections::VecDeque,
     sync::{
-        Mutex,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
@@ -21,6 +21,8 @@ use crate::{
     error::Error,
 };
 
+use super::partition::Progress;
+
 /// One entry of the buffer.
 #[derive(Debug)]
 pub(crate) enum Delivery {
@@ -28,6 +30,8 @@ pub(crate) enum Delivery {
     Messages {
         tp: TopicPartition,
         generation: u64,
+        /// The partition's progress, checked and advanced as each message is handed out.
+        progress: Arc<Mutex<Progress>>,
         messages: VecDeque<Message>,
     },
     /// The partition reached its end at `offset`.
@@ -50,6 +54,7 @@ pub(crate) enum Delivery {
 pub(crate) enum Popped {
     Message {
         generation: u64,
+        progress: Arc<Mutex<Progress>>,
         message: Message,
     },
     Eof {
@@ -112,12 +117,14 @@ impl Buffer {
                 Delivery::Messages {
                     messages,
                     generation,
+                    progress,
                     ..
                 } => match messages.pop_front() {
                     Some(message) => {
                         self.release(message.buffered_size());
                         Some(Popped::Message {
                             generation: *generation,
+                            progress: Arc::clone(progress),
                             message,
                         })
                     }
@@ -245,6 +252,11 @@ mod tests {
         Delivery::Messages {
             tp: tp.clone(),
             generation: 1,
+            progress: Arc::new(Mutex::new(Progress {
+                generation: 1,
+                position: None,
+                stored: None,
+            })),
             messages: offsets.map(|o| message(tp, o, 100)).collect(),
         }
     }

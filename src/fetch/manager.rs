@@ -80,6 +80,7 @@ fn apply_metadata(shared: &Arc<Shared>, md: &ClusterMetadata) {
                 topic.and_then(|t| t.partitions.iter().find(|p| p.partition == tp.partition));
             match found {
                 Some(p) if p.leader >= 0 && p.error.is_none() => {
+                    state.outage_reported = false;
                     state.leader = Some(Leader {
                         node: p.leader,
                         epoch: p.leader_epoch,
@@ -88,9 +89,8 @@ fn apply_metadata(shared: &Arc<Shared>, md: &ClusterMetadata) {
                 }
                 _ if state.leader.is_some() => {}
                 _ => {
-                    let was_waiting = state.backoff_until.is_some();
                     state.backoff_until = Some(backoff);
-                    if !was_waiting {
+                    if !std::mem::replace(&mut state.outage_reported, true) {
                         // Reported once per outage, not on every retry: the partition is
                         // unknown (UNKNOWN_TOPIC_OR_PARTITION) or has no leader
                         // (LEADER_NOT_AVAILABLE).

@@ -85,7 +85,7 @@ pub(crate) async fn resolve(shared: &Arc<Shared>, node: i32, lookups: Vec<Lookup
             Ok(Some(p)) => match KafkaCode::from_code(p.error_code) {
                 None => {
                     state.fetch = FetchState::Fetching(p.offset);
-                    state.consumer_position = Some(p.offset);
+                    state.set_consumer_position(p.offset);
                 }
                 Some(code) if is_leader_error(code) => {
                     state.leader = None;

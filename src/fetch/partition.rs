@@ -5,6 +5,8 @@
 //! filtered batches). `generation` changes whenever the application moves the partition (seek,
 //! pause, reassignment): results of fetches sent under an older generation are discarded.
 
+use std::sync::{Arc, Mutex};
+
 use tokio::time::Instant;
 
 use crate::consumer::Watermarks;
@@ -37,6 +39,45 @@ pub(crate) struct Leader {
 }
 
 /// Everything the fetcher and the consumer track for one partition.
+/// A generation no partition ever has: the partition was unassigned.
+const RETIRED: u64 = u64::MAX;
+
+/// What the application has been given from one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress {
+    /// Mirrors [`PartitionState::generation`] ([`RETIRED`] once unassigned): a delivery from
+    /// another generation is stale.
+    pub(crate) generation: u64,
+    /// The offset of the next message the application will receive.
+    pub(crate) position: Option<i64>,
+    /// The offset the next commit stores for this partition: with
+    /// `enable.auto.offset.store`, one past the last message handed to the application; else
+    /// what the application stored. Never past a message the application was not given.
+    pub(crate) stored: Option<i64>,
+}
+
+impl Progress {
+    /// Records that the message at `offset`, fetched under `generation`, goes to the
+    /// application; `false` (and nothing recorded) if the delivery is stale.
+    pub(crate) fn hand_out(&mut self, generation: u64, offset: i64, store: bool) -> bool {
+        if self.generation != generation {
+            return false;
+        }
+        self.position = Some(offset + 1);
+        if store {
+            self.stored = Some(offset + 1);
+        }
+        true
+    }
+}
+
+fn start_position(fetch: FetchState) -> Option<i64> {
+    match fetch {
+        FetchState::Fetching(o) => Some(o),
+        _ => None,
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct PartitionState {
     pub(crate) generation: u64,
@@ -50,12 +91,12 @@ pub(crate) struct PartitionState {
     pub(crate) resolving: bool,
     /// No request for this partition before this instant (after an error).
     pub(crate) backoff_until: Option<Instant>,
-    /// The offset of the next message the application will receive.
-    pub(crate) consumer_position: Option<i64>,
-    /// The offset the next commit stores for this partition: with
-    /// `enable.auto.offset.store`, one past the last message handed to the application; else
-    /// what the application stored. Never past a message the application was not given.
-    pub(crate) stored_offset: Option<i64>,
+    /// The partition's missing leader (or missing topic) was reported to the application;
+    /// cleared when metadata shows a leader again, so each outage is reported once.
+    pub(crate) outage_reported: bool,
+    /// What the application has been given, shared with the buffered deliveries so `poll`
+    /// can check and advance it without the partitions lock.
+    pub(crate) progress: Arc<Mutex<Progress>>,
     /// The group's committed offset, as last fetched or committed by this member.
     pub(crate) committed_offset: Option<i64>,
     pub(crate) watermarks: Option<Watermarks>,
@@ -76,12 +117,13 @@ impl PartitionState {
             in_flight: false,
             resolving: false,
             backoff_until: None,
-            consumer_position: match fetch {
-                FetchState::Fetching(o) => Some(o),
-                _ => None,
-            },
+            outage_reported: false,
+            progress: Arc::new(Mutex::new(Progress {
+                generation,
+                position: start_position(fetch),
+                stored: None,
+            })),
             watermarks: None,
-            stored_offset: None,
             committed_offset: None,
             last_eof: None,
         }
@@ -94,10 +136,37 @@ impl PartitionState {
         self.fetch = fetch;
         self.backoff_until = None;
         self.last_eof = None;
-        self.consumer_position = match fetch {
-            FetchState::Fetching(o) => Some(o),
-            _ => None,
-        };
+        let mut progress = self.progress.lock().expect("progress lock");
+        progress.generation = generation;
+        progress.position = start_position(fetch);
+    }
+
+    /// Marks the partition unassigned: anything still buffered or being handed out for it
+    /// is stale from now on. Returns the final progress.
+    pub(crate) fn retire(&self) -> Progress {
+        let mut progress = self.progress.lock().expect("progress lock");
+        progress.generation = RETIRED;
+        *progress
+    }
+
+    /// The offset of the next message the application will receive.
+    pub(crate) fn consumer_position(&self) -> Option<i64> {
+        self.progress.lock().expect("progress lock").position
+    }
+
+    /// Sets the consumer position (a lookup resolved where fetching starts).
+    pub(crate) fn set_consumer_position(&self, position: i64) {
+        self.progress.lock().expect("progress lock").position = Some(position);
+    }
+
+    /// The offset the next commit stores (see [`Progress::stored`]).
+    pub(crate) fn stored_offset(&self) -> Option<i64> {
+        self.progress.lock().expect("progress lock").stored
+    }
+
+    /// Stores `offset` for the next commit.
+    pub(crate) fn set_stored_offset(&self, offset: i64) {
+        self.progress.lock().expect("progress lock").stored = Some(offset);
     }
 
     /// Whether an offset lookup may be sent for it now.

@@ -29,7 +29,7 @@ pub(crate) fn pending_offsets(
         .iter()
         .filter(|(tp, _)| partitions.is_none_or(|only| only.contains(tp)))
         .filter_map(|(tp, s)| {
-            let stored = s.stored_offset?;
+            let stored = s.stored_offset()?;
             (stored > s.committed_offset.unwrap_or(-1)).then(|| (tp.clone(), stored))
         })
         .collect()

@@ -1203,3 +1203,167 @@ impl OurMember {
         reported == self.owned
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A private cluster for tests that stop brokers (never the shared `bootstrap()` one)
+// ---------------------------------------------------------------------------------------------
+
+/// A Kafka cluster of its own, started through `testcontainers/kafka` with a private
+/// `RKC_KAFKA_STATE_DIR` (under `target/fault-kafka/port-<port>`) and port range; stopped (data
+/// removed) when dropped. Node `n` (1-based) listens on `127.0.0.1:<port + n - 1>`.
+pub struct PrivateCluster {
+    state: PathBuf,
+    port: u16,
+    brokers: u32,
+    bootstrap: String,
+}
+
+impl PrivateCluster {
+    /// Starts `brokers` (1 or 3) brokers on ports `port..`; panics if the launcher fails.
+    pub fn start(brokers: u32, port: u16) -> PrivateCluster {
+        let state = repo_root()
+            .join("target/fault-kafka")
+            .join(format!("port-{port}"));
+        std::fs::create_dir_all(&state).expect("create the state dir");
+        let mut cluster = PrivateCluster {
+            state,
+            port,
+            brokers,
+            bootstrap: String::new(),
+        };
+        let out = cluster.launcher(&[
+            "start",
+            "--brokers",
+            &brokers.to_string(),
+            "--port",
+            &port.to_string(),
+        ]);
+        cluster.bootstrap = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .last()
+            .expect("the launcher prints the bootstrap string last")
+            .trim()
+            .to_owned();
+        cluster
+    }
+
+    fn launcher(&self, args: &[&str]) -> Output {
+        let launcher = repo_root().join("testcontainers/kafka");
+        let started = Instant::now();
+        let out = Command::new(&launcher)
+            .args(args)
+            .env("RKC_KAFKA_STATE_DIR", &self.state)
+            .env_remove("KAFKA_BOOTSTRAP")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher.display()));
+        assert!(
+            out.status.success(),
+            "testcontainers/kafka {args:?} (state {}) failed:\n{}",
+            self.state.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!(
+            "[cluster {}] kafka {} took {:.1} s",
+            self.port,
+            args.join(" "),
+            started.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    /// The bootstrap string (every node).
+    pub fn bootstrap(&self) -> &str {
+        &self.bootstrap
+    }
+
+    /// Number of nodes.
+    pub fn brokers(&self) -> u32 {
+        self.brokers
+    }
+
+    /// `host:port` of node `n`.
+    pub fn node_address(&self, n: u32) -> String {
+        format!("127.0.0.1:{}", self.port as u32 + n - 1)
+    }
+
+    /// SIGTERMs node `n` and waits for it to exit (its data is kept).
+    pub fn stop_node(&self, n: u32) {
+        self.launcher(&["stop-node", &n.to_string()]);
+    }
+
+    /// Starts node `n` again and waits until it answers.
+    pub fn start_node(&self, n: u32) {
+        self.launcher(&["start-node", &n.to_string()]);
+    }
+
+    /// Stops every node (data kept) and starts them again; returns when the cluster answers.
+    pub fn restart(&self) {
+        self.launcher(&["restart"]);
+    }
+
+    /// Creates `topic` (replication factor `rf`, topic configs `key=value`), waits for leaders.
+    pub fn create_topic(&self, topic: &str, partitions: u32, rf: u32, configs: &[&str]) {
+        let (p, r) = (partitions.to_string(), rf.to_string());
+        let mut args = vec!["create", self.bootstrap(), topic, &p, &r];
+        args.extend_from_slice(configs);
+        peer("admin.py", &args);
+    }
+
+    /// `produce.py` against this cluster (see [`produce`]).
+    pub fn produce(&self, topic: &str, args: &[&str]) -> Vec<Value> {
+        let mut all = vec![self.bootstrap(), topic];
+        all.extend_from_slice(args);
+        json_lines(&peer("produce.py", &all).stdout)
+    }
+
+    /// Everything in `topic`, read by the librdkafka reference reader (`consume.py`, assign(),
+    /// read_committed, until every partition's end): the messages only.
+    pub fn read_all(&self, topic: &str) -> Vec<Value> {
+        let out = peer("consume.py", &[self.bootstrap(), topic, "--timeout", "40"]);
+        json_lines(&out.stdout)
+            .into_iter()
+            .filter(|v| v.get("event").is_none())
+            .collect()
+    }
+
+    /// The group's committed offsets by partition of `topic`.
+    pub fn group_offsets(&self, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+        let out = peer("group_admin.py", &["offsets", self.bootstrap(), group]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("offsets prints JSON");
+        v.as_object()
+            .expect("object")
+            .iter()
+            .filter_map(|(k, o)| {
+                let (t, p) = k.rsplit_once(':')?;
+                (t == topic).then(|| (p.parse().expect("partition"), o.as_i64().expect("offset")))
+            })
+            .collect()
+    }
+
+    /// `tests/peers/fault_admin.py CMD BOOTSTRAP ARGS…`; its stdout.
+    pub fn admin(&self, cmd: &str, args: &[&str]) -> Vec<u8> {
+        let mut all = vec![cmd, self.bootstrap()];
+        all.extend_from_slice(args);
+        peer("fault_admin.py", &all).stdout
+    }
+
+    /// Leader node id of every partition of `topic`.
+    pub fn leaders(&self, topic: &str) -> BTreeMap<i32, i64> {
+        let v: Value =
+            serde_json::from_slice(&self.admin("leaders", &[topic])).expect("leaders prints JSON");
+        v.as_object()
+            .expect("object")
+            .iter()
+            .map(|(p, l)| (p.parse().expect("partition"), l.as_i64().expect("id")))
+            .collect()
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let _ = Command::new(repo_root().join("testcontainers/kafka"))
+            .arg("stop")
+            .env("RKC_KAFKA_STATE_DIR", &self.state)
+            .output();
+    }
+}
