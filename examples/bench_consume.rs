@@ -1,17 +1,19 @@
 //! Benchmark consumer for `bench/consume`: reads every partition of a topic from the beginning
 //! until each has reported partition EOF, touches every record (sums the value lengths) and
-//! prints one JSON line with the totals on stdout.
+//! prints one JSON line with the totals on stdout (the bench protocol, see bench/README.md).
 //!
 //! ```sh
-//! cargo run --release --example bench_consume -- 127.0.0.1:9092 TOPIC [key=value ...]
+//! cargo run --release --example bench_consume -- 127.0.0.1:9092 TOPIC [--group GROUP] [key=value ...]
 //! ```
 //!
-//! Extra arguments are librdkafka-named properties (as `rkc -X`). Exits 1 on an error event or
-//! when nothing arrives for 60 s, 2 on bad arguments.
+//! Without `--group` it `assign`s every partition at `Offset::Beginning`; with it, it
+//! `subscribe`s in consumer group GROUP with `auto.offset.reset=earliest` (use a new group id per
+//! run to start at offset zero). Extra arguments are librdkafka-named properties (as `rkc -X`),
+//! applied last. Exits 1 on an error event or when nothing arrives for 60 s, 2 on bad arguments.
 
 use std::{
     process::ExitCode,
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
@@ -30,12 +32,24 @@ struct PartitionCount {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let group = match args.iter().position(|a| a == "--group") {
+        Some(i) if i + 1 < args.len() => {
+            let group = args.remove(i + 1);
+            args.remove(i);
+            Some(group)
+        }
+        Some(_) => {
+            eprintln!("bench_consume: --group needs a value");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
     let [bootstrap, topic, properties @ ..] = args.as_slice() else {
-        eprintln!("usage: bench_consume BOOTSTRAP TOPIC [key=value ...]");
+        eprintln!("usage: bench_consume BOOTSTRAP TOPIC [--group GROUP] [key=value ...]");
         return ExitCode::from(2);
     };
-    match run(bootstrap, topic, properties).await {
+    match run(bootstrap, topic, group.as_deref(), properties).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_consume: {e}");
@@ -44,14 +58,29 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Nanoseconds since the Unix epoch: the harness compares it with the time it started the process.
+fn unix_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_nanos()
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
 async fn run(
     bootstrap: &str,
     topic: &str,
+    group: Option<&str>,
     properties: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut config = ConsumerConfig::new(bootstrap)?;
     config.set("enable.partition.eof", "true")?;
+    if let Some(group) = group {
+        config.set("group.id", group)?;
+        config.set("auto.offset.reset", "earliest")?;
+    }
     config.apply_pairs(properties.iter().map(String::as_str))?;
     let consumer = Consumer::new(config).await?;
 
@@ -67,11 +96,18 @@ async fn run(
     for &p in &ids {
         counts[p as usize] = Some(PartitionCount::default());
     }
-    consumer.assign(
-        ids.iter()
-            .map(|&p| (TopicPartition::new(topic, p), Offset::Beginning)),
-    )?;
+    match group {
+        Some(_) => consumer.subscribe(&[topic])?,
+        None => consumer.assign(
+            ids.iter()
+                .map(|&p| (TopicPartition::new(topic, p), Offset::Beginning)),
+        )?,
+    }
 
+    let mut first_record_ns: Option<u64> = None;
+    // Time and count at the last 256th message: the consume window without a clock read per
+    // message.
+    let (mut sample_ns, mut sample_messages): (u64, u64) = (0, 0);
     let mut messages: u64 = 0;
     let mut value_bytes: u64 = 0;
     let mut at_end = 0usize;
@@ -82,7 +118,13 @@ async fn run(
             .ok_or_else(|| format!("no message or event for {} s", STALL.as_secs()))??;
         match event {
             Event::Message(m) => {
+                if first_record_ns.is_none() {
+                    first_record_ns = Some(unix_ns());
+                }
                 messages += 1;
+                if messages.is_multiple_of(256) {
+                    (sample_ns, sample_messages) = (unix_ns(), messages);
+                }
                 value_bytes += m.value.as_ref().map_or(0, |v| v.len() as u64);
                 let c = slot(&mut counts, m.partition)?;
                 c.messages += 1;
@@ -99,11 +141,11 @@ async fn run(
                     at_end += 1;
                 }
             }
-            // `Event` is non-exhaustive (group events); none occur without a group.
-            #[allow(unreachable_patterns)]
+            // Group events (assigned, revoked, lost) need no bookkeeping here.
             _ => {}
         }
     }
+    let end_ns = unix_ns();
     let elapsed = start.elapsed().as_secs_f64();
     consumer.close().await;
 
@@ -116,10 +158,15 @@ async fn run(
             "messages": messages,
             "value_bytes": value_bytes,
             "partitions": ids.len(),
+            "partitions_eof": at_end,
             "per_partition": counts.iter().map(|c| c.messages).collect::<Vec<_>>(),
             "eof_offset_sum": eof_offsets,
             "out_of_order": out_of_order,
             "elapsed_s": elapsed,
+            "first_record_unix_ns": first_record_ns,
+            "sample_unix_ns": sample_ns,
+            "sample_messages": sample_messages,
+            "end_unix_ns": end_ns,
         })
     );
     Ok(())
