@@ -129,3 +129,16 @@ pub struct Watermarks {
     /// The last stable offset: the end for read_committed consumers.
     pub last_stable_offset: i64,
 }
+
+impl Watermarks {
+    /// Where the log ends for a consumer with `isolation`: the last stable offset under
+    /// read_committed (when the broker reports one), the high watermark otherwise.
+    pub(crate) fn end(&self, isolation: crate::config::IsolationLevel) -> i64 {
+        match isolation {
+            crate::config::IsolationLevel::ReadCommitted if self.last_stable_offset >= 0 => {
+                self.last_stable_offset
+            }
+            _ => self.high_watermark,
+        }
+    }
+}

@@ -187,12 +187,7 @@ impl Consumer {
         let state = self.shared.partitions.lock().expect("partitions lock");
         let s = state.get(tp)?;
         let w = s.watermarks?;
-        let end = match self.shared.config.isolation_level {
-            crate::config::IsolationLevel::ReadCommitted if w.last_stable_offset >= 0 => {
-                w.last_stable_offset
-            }
-            _ => w.high_watermark,
-        };
+        let end = w.end(self.shared.config.isolation_level);
         Some((end - s.consumer_position()?).max(0))
     }
 

@@ -45,8 +45,8 @@ impl Shared {
             .iter()
             .filter_map(|tp| {
                 let s = state.remove(tp)?;
-                let stored = s.retire().stored?;
-                (stored > s.committed_offset.unwrap_or(-1)).then(|| (tp.clone(), stored))
+                let stored = s.retire().stored;
+                s.uncommitted(stored).map(|o| (tp.clone(), o))
             })
             .collect();
         drop(state);

@@ -6,7 +6,6 @@ use tokio::time::Instant;
 
 use crate::{
     cluster::pool::Purpose,
-    config::IsolationLevel,
     consumer::Watermarks,
     error::{Error, KafkaCode},
     wire::fetch::{FetchRequest, FetchResponse},
@@ -224,11 +223,12 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
         else {
             continue;
         };
-        state.watermarks = Some(Watermarks {
+        let watermarks = Watermarks {
             log_start_offset: data.log_start_offset,
             high_watermark: data.high_watermark,
             last_stable_offset: data.last_stable_offset,
-        });
+        };
+        state.watermarks = Some(watermarks);
         if !messages.is_empty() {
             shared.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
@@ -246,12 +246,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             });
             continue;
         }
-        let end = match shared.config.isolation_level {
-            IsolationLevel::ReadCommitted if data.last_stable_offset >= 0 => {
-                data.last_stable_offset
-            }
-            _ => data.high_watermark,
-        };
+        let end = watermarks.end(shared.config.isolation_level);
         if shared.config.enable_partition_eof
             && next_offset >= end
             && state.last_eof != Some(next_offset)

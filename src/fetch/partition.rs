@@ -164,6 +164,11 @@ impl PartitionState {
         self.progress.lock().expect("progress lock").stored
     }
 
+    /// `stored` if it is ahead of the committed offset: what a commit should send.
+    pub(crate) fn uncommitted(&self, stored: Option<i64>) -> Option<i64> {
+        stored.filter(|s| *s > self.committed_offset.unwrap_or(-1))
+    }
+
     /// Stores `offset` for the next commit.
     pub(crate) fn set_stored_offset(&self, offset: i64) {
         self.progress.lock().expect("progress lock").stored = Some(offset);

@@ -28,10 +28,7 @@ pub(crate) fn pending_offsets(
     state
         .iter()
         .filter(|(tp, _)| partitions.is_none_or(|only| only.contains(tp)))
-        .filter_map(|(tp, s)| {
-            let stored = s.stored_offset()?;
-            (stored > s.committed_offset.unwrap_or(-1)).then(|| (tp.clone(), stored))
-        })
+        .filter_map(|(tp, s)| s.uncommitted(s.stored_offset()).map(|o| (tp.clone(), o)))
         .collect()
 }
 
