@@ -6,6 +6,7 @@
 //! in parallel without seeing each other's data.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod fault;
 pub mod proxy;
 
 use std::{
@@ -959,11 +960,21 @@ pub struct SteadyProducer {
 impl SteadyProducer {
     /// One record per partition of `topic` (`partitions` of them) every `interval`.
     pub fn start(topic: &str, partitions: i32, interval: Duration) -> SteadyProducer {
+        SteadyProducer::start_at(bootstrap(), topic, partitions, interval)
+    }
+
+    /// [`SteadyProducer::start`] against the cluster at `bootstrap`.
+    pub fn start_at(
+        bootstrap: &str,
+        topic: &str,
+        partitions: i32,
+        interval: Duration,
+    ) -> SteadyProducer {
         SteadyProducer {
             process: PeerProcess::spawn(
                 "produce_steady.py",
                 &[
-                    bootstrap(),
+                    bootstrap,
                     topic,
                     &partitions.to_string(),
                     &interval.as_millis().to_string(),
@@ -1208,6 +1219,37 @@ impl OurMember {
 // A private cluster for tests that stop brokers (never the shared `bootstrap()` one)
 // ---------------------------------------------------------------------------------------------
 
+/// `produce.py` against the cluster at `bootstrap` (see [`produce`]).
+pub fn produce_at(bootstrap: &str, topic: &str, args: &[&str]) -> Vec<Value> {
+    let mut all = vec![bootstrap, topic];
+    all.extend_from_slice(args);
+    json_lines(&peer("produce.py", &all).stdout)
+}
+
+/// Everything in `topic` at `bootstrap`, read by the librdkafka reference reader
+/// (`consume.py`, assign(), read_committed, until every partition's end): the messages only.
+pub fn read_all_at(bootstrap: &str, topic: &str) -> Vec<Value> {
+    let out = peer("consume.py", &[bootstrap, topic, "--timeout", "40"]);
+    json_lines(&out.stdout)
+        .into_iter()
+        .filter(|v| v.get("event").is_none())
+        .collect()
+}
+
+/// The committed offsets of `group` at `bootstrap`, by partition of `topic`.
+pub fn group_offsets_at(bootstrap: &str, group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let out = peer("group_admin.py", &["offsets", bootstrap, group]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("offsets prints JSON");
+    v.as_object()
+        .expect("object")
+        .iter()
+        .filter_map(|(k, o)| {
+            let (t, p) = k.rsplit_once(':')?;
+            (t == topic).then(|| (p.parse().expect("partition"), o.as_i64().expect("offset")))
+        })
+        .collect()
+}
+
 /// A Kafka cluster of its own, started through `testcontainers/kafka` with a private
 /// `RKC_KAFKA_STATE_DIR` (under `target/fault-kafka/port-<port>`) and port range; stopped (data
 /// removed) when dropped. Node `n` (1-based) listens on `127.0.0.1:<port + n - 1>`.
@@ -1311,33 +1353,17 @@ impl PrivateCluster {
 
     /// `produce.py` against this cluster (see [`produce`]).
     pub fn produce(&self, topic: &str, args: &[&str]) -> Vec<Value> {
-        let mut all = vec![self.bootstrap(), topic];
-        all.extend_from_slice(args);
-        json_lines(&peer("produce.py", &all).stdout)
+        produce_at(self.bootstrap(), topic, args)
     }
 
-    /// Everything in `topic`, read by the librdkafka reference reader (`consume.py`, assign(),
-    /// read_committed, until every partition's end): the messages only.
+    /// Everything in `topic` (see [`read_all_at`]).
     pub fn read_all(&self, topic: &str) -> Vec<Value> {
-        let out = peer("consume.py", &[self.bootstrap(), topic, "--timeout", "40"]);
-        json_lines(&out.stdout)
-            .into_iter()
-            .filter(|v| v.get("event").is_none())
-            .collect()
+        read_all_at(self.bootstrap(), topic)
     }
 
     /// The group's committed offsets by partition of `topic`.
     pub fn group_offsets(&self, group: &str, topic: &str) -> BTreeMap<i32, i64> {
-        let out = peer("group_admin.py", &["offsets", self.bootstrap(), group]);
-        let v: Value = serde_json::from_slice(&out.stdout).expect("offsets prints JSON");
-        v.as_object()
-            .expect("object")
-            .iter()
-            .filter_map(|(k, o)| {
-                let (t, p) = k.rsplit_once(':')?;
-                (t == topic).then(|| (p.parse().expect("partition"), o.as_i64().expect("offset")))
-            })
-            .collect()
+        group_offsets_at(self.bootstrap(), group, topic)
     }
 
     /// `tests/peers/fault_admin.py CMD BOOTSTRAP ARGS…`; its stdout.
