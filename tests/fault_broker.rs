@@ -120,6 +120,11 @@ async fn all_brokers_gone_longer_than_session_timeout_then_back() {
         secs(first - back),
         run.events
     );
+    assert!(
+        run.events.iter().any(|e| e.starts_with("lost")),
+        "[gone] no heartbeat for longer than session.timeout.ms: the partitions must be reported lost\n{}",
+        run.describe()
+    );
     reference.report("all brokers gone 8 s", 120, back_wall, |_, o| o >= 30);
     run.commit().await;
     run.verify(cluster.bootstrap(), &topic, Some(&group));

@@ -316,3 +316,85 @@ fn regex_escape(s: &str) -> String {
         })
         .collect()
 }
+
+/// A member cut off from the coordinator (its proxy goes silent) for longer than
+/// session.timeout.ms has, as far as the group knows, left: its partitions may already belong
+/// to someone else. Like a process that was SIGSTOPped, it must not hand out the records it
+/// buffered before the silence: the first poll afterwards reports the partitions lost, and no
+/// record of them comes out until they are assigned again. Once the network is back it
+/// rejoins, gets them back and reads them from the committed offsets (here: from the start).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_cut_off_past_the_session_timeout_drops_its_partitions_and_their_buffered_records()
+{
+    let topic = unique("grp-cutoff");
+    create_topic(&topic, 2);
+    let group = unique("g-cutoff");
+    let proxy = support::proxy::Proxy::start(bootstrap());
+    let mut config = ConsumerConfig::new(&proxy.address()).unwrap();
+    config
+        .apply_pairs([
+            format!("group.id={group}").as_str(),
+            "auto.offset.reset=earliest",
+            "session.timeout.ms=6000",
+            "heartbeat.interval.ms=500",
+            "enable.auto.commit=false",
+        ])
+        .unwrap();
+    let a = Consumer::new(config).await.unwrap();
+    a.subscribe(&[&topic]).unwrap();
+    poll_until(&[&a], "a owns both", disjoint_and_complete(&topic, 2)).await;
+    for p in ["0", "1"] {
+        produce(&topic, &["--partition", p, "--count", "200"]);
+    }
+    // Let the fetcher buffer them, without handing any out.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(a.buffered_bytes() > 0, "records were buffered");
+
+    proxy.stall_all();
+    tokio::time::sleep(Duration::from_millis(7500)).await; // > session.timeout.ms, no poll
+    let mut before_lost = Vec::new();
+    let mut lost = None;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while lost.is_none() && Instant::now() < deadline {
+        match a.poll_event(Duration::from_millis(100)).await {
+            Some(Ok(Event::Lost(tps))) => lost = Some(tps),
+            Some(Ok(Event::Message(m))) => before_lost.push((m.partition, m.offset)),
+            _ => {}
+        }
+    }
+    assert!(
+        before_lost.is_empty(),
+        "{} buffered records handed out after the session expired, first {:?}",
+        before_lost.len(),
+        &before_lost[..before_lost.len().min(5)]
+    );
+    let lost = lost.expect("a Lost event while the coordinator is unreachable");
+    assert_eq!(lost.len(), 2, "both partitions lost: {lost:?}");
+    assert!(a.assignment().is_empty());
+    // Still cut off: nothing of the lost partitions comes out.
+    while let Some(event) = a.poll_event(Duration::from_millis(500)).await {
+        assert!(
+            !matches!(event, Ok(Event::Message(_))),
+            "a record while no partition is assigned: {event:?}"
+        );
+    }
+
+    proxy.resume();
+    let mut offsets: HashMap<i32, BTreeSet<i64>> = HashMap::new();
+    let deadline = Instant::now() + WAIT;
+    while offsets.values().map(BTreeSet::len).sum::<usize>() < 400 {
+        assert!(
+            Instant::now() < deadline,
+            "rejoined and read everything again: {:?} of each, assignment {:?}",
+            offsets
+                .iter()
+                .map(|(p, o)| (p, o.len()))
+                .collect::<Vec<_>>(),
+            a.assignment()
+        );
+        if let Some(Ok(Event::Message(m))) = a.poll_event(Duration::from_millis(100)).await {
+            offsets.entry(m.partition).or_default().insert(m.offset);
+        }
+    }
+    assert!(disjoint_and_complete(&topic, 2)(&[a.assignment()]));
+}

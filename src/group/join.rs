@@ -6,7 +6,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::atomic::Ordering,
+    sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
 
@@ -88,11 +88,13 @@ impl Member {
         };
         let long = rebalance_timeout + Duration::from_secs(5);
         tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
+        let joining = JoiningGuard::enter(&self.joining);
         let joined = self
             .coordinator
             .request(&self.shared.cluster, join, long)
             .await
             .map_err(|e| self.classify(e))?;
+        self.session_confirmed();
         if let Some(code) = KafkaCode::from_code(joined.error_code) {
             if code.0 == 79 {
                 // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
@@ -134,6 +136,8 @@ impl Member {
             .request(&self.shared.cluster, sync, long)
             .await
             .map_err(|e| self.classify(e))?;
+        self.session_confirmed();
+        drop(joining);
         if let Some(code) = KafkaCode::from_code(synced.error_code) {
             return Err(self.classify_code("SyncGroup", code));
         }
@@ -242,6 +246,22 @@ impl Member {
                     }),
             })
             .collect())
+    }
+}
+
+/// Marks a JoinGroup/SyncGroup exchange in flight (the session clock pauses) until dropped.
+struct JoiningGuard<'a>(&'a AtomicBool);
+
+impl<'a> JoiningGuard<'a> {
+    fn enter(flag: &'a AtomicBool) -> Self {
+        flag.store(true, Ordering::Release);
+        JoiningGuard(flag)
+    }
+}
+
+impl Drop for JoiningGuard<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -7,6 +7,13 @@
 //! message handling cannot get the member evicted; `max.poll.interval.ms` is enforced
 //! separately by watching when the application last polled.
 //!
+//! The member also keeps its own session clock, as librdkafka does: when no heartbeat (or
+//! join) has succeeded for `session.timeout.ms`, the coordinator has most likely given its
+//! partitions to someone else, so at the next poll (or heartbeat tick) they are dropped as
+//! lost — buffered records included, nothing committed — and the member rejoins. A process that
+//! was stopped (SIGSTOP, a long GC-like pause, a VM migration) therefore never hands out stale
+//! records of partitions another member already owns.
+//!
 //! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions,
 //! committing first. Under cooperative-sticky (KIP-429) only partitions that move are revoked;
 //! they are released in one round and assigned to their new owner in the next.
@@ -64,6 +71,12 @@ pub(crate) struct Member {
     /// Milliseconds since `started` of the application's last poll.
     pub(super) last_poll_ms: AtomicU64,
     pub(super) started: Instant,
+    /// Milliseconds since `started` after which the session is presumed expired (no heartbeat
+    /// or join succeeded for `session.timeout.ms`); `u64::MAX` before the first join.
+    pub(super) session_deadline_ms: AtomicU64,
+    /// Set while a JoinGroup/SyncGroup is in flight: the coordinator holds those requests for
+    /// as long as the rebalance takes, so the session clock does not run meanwhile.
+    pub(super) joining: AtomicBool,
     /// Set when the member must (re)join.
     pub(super) rejoin: AtomicBool,
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
@@ -127,6 +140,8 @@ impl Member {
             listener,
             last_poll_ms: AtomicU64::new(0),
             started: Instant::now(),
+            session_deadline_ms: AtomicU64::new(u64::MAX),
+            joining: AtomicBool::new(false),
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
@@ -144,13 +159,57 @@ impl Member {
         self.identity.lock().expect("identity lock").owned.clone()
     }
 
-    /// Records that the application polled (for `max.poll.interval.ms`).
+    /// Records that the application polled (for `max.poll.interval.ms`), and drops the
+    /// assignment first if the session has expired (see the module documentation), so the
+    /// poll cannot hand out records of partitions the member no longer owns.
     pub(crate) fn polled(&self) {
-        let was = self.last_poll_ms.swap(self.now_ms(), Ordering::AcqRel);
+        let now = self.now_ms();
+        let was = self.last_poll_ms.swap(now, Ordering::AcqRel);
         if was == u64::MAX {
             // The member left the group for not polling; rejoin now.
             self.wake.notify_one();
         }
+        self.expire_session_if_due(now);
+    }
+
+    /// Restarts the session clock: the coordinator just answered a heartbeat or a join.
+    pub(super) fn session_confirmed(&self) {
+        let deadline = self.now_ms().saturating_add(
+            u64::try_from(self.config.session_timeout.as_millis()).unwrap_or(u64::MAX),
+        );
+        self.session_deadline_ms.store(deadline, Ordering::Release);
+    }
+
+    /// If no heartbeat or join succeeded for `session.timeout.ms` (and none is in flight),
+    /// the partitions are lost: they stop being fetched, their buffered records are dropped,
+    /// a Lost event is queued, and the member rejoins (keeping its member id: if the
+    /// coordinator still knows it, the rejoin is an ordinary one).
+    pub(super) fn expire_session_if_due(&self, now_ms: u64) {
+        let deadline = self.session_deadline_ms.load(Ordering::Acquire);
+        if now_ms <= deadline || self.joining.load(Ordering::Acquire) {
+            return;
+        }
+        // Once per expiry, even if the task and a poll get here together.
+        if self
+            .session_deadline_ms
+            .compare_exchange(deadline, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        tracing::warn!(
+            group = %self.group_id,
+            session_timeout = ?self.config.session_timeout,
+            "no successful heartbeat within session.timeout.ms; partitions lost, rejoining"
+        );
+        let lost = {
+            let mut id = self.identity.lock().expect("identity lock");
+            id.generation = -1;
+            std::mem::take(&mut id.owned)
+        };
+        self.lose(&lost);
+        self.rejoin.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 
     /// Sends a request to the coordinator with the request timeout.
@@ -220,6 +279,10 @@ impl Member {
                         }
                     }
                 }
+                continue;
+            }
+            self.expire_session_if_due(self.now_ms());
+            if self.rejoin.load(Ordering::Acquire) {
                 continue;
             }
             let now = Instant::now();
@@ -360,7 +423,10 @@ impl Member {
             .await
             .map_err(|e| self.classify(e))?;
         match KafkaCode::from_code(response.error_code) {
-            None => Ok(()),
+            None => {
+                self.session_confirmed();
+                Ok(())
+            }
             Some(code) => {
                 tracing::debug!(group = %self.group_id, %code, "heartbeat");
                 Err(self.classify_code("Heartbeat", code))
