@@ -1,7 +1,8 @@
 //! Broker-level faults against a PRIVATE cluster per test (own `RKC_KAFKA_STATE_DIR` under
 //! `target/fault-kafka/`, own ports; never the shared `support::bootstrap()` broker): broker
 //! restart, all brokers gone past session.timeout.ms, partitions added, topic deleted, leader
-//! (and coordinator) failover on 3 brokers. Each checks our consumer's output against the
+//! (and coordinator) failover on 3 brokers, a rolling restart of 3 brokers while a producer
+//! writes. Each checks our consumer's output against the
 //! librdkafka reference reader and the group's committed offsets: nothing lost, nothing that is
 //! not in the log, and duplicates only of records not yet committed. Recovery times (fault
 //! cleared or injected → first record after it) are printed with `eprintln!` (`--nocapture`).
@@ -419,5 +420,91 @@ async fn three_brokers_coordinator_failover() {
         stopped_wall,
         |_, o| o >= 100,
     );
+    run.verify(cluster.bootstrap(), &topic, Some(&group));
+}
+
+/// The longest pause between consecutive deliveries in `times` (seconds, sorted) that falls
+/// inside `[from, to]`.
+fn longest_pause(times: &[f64], from: f64, to: f64) -> f64 {
+    let inside: Vec<f64> = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    let mut longest = inside.first().map_or(to - from, |first| first - from);
+    for pair in inside.windows(2) {
+        longest = longest.max(pair[1] - pair[0]);
+    }
+    longest.max(inside.last().map_or(0.0, |last| to - last))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_rolling_restart_while_a_producer_writes() {
+    let _serial = serial().await;
+    let cluster = Arc::new(PrivateCluster::start(3, 39760));
+    let topic = unique("fault-rolling");
+    cluster.create_topic(&topic, 3, 3, &["min.insync.replicas=2"]);
+    let group = unique("fault-rolling-g");
+    let consumer = Consumer::new(config(cluster.bootstrap(), Some(&group), &[]))
+        .await
+        .unwrap();
+    consumer.subscribe(&[&topic]).unwrap();
+    let mut run = Run::new("rolling", consumer);
+    let mut reference = Reference::spawn(cluster.bootstrap(), &topic, &[]);
+    let producer = support::SteadyProducer::start_at(
+        cluster.bootstrap(),
+        &topic,
+        3,
+        Duration::from_millis(20),
+    );
+    run.until("the first 150 records", WAIT, |r| r.distinct(&topic) >= 150)
+        .await;
+    run.commit().await;
+
+    // One node at a time: stop it, let the others take over for a while, start it again and
+    // give it time to catch up (rejoin the ISR) before the next one goes.
+    let rolling_wall = support::now_secs();
+    for node in 1..=cluster.brokers() {
+        let c = Arc::clone(&cluster);
+        run.during(move || c.stop_node(node)).await;
+        run.pump_for(Duration::from_secs(2)).await;
+        let c = Arc::clone(&cluster);
+        run.during(move || c.start_node(node)).await;
+        run.pump_for(Duration::from_secs(3)).await;
+        run.commit().await;
+    }
+    let rolled_wall = support::now_secs();
+    let next = tokio::task::spawn_blocking(move || producer.finish())
+        .await
+        .unwrap();
+    let total: i64 = next.values().sum();
+    eprintln!(
+        "[rolling] rolled 3 nodes in {:.1} s; the producer wrote {total} records ({next:?})",
+        rolled_wall - rolling_wall
+    );
+    run.until("every record written during the roll", WAIT, |r| {
+        r.distinct(&topic) as i64 >= total
+    })
+    .await;
+
+    // A steady producer writes every 20 ms: the longest gap in deliveries during the roll is
+    // the recovery time of the worst failover.
+    let started = Instant::now();
+    let wall_of = |t: Instant| support::now_secs() - (started - t).as_secs_f64();
+    let ours: Vec<f64> = run.deliveries.iter().map(|d| wall_of(d.0)).collect();
+    eprintln!(
+        "RECOVERY rolling restart of 3 brokers (longest pause in deliveries while rolling): {:.2} s [{} errors, events {:?}]",
+        longest_pause(&ours, rolling_wall, rolled_wall),
+        run.errors.len(),
+        run.events
+    );
+    let read = reference.wait_for(total as usize);
+    let theirs: Vec<f64> = reference.messages.iter().map(|m| m.0).collect();
+    eprintln!(
+        "RECOVERY-librdkafka rolling restart of 3 brokers (longest pause in deliveries while rolling): {:.2} s [{read} of {total} records read, {} error events]",
+        longest_pause(&theirs, rolling_wall, rolled_wall),
+        reference.errors
+    );
+    run.commit().await;
     run.verify(cluster.bootstrap(), &topic, Some(&group));
 }

@@ -358,23 +358,28 @@ impl Reference {
         since: f64,
         pred: impl Fn(i64, i64) -> bool,
     ) {
+        let read = self.wait_for(count);
+        let first = self
+            .messages
+            .iter()
+            .find(|m| m.0 >= since && pred(m.1, m.2))
+            .map(|m| format!("{:.2} s", m.0 - since));
+        eprintln!(
+            "RECOVERY-librdkafka {what}: {} [{read} of {count} records read, {} error events]",
+            first.unwrap_or_else(|| "no record after the fault".into()),
+            self.errors
+        );
+    }
+
+    /// Takes in its output until it read `count` distinct records (at most 30 s); returns how
+    /// many it read.
+    pub fn wait_for(&mut self, count: usize) -> usize {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             self.drain();
             let distinct: BTreeSet<(i64, i64)> = self.messages.iter().map(|m| (m.1, m.2)).collect();
             if distinct.len() >= count || std::time::Instant::now() >= deadline {
-                let first = self
-                    .messages
-                    .iter()
-                    .find(|m| m.0 >= since && pred(m.1, m.2))
-                    .map(|m| format!("{:.2} s", m.0 - since));
-                eprintln!(
-                    "RECOVERY-librdkafka {what}: {} [{} of {count} records read, {} error events]",
-                    first.unwrap_or_else(|| "no record after the fault".into()),
-                    distinct.len(),
-                    self.errors
-                );
-                return;
+                return distinct.len();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
