@@ -197,6 +197,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
                     }
                 },
                 _ if is_leader_error(code) => {
+                    tracing::debug!(tp = %r.tp, %code, "fetch: leadership moved; looking the leader up again");
                     state.leader = None;
                     state.backoff_until = Some(backoff);
                     wake_manager = true;

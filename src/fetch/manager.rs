@@ -80,6 +80,9 @@ fn apply_metadata(shared: &Arc<Shared>, md: &ClusterMetadata) {
                 topic.and_then(|t| t.partitions.iter().find(|p| p.partition == tp.partition));
             match found {
                 Some(p) if p.leader >= 0 && p.error.is_none() => {
+                    if state.leader.is_none_or(|l| l.node != p.leader) {
+                        tracing::debug!(%tp, leader = p.leader, epoch = p.leader_epoch, "leader found");
+                    }
                     state.outage_reported = false;
                     state.leader = Some(Leader {
                         node: p.leader,
