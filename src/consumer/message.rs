@@ -87,7 +87,11 @@ impl Message {
             .iter()
             .map(|h| h.key.len() + len(&h.value))
             .sum();
-        64 + len(&self.key) + len(&self.value) + headers
+        std::mem::size_of::<Message>()
+            + self.headers.len() * std::mem::size_of::<Header>()
+            + len(&self.key)
+            + len(&self.value)
+            + headers
     }
 }
 
