@@ -13,6 +13,7 @@ use std::{
 use crate::{
     consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
+    fetch::buffer::Delivery,
     wire::{
         join_group::{JoinGroupProtocol, JoinGroupRequest},
         sync_group::{SyncGroupAssignment, SyncGroupRequest},
@@ -33,8 +34,32 @@ impl Member {
     }
 
     /// The topics the subscription matches now, with their partition counts.
+    /// A listed topic that does not exist (yet, or any more) is reported once as an
+    /// `UnknownTopicOrPartition` error event, as librdkafka does ("Subscribed topic not
+    /// available"), and again if it comes back and disappears once more.
     pub(super) async fn subscribed_topics(&self) -> Result<BTreeMap<String, i32>> {
-        self.subscribed.resolve(&self.shared.cluster).await
+        let topics = self.subscribed.resolve(&self.shared.cluster).await?;
+        let missing = self.subscribed.missing(&topics);
+        let newly_missing: Vec<String> = {
+            let mut reported = self.missing_reported.lock().expect("missing lock");
+            reported.retain(|t| missing.contains(t));
+            missing
+                .into_iter()
+                .filter(|t| reported.insert(t.clone()))
+                .collect()
+        };
+        for topic in newly_missing {
+            tracing::warn!(group = %self.group_id, %topic, "subscribed topic not available");
+            self.shared.buffer.push(Delivery::Error {
+                tp: None,
+                error: Error::Kafka {
+                    api: "Metadata",
+                    code: KafkaCode(3),
+                    context: Some(format!("subscribed topic {topic}")),
+                },
+            });
+        }
+        Ok(topics)
     }
 
     /// One JoinGroup/SyncGroup round; on success, the fetcher owns the new assignment.

@@ -19,7 +19,7 @@
 //! they are released in one round and assigned to their new owner in the next.
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     sync::{
         Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -77,6 +77,8 @@ pub(crate) struct Member {
     /// Set while a JoinGroup/SyncGroup is in flight: the coordinator holds those requests for
     /// as long as the rebalance takes, so the session clock does not run meanwhile.
     pub(super) joining: AtomicBool,
+    /// Listed topics already reported as not available (see `subscribed_topics`).
+    pub(super) missing_reported: Mutex<BTreeSet<String>>,
     /// Set when the member must (re)join.
     pub(super) rejoin: AtomicBool,
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
@@ -142,6 +144,7 @@ impl Member {
             started: Instant::now(),
             session_deadline_ms: AtomicU64::new(u64::MAX),
             joining: AtomicBool::new(false),
+            missing_reported: Mutex::new(BTreeSet::new()),
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
             closing: AtomicBool::new(false),

@@ -51,6 +51,18 @@ impl Subscribed {
         }
     }
 
+    /// The listed topics missing from `resolved` (a pattern has none: it matches what exists).
+    pub(crate) fn missing(&self, resolved: &BTreeMap<String, i32>) -> Vec<String> {
+        match self {
+            Self::Topics(topics) => topics
+                .iter()
+                .filter(|t| !resolved.contains_key(*t))
+                .cloned()
+                .collect(),
+            Self::Pattern(_) => Vec::new(),
+        }
+    }
+
     /// The matching topics that exist now, with their partition counts.
     pub(crate) async fn resolve(&self, cluster: &Cluster) -> Result<BTreeMap<String, i32>> {
         let metadata = match self {
@@ -87,5 +99,14 @@ mod tests {
             matches!(Subscribed::parse(&["a", "b"]).unwrap(), Subscribed::Topics(t) if t == ["a", "b"])
         );
         assert!(Subscribed::parse(&["^("]).is_err());
+    }
+
+    #[test]
+    fn listed_topics_that_do_not_exist_are_missing_and_patterns_miss_nothing() {
+        let resolved = BTreeMap::from([("a".to_owned(), 3)]);
+        let listed = Subscribed::parse(&["a", "b", "c"]).unwrap();
+        assert_eq!(listed.missing(&resolved), ["b", "c"]);
+        let pattern = Subscribed::parse(&["^x.*"]).unwrap();
+        assert!(pattern.missing(&resolved).is_empty());
     }
 }
