@@ -170,3 +170,83 @@ fn librdkafka_reports_a_crc_error_for_a_batch_the_proxy_corrupts_and_reads_it_on
         .collect();
     assert_eq!(messages, produced);
 }
+
+/// A fake broker: for every connection, after reading `hello`, writes `frames` and keeps the
+/// connection open for a while. Returns its address.
+fn fake_broker(frames: Vec<u8>, connections: usize) -> (String, thread::JoinHandle<()>) {
+    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = upstream.local_addr().unwrap().to_string();
+    let server = thread::spawn(move || {
+        let mut open = Vec::new();
+        for _ in 0..connections {
+            let (mut s, _) = upstream.accept().unwrap();
+            let mut request = [0u8; 5];
+            s.read_exact(&mut request).unwrap();
+            s.write_all(&frames).unwrap();
+            open.push(s);
+        }
+        thread::sleep(Duration::from_secs(3));
+    });
+    (address, server)
+}
+
+/// Connects through `proxy`, says `hello`, and reads until EOF or 5 s of silence.
+fn read_through(proxy: &Proxy) -> (Vec<u8>, bool, Duration) {
+    let mut client = TcpStream::connect(proxy.address()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    client.write_all(b"hello").unwrap();
+    let mut got = Vec::new();
+    let mut first_byte = None;
+    let mut buf = [0u8; 1024];
+    let closed = loop {
+        match client.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => {
+                first_byte.get_or_insert_with(|| started.elapsed());
+                got.extend_from_slice(&buf[..n]);
+                if got.len() >= 208 {
+                    break false;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    (got, closed, first_byte.unwrap_or_default())
+}
+
+#[test]
+fn proxy_delays_each_response_and_cuts_the_next_ones_halfway() {
+    let body = [7u8; 100];
+    let mut frames = frame(&body);
+    frames.extend_from_slice(&frame(&body));
+    let (upstream, server) = fake_broker(frames.clone(), 3);
+    let proxy = Proxy::start(&upstream);
+
+    proxy.delay_responses(Duration::from_millis(300));
+    let (got, closed, first) = read_through(&proxy);
+    assert_eq!(got, frames, "delayed, not changed");
+    assert!(!closed);
+    assert!(
+        first >= Duration::from_millis(300),
+        "first byte after {first:?}"
+    );
+    assert!(proxy.stats().delayed >= 1, "{:?}", proxy.stats());
+
+    proxy.clear_faults();
+    proxy.cut_next_responses(1);
+    let (got, closed, _) = read_through(&proxy);
+    assert!(closed, "the connection is closed after the cut");
+    assert_eq!(got, frames[..4 + 50], "the size prefix and half the body");
+    assert_eq!(proxy.stats().cuts, 1);
+
+    // The cut was the last one asked for: the next connection gets everything.
+    let (got, closed, _) = read_through(&proxy);
+    assert_eq!(got, frames);
+    assert!(!closed);
+    assert_eq!(proxy.stats().cuts, 1);
+    drop(proxy);
+    let _ = server.join();
+}

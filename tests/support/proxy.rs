@@ -10,32 +10,56 @@
 //! occurs in broker→client data, its first byte is flipped (XOR 0xFF). A pattern inside a
 //! record value thus breaks that record batch's CRC. [`Proxy::clear_faults`] switches it off.
 //!
+//! [`Proxy::delay_responses`] holds every broker→client response for a while before its first
+//! byte is forwarded (a slow broker or link); [`Proxy::cut_next_responses`] cuts the next
+//! responses off halfway and closes their connections (a connection lost mid-response).
+//!
 //! [`Proxy::stall_all`] makes the broker go silent without closing anything (nothing is
 //! forwarded, new connections are held unconnected) until [`Proxy::resume`];
 //! [`Proxy::drop_all`] closes every open connection at once.
+//!
+//! [`Proxy::delay_responses`] makes the broker slow: every broker→client byte is forwarded a
+//! fixed time after the proxy read it, so each response frame reaches the client that much
+//! later. The delay is not cumulative (a frame that arrives while an earlier one is held waits
+//! only its own delay, counted from its own arrival) and frames keep their order.
+//! [`Proxy::cut_next_responses`] truncates the next `n` response frames (across all
+//! connections): about half of each such frame is forwarded (always its size prefix and some
+//! body bytes, never all of it), then both sides of its connection are closed.
+//! [`Proxy::clear_faults`] switches off corruption, delay and pending cuts.
 //!
 //! Matching works across TCP read boundaries: the proxy follows the Kafka framing (4-byte size
 //! prefix) of the broker→client stream and, inside a frame, holds back the last
 //! `longest pattern − 1` bytes until more of the frame arrives; the end of a frame is always
 //! forwarded at once, so a complete response is never held back.
 //!
+//! Each connection has three threads: client→broker, a broker→client reader (framing, rules,
+//! cuts) and a broker→client writer (delay, stall) fed through a queue of at most
+//! [`QUEUE_CHUNKS`] read chunks; a full queue back-pressures the broker.
+//!
 //! Everything is bounded: at most [`MAX_CONNECTIONS`] connections over the proxy's life (more
-//! are closed at once), fixed-size read buffers, a 5 s upstream connect timeout. Dropping the
-//! proxy closes the listener and every connection.
+//! are closed at once), fixed-size read buffers and queues, delays of at most [`MAX_DELAY`], a
+//! 5 s upstream connect timeout. Dropping the proxy closes the listener and every connection.
 
 use std::{
     io::{ErrorKind, Read, Write},
     net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        mpsc::{Receiver, SyncSender, sync_channel},
     },
     thread::{self, JoinHandle},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// Connections accepted over a proxy's whole life; later ones are closed immediately.
 pub const MAX_CONNECTIONS: u64 = 256;
+
+/// The longest delay [`Proxy::delay_responses`] accepts.
+pub const MAX_DELAY: Duration = Duration::from_secs(60);
+
+/// Read chunks queued per connection between the broker→client reader and writer.
+pub const QUEUE_CHUNKS: usize = 64;
 
 /// The host bytes of advertised endpoints that get their port rewritten.
 const ADVERTISED_HOST: &[u8] = b"127.0.0.1";
@@ -57,6 +81,10 @@ pub struct ProxyStats {
     pub endpoint_rewrites: u64,
     /// Occurrences of the corruption pattern that were flipped.
     pub corruptions: u64,
+    /// Responses held back by [`Proxy::delay_responses`].
+    pub delayed: u64,
+    /// Responses cut off halfway by [`Proxy::cut_next_responses`].
+    pub cuts: u64,
 }
 
 #[derive(Default)]
@@ -67,6 +95,8 @@ struct Counters {
     bytes_to_client: AtomicU64,
     endpoint_rewrites: AtomicU64,
     corruptions: AtomicU64,
+    delayed: AtomicU64,
+    cuts: AtomicU64,
 }
 
 struct Shared {
@@ -75,10 +105,18 @@ struct Shared {
     endpoint_from: Vec<u8>,
     endpoint_to: Vec<u8>,
     corrupt: Mutex<Option<Vec<u8>>>,
+    /// Milliseconds each response is held before it is forwarded (0: none).
+    delay_ms: AtomicU64,
+    /// Responses still to cut off halfway.
+    cuts_pending: AtomicU64,
     stop: AtomicBool,
     /// While set, nothing is forwarded in either direction and new connections are held
     /// without being connected upstream (see [`Proxy::stall_all`]).
     stalled: AtomicBool,
+    /// Delay of broker→client data in nanoseconds (0: none); see [`Proxy::delay_responses`].
+    delay_nanos: AtomicU64,
+    /// Response frames still to be cut; see [`Proxy::cut_next_responses`].
+    cuts_pending: AtomicU32,
     counters: Counters,
     /// Clones of every socket, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
@@ -113,8 +151,12 @@ impl Proxy {
             endpoint_from: endpoint(upstream.port()),
             endpoint_to: endpoint(address.port()),
             corrupt: Mutex::new(None),
+            delay_ms: AtomicU64::new(0),
+            cuts_pending: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
+            delay_nanos: AtomicU64::new(0),
+            cuts_pending: AtomicU32::new(0),
             counters: Counters::default(),
             sockets: Mutex::new(Vec::new()),
         });
@@ -142,9 +184,26 @@ impl Proxy {
         *self.shared.corrupt.lock().unwrap() = Some(pattern.to_vec());
     }
 
-    /// Stops corrupting (endpoint rewriting goes on).
+    /// From now on, hold every broker→client response for `delay` before its first byte is
+    /// forwarded (responses stay in order; on one connection a response that arrives while
+    /// an earlier one is held waits for that one too). `Duration::ZERO` switches it off.
+    pub fn delay_responses(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Cuts the next `n` broker→client responses (over all connections) off halfway: the size
+    /// prefix and about half of the body are forwarded, then both sides of that connection are
+    /// closed.
+    pub fn cut_next_responses(&self, n: u64) {
+        self.shared.cuts_pending.store(n, Ordering::SeqCst);
+    }
+
+    /// Stops corrupting, delaying and cutting (endpoint rewriting goes on).
     pub fn clear_faults(&self) {
         *self.shared.corrupt.lock().unwrap() = None;
+        self.shared.delay_ms.store(0, Ordering::SeqCst);
+        self.shared.cuts_pending.store(0, Ordering::SeqCst);
     }
 
     /// Stalls everything, like a broker that stopped answering without closing anything:
@@ -179,6 +238,8 @@ impl Proxy {
             bytes_to_client: c.bytes_to_client.load(Ordering::SeqCst),
             endpoint_rewrites: c.endpoint_rewrites.load(Ordering::SeqCst),
             corruptions: c.corruptions.load(Ordering::SeqCst),
+            delayed: c.delayed.load(Ordering::SeqCst),
+            cuts: c.cuts.load(Ordering::SeqCst),
         }
     }
 }
@@ -230,8 +291,9 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             broker.try_clone(),
             client.try_clone(),
             broker.try_clone(),
+            broker.try_clone(),
         );
-        let (Ok(c2), Ok(b2), Ok(c3), Ok(b3)) = clones else {
+        let (Ok(c2), Ok(b2), Ok(c3), Ok(b3), Ok(b4)) = clones else {
             continue;
         };
         {
@@ -245,8 +307,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         shared.counters.connections.fetch_add(1, Ordering::SeqCst);
         let up = Arc::clone(&shared);
         thread::spawn(move || client_to_broker(client, broker, &up));
+        let (queue, queued) = sync_channel(QUEUE_CHUNKS);
         let down = Arc::clone(&shared);
-        thread::spawn(move || broker_to_client(b2, c2, &down));
+        thread::spawn(move || broker_to_client(b2, &queue, &down));
+        let writer = Arc::clone(&shared);
+        thread::spawn(move || write_to_client(&queued, c2, &b4, &writer));
     }
 }
 
@@ -259,6 +324,20 @@ fn wait_while_stalled(shared: &Shared) -> bool {
         thread::sleep(Duration::from_millis(10));
     }
     !shared.stop.load(Ordering::SeqCst)
+}
+
+/// Sleeps until `due` (in short steps, to notice a drop); false if the proxy is being dropped.
+fn sleep_until(due: Instant, shared: &Shared) -> bool {
+    loop {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        let left = due.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        thread::sleep(left.min(Duration::from_millis(10)));
+    }
 }
 
 fn close_both(a: &TcpStream, b: &TcpStream) {
@@ -319,6 +398,13 @@ fn apply_rules(data: &mut [u8], shared: &Shared) -> usize {
     longest
 }
 
+/// Takes one from a counter of pending faults; false if none is left.
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
 /// Replaces every occurrence of `from` with the same-length `to`; returns how many.
 fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> u64 {
     debug_assert_eq!(from.len(), to.len());
@@ -336,16 +422,40 @@ fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> u64 {
     count
 }
 
-/// Forwards broker→client data frame by frame, applying the rules to frame bodies. Rewritten
+/// What the broker→client reader hands its writer.
+enum Chunk {
+    /// Bytes to forward once `due` has come.
+    Data { due: Instant, bytes: Vec<u8> },
+    /// The bytes before were the front of a frame being cut: close the connection.
+    Cut,
+}
+
+/// How many body bytes of a `size`-byte frame a cut forwards: about half, at least a few,
+/// never all of it (`size` ≥ 2).
+fn cut_point(size: usize) -> usize {
+    (size / 2).max(4).min(size - 1)
+}
+
+/// Claims one pending cut, if any.
+fn claim_cut(shared: &Shared) -> bool {
+    shared
+        .cuts_pending
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Reads broker→client data and follows its framing: applies the rules to frame bodies, cuts
+/// frames when asked, and queues what is to be forwarded, stamped with when it is due. Rewritten
 /// bytes never match again (the port or the first byte changed), so re-scanning the held-back
-/// tail together with the next bytes is harmless.
-fn broker_to_client(mut broker: TcpStream, mut client: TcpStream, shared: &Shared) {
+/// tail together with the next bytes is harmless. Returning drops the queue: the writer
+/// forwards what is queued, then closes both sides.
+fn broker_to_client(mut broker: TcpStream, queue: &SyncSender<Chunk>, shared: &Shared) {
     let mut buf = vec![0u8; READ_BUFFER];
     let mut header = [0u8; 4];
     let mut header_len = 0usize;
     let mut remaining = 0usize; // body bytes of the current frame not yet read
+    let mut cut_in: Option<usize> = None; // body bytes to forward before the current frame is cut
     let mut pending: Vec<u8> = Vec::new(); // body bytes read but not yet forwarded
-    let mut out: Vec<u8> = Vec::with_capacity(READ_BUFFER + 4096);
     'conn: loop {
         let n = match broker.read(&mut buf) {
             Ok(0) => break,
@@ -353,7 +463,10 @@ fn broker_to_client(mut broker: TcpStream, mut client: TcpStream, shared: &Share
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        out.clear();
+        let arrived = Instant::now();
+        let delay = Duration::from_nanos(shared.delay_nanos.load(Ordering::SeqCst));
+        let mut out: Vec<u8> = Vec::with_capacity(n + pending.len());
+        let mut cut = false;
         let mut i = 0;
         while i < n {
             if remaining == 0 {
@@ -369,28 +482,81 @@ fn broker_to_client(mut broker: TcpStream, mut client: TcpStream, shared: &Share
                         break 'conn; // not Kafka framing: give up on the connection
                     }
                     remaining = size as usize;
+                    if remaining >= 2 && claim_cut(shared) {
+                        cut_in = Some(cut_point(remaining));
+                    }
                 }
                 continue;
             }
-            let take = remaining.min(n - i);
+            let mut take = remaining.min(n - i);
+            if let Some(left) = cut_in {
+                take = take.min(left);
+            }
             pending.extend_from_slice(&buf[i..i + take]);
             remaining -= take;
             i += take;
             let longest = apply_rules(&mut pending, shared);
+            if let Some(left) = cut_in.as_mut() {
+                *left -= take;
+                if *left == 0 {
+                    out.append(&mut pending);
+                    cut = true;
+                    break;
+                }
+            }
             if remaining == 0 {
                 out.append(&mut pending);
+                if !delay.is_zero() {
+                    shared
+                        .counters
+                        .delayed_frames
+                        .fetch_add(1, Ordering::SeqCst);
+                }
             } else {
                 let keep = (longest - 1).min(pending.len());
                 out.extend(pending.drain(..pending.len() - keep));
             }
         }
-        if !wait_while_stalled(shared) || client.write_all(&out).is_err() {
-            break;
+        let due = arrived + delay;
+        if !out.is_empty() && queue.send(Chunk::Data { due, bytes: out }).is_err() {
+            return;
         }
-        shared
-            .counters
-            .bytes_to_client
-            .fetch_add(out.len() as u64, Ordering::SeqCst);
+        if cut {
+            let _ = queue.send(Chunk::Cut);
+            return;
+        }
     }
-    close_both(&broker, &client);
+}
+
+/// Forwards the queued broker→client chunks, each when it is due and the proxy is not stalled;
+/// closes both sides when the reader ended (after the queue is drained) or cut a frame.
+fn write_to_client(
+    queue: &Receiver<Chunk>,
+    mut client: TcpStream,
+    broker: &TcpStream,
+    shared: &Shared,
+) {
+    while let Ok(chunk) = queue.recv() {
+        match chunk {
+            Chunk::Data { due, bytes } => {
+                if !sleep_until(due, shared)
+                    || !wait_while_stalled(shared)
+                    || client.write_all(&bytes).is_err()
+                {
+                    break;
+                }
+                shared
+                    .counters
+                    .bytes_to_client
+                    .fetch_add(bytes.len() as u64, Ordering::SeqCst);
+            }
+            Chunk::Cut => {
+                let _ = client.flush();
+                close_both(broker, &client);
+                shared.counters.cuts.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    }
+    close_both(broker, &client);
 }
