@@ -1,6 +1,9 @@
 //! The fault-injection proxy (`tests/support/proxy.rs`) proves itself here, without rkc: on a
-//! fake upstream (split reads, framing) and with librdkafka (confluent-kafka) as the client.
-//! The corruption tests of `rkc consume` rely on exactly these properties.
+//! fake upstream (split reads, framing), with librdkafka (confluent-kafka) as the client, and
+//! with raw ApiVersions requests to the real broker (delayed responses: in order, each delayed
+//! from its own arrival; cut responses: a true prefix, then the connection closed). The
+//! corruption tests of `rkc consume` and the network-fault suite (`fault_network.rs`) rely on
+//! exactly these properties.
 
 mod support;
 
@@ -171,82 +174,128 @@ fn librdkafka_reports_a_crc_error_for_a_batch_the_proxy_corrupts_and_reads_it_on
     assert_eq!(messages, produced);
 }
 
-/// A fake broker: for every connection, after reading `hello`, writes `frames` and keeps the
-/// connection open for a while. Returns its address.
-fn fake_broker(frames: Vec<u8>, connections: usize) -> (String, thread::JoinHandle<()>) {
-    let upstream = TcpListener::bind("127.0.0.1:0").unwrap();
-    let address = upstream.local_addr().unwrap().to_string();
-    let server = thread::spawn(move || {
-        let mut open = Vec::new();
-        for _ in 0..connections {
-            let (mut s, _) = upstream.accept().unwrap();
-            let mut request = [0u8; 5];
-            s.read_exact(&mut request).unwrap();
-            s.write_all(&frames).unwrap();
-            open.push(s);
-        }
-        thread::sleep(Duration::from_secs(3));
-    });
-    (address, server)
+/// An ApiVersions v0 request frame (header v1, client id "proxy-selftest", empty body).
+fn api_versions_request(correlation_id: i32) -> Vec<u8> {
+    let client_id = b"proxy-selftest";
+    let mut body = 18i16.to_be_bytes().to_vec(); // api key ApiVersions
+    body.extend_from_slice(&0i16.to_be_bytes()); // version 0
+    body.extend_from_slice(&correlation_id.to_be_bytes());
+    body.extend_from_slice(&(client_id.len() as i16).to_be_bytes());
+    body.extend_from_slice(client_id);
+    frame(&body)
 }
 
-/// Connects through `proxy`, says `hello`, and reads until EOF or 5 s of silence.
-fn read_through(proxy: &Proxy) -> (Vec<u8>, bool, Duration) {
-    let mut client = TcpStream::connect(proxy.address()).unwrap();
-    client
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let started = std::time::Instant::now();
-    client.write_all(b"hello").unwrap();
-    let mut got = Vec::new();
-    let mut first_byte = None;
-    let mut buf = [0u8; 1024];
-    let closed = loop {
-        match client.read(&mut buf) {
-            Ok(0) => break true,
-            Ok(n) => {
-                first_byte.get_or_insert_with(|| started.elapsed());
-                got.extend_from_slice(&buf[..n]);
-                if got.len() >= 208 {
-                    break false;
-                }
-            }
-            Err(_) => break false,
-        }
-    };
-    (got, closed, first_byte.unwrap_or_default())
+/// Reads one whole response frame (size prefix included).
+fn read_frame(stream: &mut TcpStream) -> Vec<u8> {
+    let mut size = [0u8; 4];
+    stream.read_exact(&mut size).expect("a response size");
+    let mut f = size.to_vec();
+    f.resize(4 + i32::from_be_bytes(size) as usize, 0);
+    stream.read_exact(&mut f[4..]).expect("a whole response");
+    f
+}
+
+/// `response` as it would be for `correlation_id` (the id follows the size prefix).
+fn with_correlation(response: &[u8], correlation_id: i32) -> Vec<u8> {
+    let mut r = response.to_vec();
+    r[4..8].copy_from_slice(&correlation_id.to_be_bytes());
+    r
+}
+
+fn connect(proxy: &Proxy) -> TcpStream {
+    let s = TcpStream::connect(proxy.address()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
 }
 
 #[test]
-fn proxy_delays_each_response_and_cuts_the_next_ones_halfway() {
-    let body = [7u8; 100];
-    let mut frames = frame(&body);
-    frames.extend_from_slice(&frame(&body));
-    let (upstream, server) = fake_broker(frames.clone(), 3);
-    let proxy = Proxy::start(&upstream);
+fn broker_responses_are_each_delayed_from_their_own_arrival_in_order_until_the_delay_is_cleared() {
+    let proxy = Proxy::start(support::bootstrap());
+    let mut client = connect(&proxy);
+    client.write_all(&api_versions_request(1)).unwrap();
+    let undelayed = read_frame(&mut client);
+    assert_eq!(proxy.stats().delayed, 0);
 
-    proxy.delay_responses(Duration::from_millis(300));
-    let (got, closed, first) = read_through(&proxy);
-    assert_eq!(got, frames, "delayed, not changed");
-    assert!(!closed);
+    // Three requests 200 ms apart, all sent before the first response is due: each response
+    // must come DELAY after its own request, not after the one before it (3 × DELAY).
+    const DELAY: Duration = Duration::from_millis(1500);
+    proxy.delay_responses(DELAY);
+    let mut sent = Vec::new();
+    for id in 2..=4 {
+        if id > 2 {
+            thread::sleep(Duration::from_millis(200));
+        }
+        client.write_all(&api_versions_request(id)).unwrap();
+        sent.push(std::time::Instant::now());
+    }
+    let mut waited = Vec::new();
+    for (id, sent) in (2..=4).zip(sent) {
+        let response = read_frame(&mut client);
+        waited.push(sent.elapsed());
+        assert_eq!(
+            response,
+            with_correlation(&undelayed, id),
+            "delayed responses come unchanged and in order"
+        );
+    }
     assert!(
-        first >= Duration::from_millis(300),
-        "first byte after {first:?}"
+        waited.iter().all(|w| *w >= DELAY),
+        "a response came before its delay: {waited:?} after their requests"
     );
-    assert!(proxy.stats().delayed >= 1, "{:?}", proxy.stats());
+    assert!(
+        waited.iter().all(|w| *w < DELAY * 2),
+        "each response must wait only its own delay, not the earlier ones' too: {waited:?} after their requests"
+    );
+    assert_eq!(proxy.stats().delayed, 3, "{:?}", proxy.stats());
 
-    proxy.clear_faults();
-    proxy.cut_next_responses(1);
-    let (got, closed, _) = read_through(&proxy);
-    assert!(closed, "the connection is closed after the cut");
-    assert_eq!(got, frames[..4 + 50], "the size prefix and half the body");
-    assert_eq!(proxy.stats().cuts, 1);
+    proxy.delay_responses(Duration::ZERO);
+    let sent = std::time::Instant::now();
+    client.write_all(&api_versions_request(5)).unwrap();
+    assert_eq!(read_frame(&mut client), with_correlation(&undelayed, 5));
+    let took = sent.elapsed();
+    assert!(
+        took < DELAY,
+        "delay switched off, yet the response took {took:?}"
+    );
+    assert_eq!(proxy.stats().delayed, 3, "{:?}", proxy.stats());
+}
 
-    // The cut was the last one asked for: the next connection gets everything.
-    let (got, closed, _) = read_through(&proxy);
-    assert_eq!(got, frames);
-    assert!(!closed);
-    assert_eq!(proxy.stats().cuts, 1);
-    drop(proxy);
-    let _ = server.join();
+#[test]
+fn the_next_broker_responses_over_all_connections_are_cut_halfway_and_their_connections_closed() {
+    let proxy = Proxy::start(support::bootstrap());
+    let mut first = connect(&proxy);
+    first.write_all(&api_versions_request(1)).unwrap();
+    let whole = read_frame(&mut first);
+    let size = whole.len() - 4;
+    assert!(size > 16, "an ApiVersions response has a body: {whole:?}");
+
+    // Two cuts: one for a new connection, one for the connection already open.
+    proxy.cut_next_responses(2);
+    let mut second = connect(&proxy);
+    for (stream, id) in [(&mut second, 7), (&mut first, 8)] {
+        stream.write_all(&api_versions_request(id)).unwrap();
+        let mut got = Vec::new();
+        stream
+            .read_to_end(&mut got)
+            .expect("the connection is closed after the cut");
+        assert_eq!(
+            got.len(),
+            4 + size / 2,
+            "the size prefix and half the body: {got:?}"
+        );
+        assert_eq!(
+            got,
+            with_correlation(&whole, id)[..got.len()],
+            "a true prefix"
+        );
+    }
+    assert_eq!(proxy.stats().cuts, 2, "{:?}", proxy.stats());
+
+    // No cut left: a new connection gets whole responses.
+    let mut third = connect(&proxy);
+    third.write_all(&api_versions_request(9)).unwrap();
+    assert_eq!(read_frame(&mut third), with_correlation(&whole, 9));
+    proxy.cut_next_responses(0);
+    assert_eq!(proxy.stats().cuts, 2, "{:?}", proxy.stats());
 }

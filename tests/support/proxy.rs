@@ -10,10 +10,6 @@
 //! occurs in broker→client data, its first byte is flipped (XOR 0xFF). A pattern inside a
 //! record value thus breaks that record batch's CRC. [`Proxy::clear_faults`] switches it off.
 //!
-//! [`Proxy::delay_responses`] holds every broker→client response for a while before its first
-//! byte is forwarded (a slow broker or link); [`Proxy::cut_next_responses`] cuts the next
-//! responses off halfway and closes their connections (a connection lost mid-response).
-//!
 //! [`Proxy::stall_all`] makes the broker go silent without closing anything (nothing is
 //! forwarded, new connections are held unconnected) until [`Proxy::resume`];
 //! [`Proxy::drop_all`] closes every open connection at once.
@@ -81,9 +77,9 @@ pub struct ProxyStats {
     pub endpoint_rewrites: u64,
     /// Occurrences of the corruption pattern that were flipped.
     pub corruptions: u64,
-    /// Responses held back by [`Proxy::delay_responses`].
+    /// Response frames whose end was held back by [`Proxy::delay_responses`].
     pub delayed: u64,
-    /// Responses cut off halfway by [`Proxy::cut_next_responses`].
+    /// Response frames cut off by [`Proxy::cut_next_responses`] (their connection closed).
     pub cuts: u64,
 }
 
@@ -105,10 +101,6 @@ struct Shared {
     endpoint_from: Vec<u8>,
     endpoint_to: Vec<u8>,
     corrupt: Mutex<Option<Vec<u8>>>,
-    /// Milliseconds each response is held before it is forwarded (0: none).
-    delay_ms: AtomicU64,
-    /// Responses still to cut off halfway.
-    cuts_pending: AtomicU64,
     stop: AtomicBool,
     /// While set, nothing is forwarded in either direction and new connections are held
     /// without being connected upstream (see [`Proxy::stall_all`]).
@@ -151,8 +143,6 @@ impl Proxy {
             endpoint_from: endpoint(upstream.port()),
             endpoint_to: endpoint(address.port()),
             corrupt: Mutex::new(None),
-            delay_ms: AtomicU64::new(0),
-            cuts_pending: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
             delay_nanos: AtomicU64::new(0),
@@ -184,26 +174,34 @@ impl Proxy {
         *self.shared.corrupt.lock().unwrap() = Some(pattern.to_vec());
     }
 
-    /// From now on, hold every broker→client response for `delay` before its first byte is
-    /// forwarded (responses stay in order; on one connection a response that arrives while
-    /// an earlier one is held waits for that one too). `Duration::ZERO` switches it off.
-    pub fn delay_responses(&self, delay: Duration) {
-        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
-        self.shared.delay_ms.store(ms, Ordering::SeqCst);
-    }
-
-    /// Cuts the next `n` broker→client responses (over all connections) off halfway: the size
-    /// prefix and about half of the body are forwarded, then both sides of that connection are
-    /// closed.
-    pub fn cut_next_responses(&self, n: u64) {
-        self.shared.cuts_pending.store(n, Ordering::SeqCst);
-    }
-
-    /// Stops corrupting, delaying and cutting (endpoint rewriting goes on).
+    /// Stops corrupting, delaying (frames already held keep their delay) and cutting
+    /// (pending cuts are forgotten); endpoint rewriting goes on.
     pub fn clear_faults(&self) {
         *self.shared.corrupt.lock().unwrap() = None;
-        self.shared.delay_ms.store(0, Ordering::SeqCst);
+        self.shared.delay_nanos.store(0, Ordering::SeqCst);
         self.shared.cuts_pending.store(0, Ordering::SeqCst);
+    }
+
+    /// From now on, forward every broker→client byte `delay` after the proxy read it, like a
+    /// slow broker or link: each response frame arrives `delay` late. Frames keep their order,
+    /// and the delay is not cumulative: a frame read while an earlier one is held waits `delay`
+    /// from its own arrival. [`Duration::ZERO`] (or [`Proxy::clear_faults`]) switches it off
+    /// for data read from then on. At most [`MAX_DELAY`].
+    pub fn delay_responses(&self, delay: Duration) {
+        assert!(
+            delay <= MAX_DELAY,
+            "proxy delay {delay:?} above {MAX_DELAY:?}"
+        );
+        let nanos = u64::try_from(delay.as_nanos()).expect("bounded by MAX_DELAY");
+        self.shared.delay_nanos.store(nanos, Ordering::SeqCst);
+    }
+
+    /// Cuts the next `n` broker→client frames (whatever connection they are on) mid-response:
+    /// of each, only about half is forwarded (the 4-byte size prefix and at least one body
+    /// byte, never the whole frame), then both sides of its connection are closed. Replaces
+    /// any cuts still pending; `0` cancels them. [`ProxyStats::cuts`] counts completed cuts.
+    pub fn cut_next_responses(&self, n: u32) {
+        self.shared.cuts_pending.store(n, Ordering::SeqCst);
     }
 
     /// Stalls everything, like a broker that stopped answering without closing anything:
@@ -398,13 +396,6 @@ fn apply_rules(data: &mut [u8], shared: &Shared) -> usize {
     longest
 }
 
-/// Takes one from a counter of pending faults; false if none is left.
-fn take_one(counter: &AtomicU64) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-}
-
 /// Replaces every occurrence of `from` with the same-length `to`; returns how many.
 fn replace_all(data: &mut [u8], from: &[u8], to: &[u8]) -> u64 {
     debug_assert_eq!(from.len(), to.len());
@@ -507,10 +498,7 @@ fn broker_to_client(mut broker: TcpStream, queue: &SyncSender<Chunk>, shared: &S
             if remaining == 0 {
                 out.append(&mut pending);
                 if !delay.is_zero() {
-                    shared
-                        .counters
-                        .delayed_frames
-                        .fetch_add(1, Ordering::SeqCst);
+                    shared.counters.delayed.fetch_add(1, Ordering::SeqCst);
                 }
             } else {
                 let keep = (longest - 1).min(pending.len());
@@ -551,9 +539,9 @@ fn write_to_client(
                     .fetch_add(bytes.len() as u64, Ordering::SeqCst);
             }
             Chunk::Cut => {
-                let _ = client.flush();
-                close_both(broker, &client);
+                // Counted before the close, so a client that saw the cut sees it counted.
                 shared.counters.cuts.fetch_add(1, Ordering::SeqCst);
+                close_both(broker, &client);
                 return;
             }
         }
