@@ -154,8 +154,9 @@ pub enum Error {
     #[error("the consumer is closed")]
     Closed,
 
-    /// None of the bootstrap brokers could be reached; each attempt's failure is listed.
-    #[error("no bootstrap broker could be reached: {}", attempts.join("; "))]
+    /// No bootstrap broker could be connected to and handshaken with; each attempt's failure is
+    /// listed (refused, timed out, or the connection broke during the ApiVersions handshake).
+    #[error("no bootstrap broker answered: {}", attempts.join("; "))]
     NoBrokerReachable {
         /// One line per broker tried.
         attempts: Vec<String>,
