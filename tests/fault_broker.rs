@@ -53,7 +53,8 @@ async fn single_node_restart_resumes_from_committed_offsets() {
     let c = Arc::clone(&cluster);
     let back = run.during(move || c.restart()).await;
     let back_wall = support::now_secs();
-    produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 100, 50);
+    run.produce(cluster.bootstrap(), &topic, &[0, 1, 2], 100, 50)
+        .await;
     run.until("all 450 records after the restart", WAIT, |r| {
         r.distinct(&topic) >= 450
     })
@@ -106,7 +107,8 @@ async fn all_brokers_gone_longer_than_session_timeout_then_back() {
         outage_errors <= 100,
         "[gone] {outage_errors} error events while the broker was down: a hot loop"
     );
-    produce_each(cluster.bootstrap(), &topic, &[0, 1], 30, 30);
+    run.produce(cluster.bootstrap(), &topic, &[0, 1], 30, 30)
+        .await;
     run.until(
         "the 60 records produced after the broker returned",
         WAIT,
@@ -163,7 +165,8 @@ async fn partitions_added_while_subscribed_are_picked_up() {
         })
         .await;
     let grown_wall = support::now_secs();
-    produce_each(cluster.bootstrap(), &topic, &[2, 3], 0, 20);
+    run.produce(cluster.bootstrap(), &topic, &[2, 3], 0, 20)
+        .await;
     run.until("records of the added partitions", WAIT, |r| {
         r.distinct(&topic) >= 80
     })
@@ -327,14 +330,15 @@ async fn three_brokers_leader_failover() {
     let c = Arc::clone(&cluster);
     let stopped = run.during(move || c.stop_node(leader)).await;
     let stopped_wall = support::now_secs();
-    eprintln!("[failover] leaders after: {:?}", cluster.leaders(&topic));
-    produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 50, 50);
+    run.produce(cluster.bootstrap(), &topic, &[0, 1, 2], 50, 50)
+        .await;
     run.until(
         "the 150 records produced after the leader stopped",
         WAIT,
         |r| r.distinct(&topic) >= 300,
     )
     .await;
+    eprintln!("[failover] leaders after: {:?}", cluster.leaders(&topic));
     let first = run
         .first_delivery_after(stopped, |_, p, o| p == 0 && o >= 50)
         .expect("a new record of partition 0");
@@ -380,7 +384,8 @@ async fn three_brokers_coordinator_failover() {
     let c = Arc::clone(&cluster);
     let stopped = run.during(move || c.stop_node(coordinator)).await;
     let stopped_wall = support::now_secs();
-    produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 100, 50);
+    run.produce(cluster.bootstrap(), &topic, &[0, 1, 2], 100, 50)
+        .await;
     run.until(
         "the 150 records produced after the coordinator stopped",
         WAIT,

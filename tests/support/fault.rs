@@ -148,6 +148,22 @@ impl Run {
         Instant::now()
     }
 
+    /// [`produce_each`] while polling, so that deliveries are timed as they arrive (a
+    /// blocking produce would hold back the polls, and with them every delivery's time).
+    pub async fn produce(
+        &mut self,
+        bootstrap: &str,
+        topic: &str,
+        partitions: &[i32],
+        start: u32,
+        count: u32,
+    ) {
+        let (bootstrap, topic, partitions) =
+            (bootstrap.to_owned(), topic.to_owned(), partitions.to_vec());
+        self.during(move || produce_each(&bootstrap, &topic, &partitions, start, count))
+            .await;
+    }
+
     /// Time of the first delivery after `since` that satisfies `pred` (topic, partition, offset).
     pub fn first_delivery_after(
         &self,
