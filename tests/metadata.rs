@@ -159,10 +159,7 @@ fn unreachable_cluster_fails_with_every_address_named_within_the_connect_timeout
     let elapsed = started.elapsed();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("no bootstrap broker answered"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("no bootstrap broker answered"), "{stderr}");
     assert!(
         stderr.contains(&format!("connecting to {} timed out", stalled.address())),
         "{stderr}"
