@@ -240,6 +240,11 @@ impl Consumer {
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;
+            // The wait may have spanned a pause of the whole process (SIGSTOP): if the session
+            // expired meanwhile, the partitions go first and `popped` is dropped as stale.
+            if let Some(member) = self.member.lock().expect("member lock").as_ref() {
+                member.check_session();
+            }
             if let Some(event) = self.accept(popped) {
                 return Some(event);
             }

@@ -175,6 +175,11 @@ impl Member {
         self.expire_session_if_due(now);
     }
 
+    /// Drops the assignment now if the session has expired (see [`Member::polled`]).
+    pub(crate) fn check_session(&self) {
+        self.expire_session_if_due(self.now_ms());
+    }
+
     /// Restarts the session clock: the coordinator just answered a heartbeat or a join.
     pub(super) fn session_confirmed(&self) {
         let deadline = self.now_ms().saturating_add(
