@@ -107,6 +107,10 @@ async fn all_brokers_gone_longer_than_session_timeout_then_back() {
         outage_errors <= 100,
         "[gone] {outage_errors} error events while the broker was down: a hot loop"
     );
+    assert!(
+        !run.errors.is_empty(),
+        "[gone] the outage must be reported (an error event), not only retried silently"
+    );
     run.produce(cluster.bootstrap(), &topic, &[0, 1], 30, 30)
         .await;
     run.until(

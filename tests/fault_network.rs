@@ -402,9 +402,11 @@ async fn responses_cut_off_halfway_reconnect_and_lose_nothing() {
         last = (Instant::now(), now_secs());
         net.produce(FIRST + round * 20, 20).await;
         let want = u64::from(3 * (round + 1));
+        // Only our client must go on talking: the reference is timed, not judged (librdkafka
+        // has been seen to stop fetching for good after a cut handshake).
         let (proxy, ref_proxy) = (&net.proxy, &net.ref_proxy);
         let deadline = Instant::now() + WAIT;
-        while proxy.stats().cuts < want || ref_proxy.stats().cuts < want {
+        while proxy.stats().cuts < want {
             assert!(
                 Instant::now() < deadline,
                 "[cut] round {round}: cuts ours {:?}, reference {:?}: the clients stopped talking\n{}",

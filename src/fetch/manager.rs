@@ -25,29 +25,54 @@ use super::{
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut changes = shared.changes.subscribe();
     let mut last_refresh: Option<Instant> = None;
+    // Consecutive failed refreshes; the next attempt waits fetch.error.backoff.ms, doubling
+    // per failure up to a second, and only the first failure of an outage is reported.
+    let mut failures: u32 = 0;
+    let mut retry_at: Option<Instant> = None;
     while !shared.is_closed() {
         changes.borrow_and_update();
         let now = Instant::now();
         let (missing, assigned) = topics_needing_metadata(&shared, now);
         let periodic = last_refresh
             .is_none_or(|t| now.duration_since(t) >= shared.config.metadata_refresh_interval);
-        if !missing.is_empty() || (periodic && !assigned.is_empty()) {
+        let retry_due = retry_at.is_none_or(|t| now >= t);
+        if retry_due && (!missing.is_empty() || (periodic && !assigned.is_empty())) {
             last_refresh = Some(now);
             let topics: Vec<String> = assigned.iter().map(|t| t.to_string()).collect();
             match shared.cluster.metadata(Some(&topics)).await {
-                Ok(md) => apply_metadata(&shared, &md),
+                Ok(md) => {
+                    failures = 0;
+                    retry_at = None;
+                    apply_metadata(&shared, &md);
+                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "metadata refresh failed");
-                    shared.buffer.push(Delivery::Error { tp: None, error: e });
+                    tracing::warn!(error = %e, failures, "metadata refresh failed");
+                    if failures == 0 {
+                        shared.buffer.push(Delivery::Error { tp: None, error: e });
+                    }
+                    retry_at = Some(Instant::now() + retry_backoff(&shared, failures));
+                    failures = failures.saturating_add(1);
                 }
             }
         }
         for (node, lookups) in take_lookups(&shared) {
             offsets::resolve(&shared, node, lookups).await;
         }
-        let wait = next_wake(&shared);
+        let mut wait = next_wake(&shared);
+        if let Some(t) = retry_at.filter(|t| *t > Instant::now()) {
+            wait = wait.min(t - Instant::now());
+        }
         let _ = tokio::time::timeout(wait, changes.changed()).await;
     }
+}
+
+/// `fetch.error.backoff.ms` doubled per earlier failure, at most a second (never less than
+/// the backoff itself).
+fn retry_backoff(shared: &Shared, failures: u32) -> Duration {
+    let base = shared.config.fetch_error_backoff;
+    base.saturating_mul(1 << failures.min(10))
+        .min(Duration::from_secs(1))
+        .max(base)
 }
 
 /// Topics with partitions that need a leader, and every assigned topic.
