@@ -120,14 +120,16 @@ fn victim_records(victim: &RkcProcess) -> Vec<(i32, i64, String)> {
 }
 
 /// Against the reference reader: the victim's and our records together cover the log with the
-/// same values and nothing else, and every record delivered twice lies at or above
-/// `committed_then` (it was not committed when the victim failed). Returns the duplicates.
+/// same values and nothing else, every record delivered twice lies at or above
+/// `committed_then` (it was not committed when the victim failed), and the group's committed
+/// offsets are the log ends.
 fn verify_union(
     topic: &str,
+    group: &str,
     victim: &RkcProcess,
     ours: &OurMember,
     committed_then: &BTreeMap<i32, i64>,
-) -> usize {
+) {
     let reference: BTreeMap<(i32, i64), String> = read_all_at(bootstrap(), topic)
         .iter()
         .map(|m| {
@@ -181,21 +183,16 @@ fn verify_union(
         "delivered again below the offsets committed when the victim failed: {:?}…",
         &bad_dups[..bad_dups.len().min(10)]
     );
-    dups
-}
-
-/// The log end of every partition of `topic`, from the reference reader.
-fn log_ends(topic: &str) -> BTreeMap<i32, i64> {
-    let mut ends = BTreeMap::new();
-    for m in read_all_at(bootstrap(), topic) {
-        let (p, o) = (
-            m["partition"].as_i64().unwrap() as i32,
-            m["offset"].as_i64().unwrap(),
-        );
-        let e = ends.entry(p).or_insert(0);
+    let mut ends: BTreeMap<i32, i64> = BTreeMap::new();
+    for (p, o) in reference.keys() {
+        let e = ends.entry(*p).or_insert(0);
         *e = (*e).max(o + 1);
     }
-    ends
+    assert_eq!(
+        group_offsets(group, topic),
+        ends,
+        "committed offsets vs log ends"
+    );
 }
 
 /// Our member and the rkc victim in one group, two partitions each, a steady producer writing
@@ -313,8 +310,7 @@ async fn a_member_killed_mid_backlog_hands_its_partitions_over_and_only_uncommit
         show(librdkafka_recovery("kill", "KILL"))
     );
     ours.consumer.commit().await.unwrap();
-    verify_union(&topic, &victim, &ours, &committed_then);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    verify_union(&topic, &group, &victim, &ours, &committed_then);
     ours.consumer.close().await;
 }
 
@@ -439,7 +435,6 @@ async fn a_member_stopped_past_the_session_timeout_is_fenced_on_resume_hands_out
     )
     .await;
     ours.consumer.commit().await.unwrap();
-    verify_union(&topic, &victim, &ours, &committed_then);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    verify_union(&topic, &group, &victim, &ours, &committed_then);
     ours.consumer.close().await;
 }

@@ -939,16 +939,7 @@ pub fn describe_group(group: &str) -> Value {
 
 /// The group's committed offsets by partition of `topic` (AdminClient).
 pub fn group_offsets(group: &str, topic: &str) -> BTreeMap<i32, i64> {
-    let out = peer("group_admin.py", &["offsets", bootstrap(), group]);
-    let v: Value = serde_json::from_slice(&out.stdout).expect("offsets prints JSON");
-    v.as_object()
-        .expect("object")
-        .iter()
-        .filter_map(|(k, o)| {
-            let (t, p) = k.rsplit_once(':')?;
-            (t == topic).then(|| (p.parse().expect("partition"), o.as_i64().expect("offset")))
-        })
-        .collect()
+    group_offsets_at(bootstrap(), group, topic)
 }
 
 /// A producer writing to every partition of a topic in turn (`produce_steady.py`) until
