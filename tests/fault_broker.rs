@@ -471,9 +471,16 @@ async fn three_brokers_rolling_restart_while_a_producer_writes() {
         run.commit().await;
     }
     let rolled_wall = support::now_secs();
-    let next = tokio::task::spawn_blocking(move || producer.finish())
-        .await
-        .unwrap();
+    // The last deliveries may wait for the restarted node to rejoin the ISRs: keep polling.
+    let finished = Arc::new(std::sync::Mutex::new(None));
+    let slot = Arc::clone(&finished);
+    run.during(move || *slot.lock().unwrap() = Some(producer.finish()))
+        .await;
+    let next = finished
+        .lock()
+        .unwrap()
+        .take()
+        .expect("the producer finished");
     let total: i64 = next.values().sum();
     eprintln!(
         "[rolling] rolled 3 nodes in {:.1} s; the producer wrote {total} records ({next:?})",

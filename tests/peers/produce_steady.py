@@ -48,7 +48,7 @@ def main():
             produced[p] += 1
         producer.poll(0)
         time.sleep(interval)
-    remaining = producer.flush(30)
+    remaining = producer.flush(90)
     print(
         json.dumps(
             {

@@ -978,7 +978,8 @@ impl SteadyProducer {
     /// record written) of each partition.
     pub fn finish(mut self) -> BTreeMap<i32, i64> {
         self.process.send_line("stop");
-        let v = self.process.read_json(Duration::from_secs(40));
+        // After broker restarts the last deliveries may wait for partitions' ISRs (flush: 90 s).
+        let v = self.process.read_json(Duration::from_secs(100));
         self.process.wait_success(Duration::from_secs(10));
         assert_eq!(v["failed"], serde_json::json!([]), "deliveries failed: {v}");
         v["next"]
