@@ -330,16 +330,8 @@ async fn a_member_cut_off_past_the_session_timeout_drops_its_partitions_and_thei
     create_topic(&topic, 2);
     let group = unique("g-cutoff");
     let proxy = support::proxy::Proxy::start(bootstrap());
-    let mut config = ConsumerConfig::new(&proxy.address()).unwrap();
-    config
-        .apply_pairs([
-            format!("group.id={group}").as_str(),
-            "auto.offset.reset=earliest",
-            "session.timeout.ms=6000",
-            "heartbeat.interval.ms=500",
-            "enable.auto.commit=false",
-        ])
-        .unwrap();
+    // earliest, session 6 s, heartbeat 0.5 s, no auto commit
+    let config = support::fault::config(&proxy.address(), Some(&group), &[]);
     let a = Consumer::new(config).await.unwrap();
     a.subscribe(&[&topic]).unwrap();
     poll_until(&[&a], "a owns both", disjoint_and_complete(&topic, 2)).await;
