@@ -22,9 +22,12 @@ pub mod error;
 mod fetch;
 pub mod group;
 pub mod record;
+mod state;
+pub mod types;
 pub mod wire;
 
 pub use cluster::{Cluster, ClusterMetadata};
 pub use config::{ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, OffsetReset};
-pub use consumer::{Consumer, Event, Message, Offset, TopicPartition, Watermarks};
+pub use consumer::Consumer;
 pub use error::{Error, KafkaCode, Result};
+pub use types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};

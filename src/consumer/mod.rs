@@ -1,13 +1,12 @@
 //! The public consumer: assign partitions, poll messages and events, seek, pause and resume.
 //!
-//! A [`Consumer`] owns a fetcher (see `fetch`) that runs in background tasks and fills a bounded
-//! buffer; `poll`, `poll_event` and `stream` take from it. Every partition carries a generation
-//! that changes when the application moves it (assign, seek, pause), and anything fetched under
-//! an older generation is dropped before it reaches the application.
+//! A thin facade: a [`Consumer`] owns a fetcher (see `fetch`) that runs in background tasks and
+//! fills a bounded buffer; `poll`, `poll_event` and `stream` take from it. The partition table
+//! (`state`) owns every partition's state: every partition carries a generation that changes
+//! when the application moves it (assign, seek, pause), and anything fetched under an older
+//! generation is dropped before it reaches the application.
 
-mod message;
-
-pub use message::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
+pub use crate::types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -21,17 +20,13 @@ use crate::{
     cluster::{Cluster, ClusterMetadata},
     config::ConsumerConfig,
     error::{Error, Result},
-    fetch::{
-        Shared,
-        buffer::Popped,
-        manager,
-        partition::{FetchState, PartitionState},
-    },
+    fetch::{Shared, manager},
     group::{
         commit,
         member::{Member, RebalanceListener},
         subscription::Subscribed,
     },
+    state::buffer::Popped,
 };
 
 /// A Kafka consumer with explicitly assigned partitions.
@@ -184,11 +179,7 @@ impl Consumer {
     /// How far `tp`'s position is behind the end (the last stable offset under
     /// read_committed, the high watermark otherwise), as of the last fetch.
     pub fn lag(&self, tp: &TopicPartition) -> Option<i64> {
-        let state = self.shared.partitions.lock().expect("partitions lock");
-        let s = state.get(tp)?;
-        let w = s.watermarks?;
-        let end = w.end(self.shared.config.isolation_level);
-        Some((end - s.consumer_position()?).max(0))
+        self.shared.partitions.lag(tp)
     }
 
     fn member(&self) -> Result<Arc<Member>> {
@@ -267,10 +258,7 @@ impl Consumer {
 
     /// Moves an assigned partition: the next message returned is at `offset`.
     pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
-        let generation = self.shared.new_generation();
-        let fetch = self.shared.start_state(tp, generation, offset);
-        self.with_partition(tp, |state| state.move_to(generation, fetch))?;
-        self.shared.buffer.purge(tp);
+        self.shared.partitions.seek(tp, offset)?;
         self.shared.notify_change();
         Ok(())
     }
@@ -278,28 +266,14 @@ impl Consumer {
     /// Stops fetching `partitions`; buffered messages are dropped and fetched again on resume,
     /// from the position the application reached.
     pub fn pause(&self, partitions: &[TopicPartition]) -> Result<()> {
-        for tp in partitions {
-            let generation = self.shared.new_generation();
-            self.with_partition(tp, |state| {
-                state.paused = true;
-                let fetch = match (state.fetch, state.consumer_position()) {
-                    (FetchState::Fetching(_), Some(position)) => FetchState::Fetching(position),
-                    (other, _) => other,
-                };
-                state.move_to(generation, fetch);
-                state.paused = true;
-            })?;
-            self.shared.buffer.purge(tp);
-        }
+        self.shared.partitions.pause(partitions)?;
         self.shared.notify_change();
         Ok(())
     }
 
     /// Resumes fetching `partitions`.
     pub fn resume(&self, partitions: &[TopicPartition]) -> Result<()> {
-        for tp in partitions {
-            self.with_partition(tp, |state| state.paused = false)?;
-        }
+        self.shared.partitions.resume(partitions)?;
         self.shared.notify_change();
         Ok(())
     }
@@ -307,19 +281,17 @@ impl Consumer {
     /// Stores `offset` (the next offset to consume, i.e. the last processed message's offset
     /// + 1) for the next commit of `tp`; for `enable.auto.offset.store=false`.
     pub fn store_offset(&self, tp: &TopicPartition, offset: i64) -> Result<()> {
-        self.with_partition(tp, |state| state.set_stored_offset(offset))
+        self.shared.partitions.store(tp, offset)
     }
 
     /// The offset of the next message the application will receive from `tp`, once known.
     pub fn position(&self, tp: &TopicPartition) -> Option<i64> {
-        let state = self.shared.partitions.lock().expect("partitions lock");
-        state.get(tp).and_then(|s| s.consumer_position())
+        self.shared.partitions.position(tp)
     }
 
     /// Log start offset, high watermark and last stable offset of `tp`, as of the last fetch.
     pub fn watermarks(&self, tp: &TopicPartition) -> Option<Watermarks> {
-        let state = self.shared.partitions.lock().expect("partitions lock");
-        state.get(tp).and_then(|s| s.watermarks)
+        self.shared.partitions.watermarks(tp)
     }
 
     /// Bytes of fetched messages waiting in the buffer (bounded by
@@ -363,60 +335,40 @@ impl Consumer {
         tasks
     }
 
-    fn with_partition<T>(
-        &self,
-        tp: &TopicPartition,
-        f: impl FnOnce(&mut PartitionState) -> T,
-    ) -> Result<T> {
-        let mut state = self.shared.partitions.lock().expect("partitions lock");
-        let partition = state.get_mut(tp).ok_or_else(|| Error::NotAssigned {
-            topic: tp.topic.to_string(),
-            partition: tp.partition,
-        })?;
-        Ok(f(partition))
-    }
-
     /// Turns a popped buffer entry into what the application sees, or `None` if it is stale.
     fn accept(&self, popped: Popped) -> Option<Result<Event>> {
         // Messages, the hot path, need only their partition's progress (no partitions lock).
-        let popped = match popped {
+        match popped {
             Popped::Message {
                 generation,
                 progress,
                 message,
-            } => {
-                let store = self.shared.config.group.enable_auto_offset_store;
-                let current = progress.lock().expect("progress lock").hand_out(
-                    generation,
-                    message.offset,
-                    store,
-                );
-                return current.then_some(Ok(Event::Message(message)));
-            }
-            other => other,
-        };
-        let state = self.shared.partitions.lock().expect("partitions lock");
-        match popped {
-            Popped::Message { .. } => unreachable!("handled above"),
+            } => self
+                .shared
+                .partitions
+                .hand_out(&progress, generation, message.offset)
+                .then_some(Ok(Event::Message(message))),
             Popped::Eof {
                 tp,
                 generation,
                 offset,
-            } => {
-                state.get(&tp).filter(|s| s.generation == generation)?;
-                Some(Ok(Event::PartitionEof {
+            } => self
+                .shared
+                .partitions
+                .is_current(&tp, generation)
+                .then_some(Ok(Event::PartitionEof {
                     topic: tp.topic,
                     partition: tp.partition,
                     offset,
-                }))
-            }
+                })),
             Popped::Error {
                 tp: Some((tp, generation)),
                 error,
-            } => {
-                state.get(&tp).filter(|s| s.generation == generation)?;
-                Some(Err(error))
-            }
+            } => self
+                .shared
+                .partitions
+                .is_current(&tp, generation)
+                .then_some(Err(error)),
             Popped::Error { tp: None, error } => Some(Err(error)),
             Popped::Group(event) => Some(Ok(event)),
         }

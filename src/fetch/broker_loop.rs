@@ -6,22 +6,23 @@ use tokio::time::Instant;
 
 use crate::{
     cluster::pool::Purpose,
-    consumer::Watermarks,
     error::{Error, KafkaCode},
+    state::{FetchOutcome, Requested},
+    types::Watermarks,
     wire::fetch::{FetchRequest, FetchResponse},
 };
 
 use super::{
     Shared,
-    buffer::Delivery,
-    is_leader_error,
-    partition::FetchState,
     response::{Decoded, decode_partition},
-    session::{FetchSession, Requested},
+    session::FetchSession,
 };
 
-/// FETCH_SESSION_ID_NOT_FOUND and INVALID_FETCH_SESSION_EPOCH: the broker dropped our session.
-const SESSION_ERRORS: [i16; 2] = [70, 71];
+/// The broker dropped our fetch session.
+const SESSION_ERRORS: [KafkaCode; 2] = [
+    KafkaCode::FETCH_SESSION_ID_NOT_FOUND,
+    KafkaCode::INVALID_FETCH_SESSION_EPOCH,
+];
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
@@ -30,7 +31,7 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
     while !shared.is_closed() {
         shared.buffer.wait_for_space().await;
         changes.borrow_and_update();
-        let (requested, wake_at) = take_ready(&shared, node);
+        let (requested, wake_at) = shared.partitions.take_ready(node, Instant::now());
         if requested.is_empty() {
             let idle = wake_at.unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
             let _ = tokio::time::timeout_at(idle, changes.changed()).await;
@@ -39,35 +40,6 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
         let response = fetch(&shared, node, &mut session, &requested).await;
         apply(&shared, &requested, response);
     }
-}
-
-/// Marks this node's ready partitions in flight and returns them, or when none is ready, the
-/// earliest instant one leaves its backoff.
-fn take_ready(shared: &Shared, node: i32) -> (Vec<Requested>, Option<Instant>) {
-    let now = Instant::now();
-    let mut partitions = shared.partitions.lock().expect("partitions lock");
-    let mut requested = Vec::new();
-    let mut wake_at: Option<Instant> = None;
-    for (tp, state) in partitions.iter_mut() {
-        let (Some(leader), FetchState::Fetching(offset)) = (state.leader, state.fetch) else {
-            continue;
-        };
-        if leader.node != node || state.paused || state.in_flight {
-            continue;
-        }
-        if let Some(until) = state.backoff_until.filter(|t| *t > now) {
-            wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
-            continue;
-        }
-        state.in_flight = true;
-        requested.push(Requested {
-            tp: tp.clone(),
-            generation: state.generation,
-            offset,
-            leader_epoch: leader.epoch,
-        });
-    }
-    (requested, wake_at)
 }
 
 /// Sends one fetch through the broker's session. A dropped session is not an error for the
@@ -109,7 +81,7 @@ async fn fetch(
             session.on_success(response.session_id);
             Ok(response)
         }
-        Some(code) if SESSION_ERRORS.contains(&code.0) => {
+        Some(code) if SESSION_ERRORS.contains(&code) => {
             tracing::debug!(node, %code, "fetch session dropped by the broker; starting anew");
             session.reset();
             Ok(FetchResponse {
@@ -132,15 +104,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "fetch failed; refreshing leaders");
-            let mut partitions = shared.partitions.lock().expect("partitions lock");
-            for r in requested {
-                if let Some(state) = partitions.get_mut(&r.tp) {
-                    state.in_flight = false;
-                    state.leader = None;
-                    state.backoff_until = Some(backoff);
-                }
-            }
-            drop(partitions);
+            shared.partitions.fetch_failed(requested, backoff);
             shared.notify_change();
             return;
         }
@@ -154,7 +118,7 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             .filter(|t| t.topic == *r.tp.topic)
             .flat_map(|t| &t.partitions)
             .find(|p| p.partition == r.tp.partition);
-        // Decoding happens outside the lock; the result is dropped below if the partition
+        // Decoding happens outside the table's lock; the table drops the result if the partition
         // moved meanwhile.
         let decoded = data.filter(|d| d.error_code == 0).map(|d| {
             decode_partition(
@@ -165,100 +129,28 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
                 d,
             )
         });
-        let mut partitions = shared.partitions.lock().expect("partitions lock");
-        let Some(state) = partitions.get_mut(&r.tp) else {
-            continue;
-        };
-        state.in_flight = false;
-        let Some(data) = data else {
-            continue;
-        };
-        if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
-            continue;
-        }
-        if let Some(code) = KafkaCode::from_code(data.error_code) {
-            match code.0 {
-                1 => match shared.reset_target() {
-                    Some(to) => {
-                        tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
-                        state.fetch = FetchState::Resolve(to);
-                        wake_manager = true; // wake the manager to resolve it
-                    }
-                    None => {
-                        state.fetch = FetchState::Failed;
-                        shared.buffer.push(Delivery::Error {
-                            tp: Some((r.tp.clone(), r.generation)),
-                            error: Error::OffsetOutOfRange {
-                                topic: r.tp.topic.to_string(),
-                                partition: r.tp.partition,
-                                offset: r.offset,
-                            },
-                        });
-                    }
-                },
-                _ if is_leader_error(code) => {
-                    tracing::debug!(tp = %r.tp, %code, "fetch: leadership moved; looking the leader up again");
-                    state.leader = None;
-                    state.backoff_until = Some(backoff);
-                    wake_manager = true;
-                }
-                _ => {
-                    state.backoff_until = Some(backoff);
-                    shared.buffer.push(Delivery::Error {
-                        tp: Some((r.tp.clone(), r.generation)),
-                        error: Error::Kafka {
-                            api: "Fetch",
-                            code,
-                            context: Some(r.tp.to_string()),
-                        },
-                    });
-                }
-            }
-            continue;
-        }
-        let Some(Decoded {
-            messages,
-            next_offset,
-            error,
-        }) = decoded
-        else {
-            continue;
-        };
-        let watermarks = Watermarks {
-            log_start_offset: data.log_start_offset,
-            high_watermark: data.high_watermark,
-            last_stable_offset: data.last_stable_offset,
-        };
-        state.watermarks = Some(watermarks);
-        if !messages.is_empty() {
-            shared.buffer.push(Delivery::Messages {
-                tp: r.tp.clone(),
-                generation: r.generation,
-                progress: Arc::clone(&state.progress),
-                messages: messages.into(),
-            });
-        }
-        state.fetch = FetchState::Fetching(next_offset);
-        if let Some(error) = error {
-            state.backoff_until = Some(backoff);
-            shared.buffer.push(Delivery::Error {
-                tp: Some((r.tp.clone(), r.generation)),
+        let outcome = match (data, decoded) {
+            (None, _) => FetchOutcome::Missing,
+            (Some(d), None) => FetchOutcome::Error(KafkaCode(d.error_code)),
+            (
+                Some(d),
+                Some(Decoded {
+                    messages,
+                    next_offset,
+                    error,
+                }),
+            ) => FetchOutcome::Data {
+                messages,
+                next_offset,
                 error,
-            });
-            continue;
-        }
-        let end = watermarks.end(shared.config.isolation_level);
-        if shared.config.enable_partition_eof
-            && next_offset >= end
-            && state.last_eof != Some(next_offset)
-        {
-            state.last_eof = Some(next_offset);
-            shared.buffer.push(Delivery::Eof {
-                tp: r.tp.clone(),
-                generation: r.generation,
-                offset: next_offset,
-            });
-        }
+                watermarks: Watermarks {
+                    log_start_offset: d.log_start_offset,
+                    high_watermark: d.high_watermark,
+                    last_stable_offset: d.last_stable_offset,
+                },
+            },
+        };
+        wake_manager |= shared.partitions.apply_fetch(r, outcome, backoff);
     }
     if wake_manager {
         shared.notify_change();

@@ -1,25 +1,13 @@
 //! The fetcher's control loop: leaders from metadata, start positions from ListOffsets, and a
 //! broker loop for every leader.
 
-use std::{
-    collections::{BTreeMap, BTreeSet},
-    sync::Arc,
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use tokio::time::Instant;
 
-use crate::{
-    cluster::ClusterMetadata,
-    error::{Error, KafkaCode},
-};
+use crate::{cluster::ClusterMetadata, state::buffer::Delivery};
 
-use super::{
-    Shared, broker_loop,
-    buffer::Delivery,
-    offsets::{self, Lookup},
-    partition::{FetchState, Leader},
-};
+use super::{Shared, broker_loop, offsets};
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>) {
@@ -32,7 +20,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     while !shared.is_closed() {
         changes.borrow_and_update();
         let now = Instant::now();
-        let (missing, assigned) = topics_needing_metadata(&shared, now);
+        let (missing, assigned) = shared.partitions.topics_needing_metadata(now);
         let periodic = last_refresh
             .is_none_or(|t| now.duration_since(t) >= shared.config.metadata_refresh_interval);
         let retry_due = retry_at.is_none_or(|t| now >= t);
@@ -55,10 +43,10 @@ pub(crate) async fn run(shared: Arc<Shared>) {
                 }
             }
         }
-        for (node, lookups) in take_lookups(&shared) {
+        for (node, lookups) in shared.partitions.take_lookups(Instant::now()) {
             offsets::resolve(&shared, node, lookups).await;
         }
-        let mut wait = next_wake(&shared);
+        let mut wait = shared.partitions.next_wake(Instant::now());
         if let Some(t) = retry_at.filter(|t| *t > Instant::now()) {
             wait = wait.min(t - Instant::now());
         }
@@ -75,71 +63,10 @@ fn retry_backoff(shared: &Shared, failures: u32) -> Duration {
         .max(base)
 }
 
-/// Topics with partitions that need a leader, and every assigned topic.
-fn topics_needing_metadata(
-    shared: &Shared,
-    now: Instant,
-) -> (BTreeSet<Arc<str>>, BTreeSet<Arc<str>>) {
-    let partitions = shared.partitions.lock().expect("partitions lock");
-    let mut missing = BTreeSet::new();
-    let mut assigned = BTreeSet::new();
-    for (tp, state) in partitions.iter() {
-        assigned.insert(Arc::clone(&tp.topic));
-        let waiting = state.backoff_until.is_some_and(|t| t > now);
-        if state.leader.is_none() && state.fetch != FetchState::Failed && !waiting {
-            missing.insert(Arc::clone(&tp.topic));
-        }
-    }
-    (missing, assigned)
-}
-
 fn apply_metadata(shared: &Arc<Shared>, md: &ClusterMetadata) {
     shared.pool.update_addresses(md);
     let backoff = Instant::now() + shared.config.fetch_error_backoff;
-    let mut new_nodes = Vec::new();
-    {
-        let mut partitions = shared.partitions.lock().expect("partitions lock");
-        for (tp, state) in partitions.iter_mut() {
-            let topic = md.topic(&tp.topic);
-            let found =
-                topic.and_then(|t| t.partitions.iter().find(|p| p.partition == tp.partition));
-            match found {
-                Some(p) if p.leader >= 0 && p.error.is_none() => {
-                    if state.leader.is_none_or(|l| l.node != p.leader) {
-                        tracing::debug!(%tp, leader = p.leader, epoch = p.leader_epoch, "leader found");
-                    }
-                    state.outage_reported = false;
-                    state.leader = Some(Leader {
-                        node: p.leader,
-                        epoch: p.leader_epoch,
-                    });
-                    new_nodes.push(p.leader);
-                }
-                _ if state.leader.is_some() => {}
-                _ => {
-                    state.backoff_until = Some(backoff);
-                    if !std::mem::replace(&mut state.outage_reported, true) {
-                        // Reported once per outage, not on every retry: the partition is
-                        // unknown (UNKNOWN_TOPIC_OR_PARTITION) or has no leader
-                        // (LEADER_NOT_AVAILABLE).
-                        let code = if found.is_none() {
-                            KafkaCode(3)
-                        } else {
-                            KafkaCode(5)
-                        };
-                        shared.buffer.push(Delivery::Error {
-                            tp: Some((tp.clone(), state.generation)),
-                            error: Error::Kafka {
-                                api: "Metadata",
-                                code,
-                                context: Some(tp.to_string()),
-                            },
-                        });
-                    }
-                }
-            }
-        }
-    }
+    let new_nodes = shared.partitions.apply_leaders(md, backoff);
     let mut loops = shared.loops.lock().expect("loops lock");
     for node in new_nodes {
         if loops.insert(node) {
@@ -149,41 +76,4 @@ fn apply_metadata(shared: &Arc<Shared>, md: &ClusterMetadata) {
     }
     drop(loops);
     shared.notify_change();
-}
-
-/// Partitions waiting for a ListOffsets lookup, grouped by leader, marked in flight.
-fn take_lookups(shared: &Shared) -> BTreeMap<i32, Vec<Lookup>> {
-    let now = Instant::now();
-    let mut partitions = shared.partitions.lock().expect("partitions lock");
-    let mut by_node: BTreeMap<i32, Vec<Lookup>> = BTreeMap::new();
-    for (tp, state) in partitions.iter_mut() {
-        let (FetchState::Resolve(to), Some(leader)) = (state.fetch, state.leader) else {
-            continue;
-        };
-        if !state.ready_to_resolve(now) {
-            continue;
-        }
-        state.resolving = true;
-        by_node.entry(leader.node).or_default().push((
-            tp.clone(),
-            state.generation,
-            to,
-            leader.epoch,
-        ));
-    }
-    by_node
-}
-
-/// How long the manager may sleep: until the next backoff ends, at most a second.
-fn next_wake(shared: &Shared) -> Duration {
-    let now = Instant::now();
-    let partitions = shared.partitions.lock().expect("partitions lock");
-    partitions
-        .values()
-        .filter_map(|s| s.backoff_until)
-        .filter(|t| *t > now)
-        .map(|t| t - now)
-        .min()
-        .unwrap_or(Duration::from_secs(1))
-        .min(Duration::from_secs(1))
 }

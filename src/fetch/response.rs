@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use crate::{
     config::IsolationLevel,
-    consumer::{Message, TopicPartition},
     error::Error,
     record::{BatchReader, ControlType, RecordError},
+    types::{Message, TopicPartition},
     wire::fetch::FetchResponsePartition,
 };
 

@@ -11,18 +11,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::{
-    consumer::TopicPartition,
+    state::Requested,
+    types::TopicPartition,
     wire::fetch::{FetchPartition, FetchTopic, ForgottenTopic},
 };
-
-/// A partition in one fetch request: its generation and fetch offset when sent.
-#[derive(Debug, Clone)]
-pub(crate) struct Requested {
-    pub(crate) tp: TopicPartition,
-    pub(crate) generation: u64,
-    pub(crate) offset: i64,
-    pub(crate) leader_epoch: i32,
-}
 
 /// What the broker's session holds for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

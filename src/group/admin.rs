@@ -30,8 +30,8 @@ use serde::{Serialize, Serializer};
 use crate::{
     cluster::{Cluster, connection::BrokerConnection},
     config::BrokerAddress,
-    consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
+    types::TopicPartition,
     wire::{
         WireRequest,
         describe_groups::DescribeGroupsRequest,
@@ -122,7 +122,11 @@ pub async fn group_lag(cluster: &Cluster, group_id: &str) -> Result<Vec<Partitio
     };
     // GROUP_ID_NOT_FOUND: a group without offsets, the same as an empty answer.
     let fetched = ask(cluster, &coordinator, group_id, request, |r| {
-        if r.error_code == 69 { 0 } else { r.error_code }
+        if KafkaCode(r.error_code) == KafkaCode::GROUP_ID_NOT_FOUND {
+            0
+        } else {
+            r.error_code
+        }
     })
     .await?
     .topics;
@@ -198,8 +202,8 @@ async fn describe(
             api: "DescribeGroups",
             reason: format!("the response does not describe group {group_id}"),
         })?;
-    if group.error_code == 69 {
-        // GROUP_ID_NOT_FOUND, as newer coordinators may say: the same as "Dead".
+    if KafkaCode(group.error_code) == KafkaCode::GROUP_ID_NOT_FOUND {
+        // As newer coordinators may say: the same as "Dead".
         return Ok(GroupDescription {
             group_id: group_id.to_owned(),
             state: "Dead".into(),
@@ -296,21 +300,15 @@ const RETRY_BACKOFF: Duration = Duration::from_secs(1);
 /// Whether `e` means the coordinator moved, is not ready, or could not be reached.
 fn is_coordinator_trouble(e: &Error) -> bool {
     match e {
-        // COORDINATOR_LOAD_IN_PROGRESS besides NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE.
-        Error::Kafka { code, .. } => is_coordinator_error(*code) || code.0 == 14,
+        Error::Kafka { code, .. } => {
+            is_coordinator_error(*code) || *code == KafkaCode::COORDINATOR_LOAD_IN_PROGRESS
+        }
         Error::Connect { .. }
         | Error::ConnectTimeout { .. }
         | Error::Request { .. }
         | Error::RequestTimeout { .. } => true,
         _ => false,
     }
-}
-
-/// Error codes after which the partition's leader must be looked up again.
-fn is_leader_error(code: KafkaCode) -> bool {
-    // UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, NOT_LEADER_OR_FOLLOWER,
-    // FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH
-    matches!(code.0, 3 | 5 | 6 | 74 | 75)
 }
 
 /// The high watermark of each of `partitions`, asked of each leader. Partitions whose leader
@@ -370,7 +368,7 @@ async fn log_ends(
                             Ok(offset) => {
                                 ends.insert(tp, offset);
                             }
-                            Err(code) if is_leader_error(code) && !last => {
+                            Err(code) if code.is_leader_change() && !last => {
                                 retry.insert(tp);
                             }
                             Err(code) => {
@@ -409,8 +407,6 @@ enum Location {
 }
 
 fn locate(metadata: &MetadataResponse, topic: &str, partition: i32) -> Location {
-    const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
-    const LEADER_NOT_AVAILABLE: KafkaCode = KafkaCode(5);
     let Some(t) = metadata
         .topics
         .iter()
@@ -418,17 +414,17 @@ fn locate(metadata: &MetadataResponse, topic: &str, partition: i32) -> Location 
     else {
         return Location::Gone;
     };
-    match t.error_code {
-        0 => {}
-        UNKNOWN_TOPIC_OR_PARTITION => return Location::Gone,
-        code => return Location::Leaderless(KafkaCode(code)),
+    match KafkaCode::from_code(t.error_code) {
+        None => {}
+        Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION) => return Location::Gone,
+        Some(code) => return Location::Leaderless(code),
     }
     match t.partitions.iter().find(|p| p.partition_index == partition) {
         None => Location::Gone,
         Some(p) if p.leader_id >= 0 => Location::Leader(p.leader_id),
-        Some(p) => {
-            Location::Leaderless(KafkaCode::from_code(p.error_code).unwrap_or(LEADER_NOT_AVAILABLE))
-        }
+        Some(p) => Location::Leaderless(
+            KafkaCode::from_code(p.error_code).unwrap_or(KafkaCode::LEADER_NOT_AVAILABLE),
+        ),
     }
 }
 
@@ -486,7 +482,7 @@ async fn list_latest(
                 .find(|p| p.partition == *partition);
             match found {
                 // No answer for the partition: treat it as a moved leader.
-                None => Err(KafkaCode(6)),
+                None => Err(KafkaCode::NOT_LEADER_OR_FOLLOWER),
                 Some(p) => match KafkaCode::from_code(p.error_code) {
                     Some(code) => Err(code),
                     None => Ok(p.offset),

@@ -1,15 +1,15 @@
 //! Offset fetch and commit for a group member.
 //!
 //! Invariants: a commit never covers a message the application was not given (it commits the
-//! stored offsets, see `fetch::partition`), and never moves a partition's committed offset
+//! stored offsets, see `state`), and never moves a partition's committed offset
 //! backwards.
 
 use std::collections::BTreeMap;
 
 use crate::{
-    consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
     fetch::Shared,
+    types::TopicPartition,
     wire::{
         offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
         offset_fetch::{OffsetFetchRequest, OffsetFetchTopic},
@@ -24,12 +24,7 @@ pub(crate) fn pending_offsets(
     shared: &Shared,
     partitions: Option<&[TopicPartition]>,
 ) -> Vec<(TopicPartition, i64)> {
-    let state = shared.partitions.lock().expect("partitions lock");
-    state
-        .iter()
-        .filter(|(tp, _)| partitions.is_none_or(|only| only.contains(tp)))
-        .filter_map(|(tp, s)| s.uncommitted(s.stored_offset()).map(|o| (tp.clone(), o)))
-        .collect()
+    shared.partitions.pending_offsets(partitions)
 }
 
 /// Commits `offsets` for the member's current generation. Every partition's error is checked;
@@ -69,31 +64,28 @@ pub(crate) async fn commit(
             .collect(),
     };
     let response = member.coordinator_request(request).await?;
-    let first_error = {
-        let mut first_error = None;
-        let mut state = member.shared.partitions.lock().expect("partitions lock");
-        for topic in &response.topics {
-            for p in &topic.partitions {
-                let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
-                match KafkaCode::from_code(p.error_code) {
-                    None => {
-                        let offset = offsets.iter().find(|(t, _)| *t == tp).map(|(_, o)| *o);
-                        if let (Some(s), Some(o)) = (state.get_mut(&tp), offset) {
-                            s.committed_offset = Some(s.committed_offset.map_or(o, |c| c.max(o)));
-                        }
+    let mut first_error = None;
+    let mut committed = Vec::new();
+    for topic in &response.topics {
+        for p in &topic.partitions {
+            let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
+            match KafkaCode::from_code(p.error_code) {
+                None => {
+                    if let Some(o) = offsets.iter().find(|(t, _)| *t == tp).map(|(_, o)| *o) {
+                        committed.push((tp, o));
                     }
-                    Some(code) => {
-                        first_error.get_or_insert(Error::Kafka {
-                            api: "OffsetCommit",
-                            code,
-                            context: Some(tp.to_string()),
-                        });
-                    }
+                }
+                Some(code) => {
+                    first_error.get_or_insert(Error::Kafka {
+                        api: "OffsetCommit",
+                        code,
+                        context: Some(tp.to_string()),
+                    });
                 }
             }
         }
-        first_error
-    };
+    }
+    member.shared.partitions.mark_committed(&committed);
     match first_error {
         Some(e) => {
             member.note_error_code(&e).await;

@@ -15,8 +15,10 @@ use crate::{
 
 /// Error codes after which the coordinator must be looked up again.
 pub(crate) fn is_coordinator_error(code: KafkaCode) -> bool {
-    // COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
-    matches!(code.0, 15 | 16)
+    matches!(
+        code,
+        KafkaCode::COORDINATOR_NOT_AVAILABLE | KafkaCode::NOT_COORDINATOR
+    )
 }
 
 /// The connection to one group's coordinator.

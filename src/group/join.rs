@@ -11,9 +11,9 @@ use std::{
 };
 
 use crate::{
-    consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
-    fetch::buffer::Delivery,
+    state::buffer::Delivery,
+    types::TopicPartition,
     wire::{
         join_group::{JoinGroupProtocol, JoinGroupRequest},
         sync_group::{SyncGroupAssignment, SyncGroupRequest},

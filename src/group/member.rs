@@ -31,9 +31,10 @@ use tokio::{sync::Notify, time::Instant};
 
 use crate::{
     config::GroupConfig,
-    consumer::TopicPartition,
     error::{Error, KafkaCode, Result},
-    fetch::{Shared, buffer::Delivery},
+    fetch::Shared,
+    state::buffer::Delivery,
+    types::TopicPartition,
     wire::{
         WireRequest,
         heartbeat::HeartbeatRequest,
@@ -237,7 +238,12 @@ impl Member {
             if is_coordinator_error(*code) {
                 self.coordinator.forget().await;
             }
-            if matches!(code.0, 22 | 25 | 27) {
+            if matches!(
+                *code,
+                KafkaCode::ILLEGAL_GENERATION
+                    | KafkaCode::UNKNOWN_MEMBER_ID
+                    | KafkaCode::REBALANCE_IN_PROGRESS
+            ) {
                 self.rejoin.store(true, Ordering::Release);
                 self.wake.notify_one();
             }
@@ -455,19 +461,16 @@ impl Member {
 
     /// What the Java client does for each group error code.
     pub(super) fn classify_code(&self, api: &'static str, code: KafkaCode) -> Next {
-        match code.0 {
-            // COORDINATOR_LOAD_IN_PROGRESS
-            14 => Next::Retry,
-            // COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR: find it again.
-            15 | 16 => Next::Rediscover,
-            // REBALANCE_IN_PROGRESS
-            27 => Next::Rejoin,
-            // ILLEGAL_GENERATION: keep the member id.
-            22 => Next::Lost {
+        match code {
+            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS => Next::Retry,
+            // Find it again.
+            KafkaCode::COORDINATOR_NOT_AVAILABLE | KafkaCode::NOT_COORDINATOR => Next::Rediscover,
+            KafkaCode::REBALANCE_IN_PROGRESS => Next::Rejoin,
+            // Keep the member id.
+            KafkaCode::ILLEGAL_GENERATION => Next::Lost {
                 reset_member_id: false,
             },
-            // UNKNOWN_MEMBER_ID
-            25 => Next::Lost {
+            KafkaCode::UNKNOWN_MEMBER_ID => Next::Lost {
                 reset_member_id: true,
             },
             _ => Next::Fatal(Error::Kafka {
@@ -505,10 +508,10 @@ impl Member {
             }],
         };
         match self.coordinator_request(request).await {
-            Ok(r) if r.error_code == 0 => tracing::debug!(group = %self.group_id, "left the group"),
-            Ok(r) => {
-                tracing::warn!(group = %self.group_id, code = %KafkaCode(r.error_code), "LeaveGroup failed")
-            }
+            Ok(r) => match KafkaCode::from_code(r.error_code) {
+                None => tracing::debug!(group = %self.group_id, "left the group"),
+                Some(code) => tracing::warn!(group = %self.group_id, %code, "LeaveGroup failed"),
+            },
             Err(e) => tracing::warn!(group = %self.group_id, error = %e, "LeaveGroup failed"),
         }
     }

@@ -2,9 +2,9 @@
 //! commit), or lost (without one), and the application's callbacks around those moves.
 
 use crate::{
-    consumer::{Event, Offset, TopicPartition},
     error::Result,
-    fetch::buffer::Delivery,
+    state::buffer::Delivery,
+    types::{Event, Offset, TopicPartition},
 };
 
 use super::commit;
@@ -35,14 +35,7 @@ impl Member {
             .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
             .collect();
         self.shared.add_partitions(&start);
-        {
-            let mut state = self.shared.partitions.lock().expect("partitions lock");
-            for (tp, c) in &committed {
-                if let Some(s) = state.get_mut(tp) {
-                    s.committed_offset = *c;
-                }
-            }
-        }
+        self.shared.partitions.set_committed(&committed);
         self.identity
             .lock()
             .expect("identity lock")

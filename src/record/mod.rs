@@ -30,25 +30,8 @@ use thiserror::Error;
 
 use crate::wire::DecodeError;
 
+pub use crate::types::{Header, TimestampType};
 pub use batch::{BatchHeader, BatchReader, RecordBatch};
-
-/// How the timestamps of a batch were assigned (attributes bit 3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum TimestampType {
-    /// Set by the producer; each record carries its own timestamp.
-    CreateTime,
-    /// Set by the broker when it appended the batch; every record has the batch's max timestamp.
-    LogAppendTime,
-}
-
-/// One record header. Keys may repeat; order is preserved.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Header {
-    /// The header key (Kafka requires UTF-8; anything else is a decoding error).
-    pub key: String,
-    /// The header value; `None` is a null value, distinct from an empty one.
-    pub value: Option<Bytes>,
-}
 
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]

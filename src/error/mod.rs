@@ -4,9 +4,13 @@ use std::{fmt, time::Duration};
 
 use thiserror::Error;
 
+mod codes;
+
 use crate::{config::ConfigError, wire::DecodeError};
 
-/// A Kafka protocol error code, as returned in a response (never 0).
+/// A Kafka protocol error code, as returned in a response (never 0). Named codes, their
+/// retriability and leader-change classification are in the table of associated consts
+/// (`KafkaCode::NOT_COORDINATOR`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KafkaCode(pub i16);
 
@@ -14,15 +18,6 @@ impl KafkaCode {
     /// `None` for 0 (no error), the code otherwise.
     pub fn from_code(code: i16) -> Option<Self> {
         (code != 0).then_some(Self(code))
-    }
-
-    /// Whether the broker marks this code as retriable (a later attempt may succeed).
-    pub fn is_retriable(self) -> bool {
-        // Codes the Java client's `RetriableException` subclasses carry.
-        matches!(
-            self.0,
-            2 | 3 | 5 | 6 | 7 | 8 | 9 | 13 | 14 | 15 | 16 | 19 | 20 | 56 | 74 | 75 | 78 | 80 | 100
-        )
     }
 }
 

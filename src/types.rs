@@ -1,10 +1,31 @@
-//! What the application receives: messages, events, and the names of partitions and offsets.
+//! The crate's vocabulary: what the application receives (messages, events) and the names of
+//! partitions, offsets and watermarks.
+//!
+//! This module sits at the bottom of the layering (with `config` and `error`): every other
+//! module may use these types, and they depend on nothing above them. They are re-exported at
+//! the crate root and from `consumer`.
 
 use std::{fmt, sync::Arc};
 
 use bytes::Bytes;
 
-pub use crate::record::{Header, TimestampType};
+/// How the timestamps of a batch were assigned (attributes bit 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimestampType {
+    /// Set by the producer; each record carries its own timestamp.
+    CreateTime,
+    /// Set by the broker when it appended the batch; every record has the batch's max timestamp.
+    LogAppendTime,
+}
+
+/// One record header. Keys may repeat; order is preserved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// The header key (Kafka requires UTF-8; anything else is a decoding error).
+    pub key: String,
+    /// The header value; `None` is a null value, distinct from an empty one.
+    pub value: Option<Bytes>,
+}
 
 /// A topic and partition.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -17,8 +17,8 @@ use std::{
 use tokio::{sync::Notify, time::Instant};
 
 use crate::{
-    consumer::{Event, Message, TopicPartition},
     error::Error,
+    types::{Event, Message, TopicPartition},
 };
 
 use super::partition::Progress;

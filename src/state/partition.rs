@@ -1,4 +1,5 @@
-//! The fetcher's view of one assigned partition, and its state machine.
+//! One assigned partition's state (what the fetcher, the consumer and the group track for
+//! it), and its state machine. Only [`PartitionTable`](super::PartitionTable) reaches it.
 //!
 //! Invariants: `fetch` is `Fetching(o)` only when `o` is a valid position to fetch from; it
 //! always advances to the last fetched batch's last offset + 1 (also past control batches and
@@ -9,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::time::Instant;
 
-use crate::consumer::Watermarks;
+use crate::types::Watermarks;
 
 /// Where the partition's fetching stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,7 +39,6 @@ pub(crate) struct Leader {
     pub(crate) epoch: i32,
 }
 
-/// Everything the fetcher and the consumer track for one partition.
 /// A generation no partition ever has: the partition was unassigned.
 const RETIRED: u64 = u64::MAX;
 
@@ -78,6 +78,7 @@ fn start_position(fetch: FetchState) -> Option<i64> {
     }
 }
 
+/// Everything the fetcher, the consumer and the group track for one partition.
 #[derive(Debug)]
 pub(crate) struct PartitionState {
     pub(crate) generation: u64,

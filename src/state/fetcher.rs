@@ -1,0 +1,363 @@
+//! The table's intents for the fetcher: which partitions to fetch or look up, and what a
+//! fetch, a lookup or a metadata refresh did to them.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::time::Instant;
+
+use crate::{
+    cluster::ClusterMetadata,
+    error::{Error, KafkaCode},
+    types::{Message, TopicPartition, Watermarks},
+};
+
+use super::{
+    PartitionTable,
+    buffer::Delivery,
+    partition::{FetchState, Leader, ResolveTo},
+};
+
+/// A partition in one fetch request: its generation and fetch offset when sent.
+#[derive(Debug, Clone)]
+pub(crate) struct Requested {
+    pub(crate) tp: TopicPartition,
+    pub(crate) generation: u64,
+    pub(crate) offset: i64,
+    pub(crate) leader_epoch: i32,
+}
+
+/// What one fetch response said about one requested partition.
+#[derive(Debug)]
+pub(crate) enum FetchOutcome {
+    /// The response did not cover the partition.
+    Missing,
+    /// The broker answered with an error code for it.
+    Error(KafkaCode),
+    /// The partition's data, decoded.
+    Data {
+        /// The messages to hand out, in offset order.
+        messages: Vec<Message>,
+        /// The position after this data.
+        next_offset: i64,
+        /// A corrupt batch that stopped decoding.
+        error: Option<Error>,
+        /// The offsets bounding the partition, as the response reported them.
+        watermarks: Watermarks,
+    },
+}
+
+/// One partition to resolve: its generation when the lookup was sent, which end, and the
+/// leader epoch the lookup is sent with.
+pub(crate) type Lookup = (TopicPartition, u64, ResolveTo, i32);
+
+/// What a ListOffsets request said about one [`Lookup`].
+#[derive(Debug)]
+pub(crate) enum LookupAnswer<'a> {
+    /// The request failed as a whole.
+    RequestFailed(&'a Error),
+    /// The response did not cover the partition.
+    Missing,
+    /// The partition's answer: an error code (0 for none) and the offset.
+    Found {
+        /// The partition's error code.
+        error_code: i16,
+        /// The offset found.
+        offset: i64,
+    },
+}
+
+impl PartitionTable {
+    /// Marks the ready partitions led by `node` in flight and returns them, or when none is
+    /// ready, the earliest instant one leaves its backoff.
+    pub(crate) fn take_ready(&self, node: i32, now: Instant) -> (Vec<Requested>, Option<Instant>) {
+        let mut partitions = self.lock();
+        let mut requested = Vec::new();
+        let mut wake_at: Option<Instant> = None;
+        for (tp, state) in partitions.iter_mut() {
+            let (Some(leader), FetchState::Fetching(offset)) = (state.leader, state.fetch) else {
+                continue;
+            };
+            if leader.node != node || state.paused || state.in_flight {
+                continue;
+            }
+            if let Some(until) = state.backoff_until.filter(|t| *t > now) {
+                wake_at = Some(wake_at.map_or(until, |w| w.min(until)));
+                continue;
+            }
+            state.in_flight = true;
+            requested.push(Requested {
+                tp: tp.clone(),
+                generation: state.generation,
+                offset,
+                leader_epoch: leader.epoch,
+            });
+        }
+        (requested, wake_at)
+    }
+
+    /// The fetch of `requested` failed as a whole: their leaders are looked up again after
+    /// `backoff`.
+    pub(crate) fn fetch_failed(&self, requested: &[Requested], backoff: Instant) {
+        let mut partitions = self.lock();
+        for r in requested {
+            if let Some(state) = partitions.get_mut(&r.tp) {
+                state.in_flight = false;
+                state.leader = None;
+                state.backoff_until = Some(backoff);
+            }
+        }
+    }
+
+    /// Applies one partition's part of a fetch response (dropped if the partition moved since
+    /// the fetch was sent). Returns whether the manager must run (a reset to resolve, a leader
+    /// to look up).
+    pub(crate) fn apply_fetch(
+        &self,
+        r: &Requested,
+        outcome: FetchOutcome,
+        backoff: Instant,
+    ) -> bool {
+        let mut partitions = self.lock();
+        let Some(state) = partitions.get_mut(&r.tp) else {
+            return false;
+        };
+        state.in_flight = false;
+        if matches!(outcome, FetchOutcome::Missing) {
+            return false;
+        }
+        if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
+            return false;
+        }
+        let (messages, next_offset, error, watermarks) = match outcome {
+            FetchOutcome::Missing => return false,
+            FetchOutcome::Error(code) if code == KafkaCode::OFFSET_OUT_OF_RANGE => {
+                return match self.policy.reset {
+                    Some(to) => {
+                        tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
+                        state.fetch = FetchState::Resolve(to);
+                        true // wake the manager to resolve it
+                    }
+                    None => {
+                        state.fetch = FetchState::Failed;
+                        self.buffer.push(Delivery::Error {
+                            tp: Some((r.tp.clone(), r.generation)),
+                            error: Error::OffsetOutOfRange {
+                                topic: r.tp.topic.to_string(),
+                                partition: r.tp.partition,
+                                offset: r.offset,
+                            },
+                        });
+                        false
+                    }
+                };
+            }
+            FetchOutcome::Error(code) if code.is_leader_change() => {
+                tracing::debug!(tp = %r.tp, %code, "fetch: leadership moved; looking the leader up again");
+                state.leader = None;
+                state.backoff_until = Some(backoff);
+                return true;
+            }
+            FetchOutcome::Error(code) => {
+                state.backoff_until = Some(backoff);
+                self.buffer.push(Delivery::Error {
+                    tp: Some((r.tp.clone(), r.generation)),
+                    error: Error::Kafka {
+                        api: "Fetch",
+                        code,
+                        context: Some(r.tp.to_string()),
+                    },
+                });
+                return false;
+            }
+            FetchOutcome::Data {
+                messages,
+                next_offset,
+                error,
+                watermarks,
+            } => (messages, next_offset, error, watermarks),
+        };
+        state.watermarks = Some(watermarks);
+        if !messages.is_empty() {
+            self.buffer.push(Delivery::Messages {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                progress: Arc::clone(&state.progress),
+                messages: messages.into(),
+            });
+        }
+        state.fetch = FetchState::Fetching(next_offset);
+        if let Some(error) = error {
+            state.backoff_until = Some(backoff);
+            self.buffer.push(Delivery::Error {
+                tp: Some((r.tp.clone(), r.generation)),
+                error,
+            });
+            return false;
+        }
+        let end = watermarks.end(self.policy.isolation);
+        if self.policy.partition_eof && next_offset >= end && state.last_eof != Some(next_offset) {
+            state.last_eof = Some(next_offset);
+            self.buffer.push(Delivery::Eof {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                offset: next_offset,
+            });
+        }
+        false
+    }
+
+    /// Topics with partitions that need a leader, and every assigned topic.
+    pub(crate) fn topics_needing_metadata(
+        &self,
+        now: Instant,
+    ) -> (BTreeSet<Arc<str>>, BTreeSet<Arc<str>>) {
+        let partitions = self.lock();
+        let mut missing = BTreeSet::new();
+        let mut assigned = BTreeSet::new();
+        for (tp, state) in partitions.iter() {
+            assigned.insert(Arc::clone(&tp.topic));
+            let waiting = state.backoff_until.is_some_and(|t| t > now);
+            if state.leader.is_none() && state.fetch != FetchState::Failed && !waiting {
+                missing.insert(Arc::clone(&tp.topic));
+            }
+        }
+        (missing, assigned)
+    }
+
+    /// Takes the leaders in `md`. Partitions without one wait until `backoff`, and each outage
+    /// is reported to the application once. Returns the leader of every partition that has
+    /// one (with repeats).
+    pub(crate) fn apply_leaders(&self, md: &ClusterMetadata, backoff: Instant) -> Vec<i32> {
+        let mut leaders = Vec::new();
+        let mut partitions = self.lock();
+        for (tp, state) in partitions.iter_mut() {
+            let topic = md.topic(&tp.topic);
+            let found =
+                topic.and_then(|t| t.partitions.iter().find(|p| p.partition == tp.partition));
+            match found {
+                Some(p) if p.leader >= 0 && p.error.is_none() => {
+                    if state.leader.is_none_or(|l| l.node != p.leader) {
+                        tracing::debug!(%tp, leader = p.leader, epoch = p.leader_epoch, "leader found");
+                    }
+                    state.outage_reported = false;
+                    state.leader = Some(Leader {
+                        node: p.leader,
+                        epoch: p.leader_epoch,
+                    });
+                    leaders.push(p.leader);
+                }
+                _ if state.leader.is_some() => {}
+                _ => {
+                    state.backoff_until = Some(backoff);
+                    if !std::mem::replace(&mut state.outage_reported, true) {
+                        // Reported once per outage, not on every retry: the partition is
+                        // unknown or has no leader.
+                        let code = if found.is_none() {
+                            KafkaCode::UNKNOWN_TOPIC_OR_PARTITION
+                        } else {
+                            KafkaCode::LEADER_NOT_AVAILABLE
+                        };
+                        self.buffer.push(Delivery::Error {
+                            tp: Some((tp.clone(), state.generation)),
+                            error: Error::Kafka {
+                                api: "Metadata",
+                                code,
+                                context: Some(tp.to_string()),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        leaders
+    }
+
+    /// Partitions waiting for a ListOffsets lookup, grouped by leader, marked in flight.
+    pub(crate) fn take_lookups(&self, now: Instant) -> BTreeMap<i32, Vec<Lookup>> {
+        let mut partitions = self.lock();
+        let mut by_node: BTreeMap<i32, Vec<Lookup>> = BTreeMap::new();
+        for (tp, state) in partitions.iter_mut() {
+            let (FetchState::Resolve(to), Some(leader)) = (state.fetch, state.leader) else {
+                continue;
+            };
+            if !state.ready_to_resolve(now) {
+                continue;
+            }
+            state.resolving = true;
+            by_node.entry(leader.node).or_default().push((
+                tp.clone(),
+                state.generation,
+                to,
+                leader.epoch,
+            ));
+        }
+        by_node
+    }
+
+    /// Applies the answers to `lookups` (in the same order): each partition still waiting for
+    /// that lookup starts fetching at the offset found; failures wait until `backoff`.
+    pub(crate) fn apply_lookups(
+        &self,
+        lookups: &[Lookup],
+        answers: Vec<LookupAnswer<'_>>,
+        backoff: Instant,
+    ) {
+        let mut partitions = self.lock();
+        for ((tp, generation, to, _), answer) in lookups.iter().zip(answers) {
+            let Some(state) = partitions.get_mut(tp) else {
+                continue;
+            };
+            state.resolving = false;
+            if state.generation != *generation || state.fetch != FetchState::Resolve(*to) {
+                continue;
+            }
+            match answer {
+                LookupAnswer::RequestFailed(e) => {
+                    tracing::warn!(%tp, error = %e, "ListOffsets failed");
+                    state.leader = None;
+                    state.backoff_until = Some(backoff);
+                }
+                LookupAnswer::Missing => state.backoff_until = Some(backoff),
+                LookupAnswer::Found { error_code, offset } => {
+                    match KafkaCode::from_code(error_code) {
+                        None => {
+                            state.fetch = FetchState::Fetching(offset);
+                            state.set_consumer_position(offset);
+                        }
+                        Some(code) if code.is_leader_change() => {
+                            state.leader = None;
+                            state.backoff_until = Some(backoff);
+                        }
+                        Some(code) => {
+                            state.backoff_until = Some(backoff);
+                            self.buffer.push(Delivery::Error {
+                                tp: Some((tp.clone(), *generation)),
+                                error: Error::Kafka {
+                                    api: "ListOffsets",
+                                    code,
+                                    context: Some(tp.to_string()),
+                                },
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// How long the manager may sleep: until the next backoff ends, at most a second.
+    pub(crate) fn next_wake(&self, now: Instant) -> Duration {
+        self.lock()
+            .values()
+            .filter_map(|s| s.backoff_until)
+            .filter(|t| *t > now)
+            .map(|t| t - now)
+            .min()
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(1))
+    }
+}
