@@ -12,13 +12,13 @@ use super::{Assignor, MemberSubscription};
 use crate::group::protocol::{Assignment, Subscription, TopicPartitions};
 
 /// Cases produced by running kafka-clients 4.1.1's assignors (see the file's header).
-pub const JAVA_CASES: &str = include_str!("../../../tests/fixtures/java_assignor_cases.txt");
+pub(crate) const JAVA_CASES: &str = include_str!("../../../tests/fixtures/java_assignor_cases.txt");
 
-pub fn topics(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
+pub(crate) fn topics(list: &[(&str, i32)]) -> BTreeMap<String, i32> {
     list.iter().map(|&(t, n)| (t.to_owned(), n)).collect()
 }
 
-pub fn member(id: &str, topics: &[&str]) -> MemberSubscription {
+pub(crate) fn member(id: &str, topics: &[&str]) -> MemberSubscription {
     MemberSubscription {
         member_id: id.into(),
         group_instance_id: None,
@@ -29,7 +29,7 @@ pub fn member(id: &str, topics: &[&str]) -> MemberSubscription {
     }
 }
 
-pub fn static_member(id: &str, instance: &str, topics: &[&str]) -> MemberSubscription {
+pub(crate) fn static_member(id: &str, instance: &str, topics: &[&str]) -> MemberSubscription {
     MemberSubscription {
         group_instance_id: Some(instance.into()),
         ..member(id, topics)
@@ -37,7 +37,12 @@ pub fn static_member(id: &str, instance: &str, topics: &[&str]) -> MemberSubscri
 }
 
 /// A member that owned `owned` ("t:p" items) in `generation`.
-pub fn owning(id: &str, topics: &[&str], owned: &str, generation: i32) -> MemberSubscription {
+pub(crate) fn owning(
+    id: &str,
+    topics: &[&str],
+    owned: &str,
+    generation: i32,
+) -> MemberSubscription {
     let mut m = member(id, topics);
     m.subscription.owned_partitions = parse_partitions(owned);
     m.subscription.generation_id = generation;
@@ -45,7 +50,7 @@ pub fn owning(id: &str, topics: &[&str], owned: &str, generation: i32) -> Member
 }
 
 /// "t:0,t:1,u:3" (or "" / "-") to grouped partitions.
-pub fn parse_partitions(s: &str) -> Vec<TopicPartitions> {
+pub(crate) fn parse_partitions(s: &str) -> Vec<TopicPartitions> {
     let mut out: Vec<TopicPartitions> = Vec::new();
     for item in s.split(',').filter(|i| !i.is_empty() && *i != "-") {
         let (t, p) = item.rsplit_once(':').expect("topic:partition");
@@ -58,7 +63,7 @@ pub fn parse_partitions(s: &str) -> Vec<TopicPartitions> {
     out
 }
 
-pub fn flatten(partitions: &[TopicPartitions]) -> Vec<(String, i32)> {
+pub(crate) fn flatten(partitions: &[TopicPartitions]) -> Vec<(String, i32)> {
     let mut out: Vec<(String, i32)> = partitions
         .iter()
         .flat_map(|tp| tp.partitions.iter().map(|&p| (tp.topic.clone(), p)))
@@ -76,7 +81,7 @@ fn render_partitions(partitions: &[TopicPartitions]) -> String {
 }
 
 /// "a=t:0,t:1 b=t:2": every member, its partitions sorted.
-pub fn render(result: &BTreeMap<String, Assignment>) -> String {
+pub(crate) fn render(result: &BTreeMap<String, Assignment>) -> String {
     result
         .iter()
         .map(|(id, a)| format!("{id}={}", render_partitions(&a.partitions)))
@@ -84,7 +89,7 @@ pub fn render(result: &BTreeMap<String, Assignment>) -> String {
         .join(" ")
 }
 
-pub fn count_of_topic(a: &Assignment, topic: &str) -> usize {
+pub(crate) fn count_of_topic(a: &Assignment, topic: &str) -> usize {
     a.partitions
         .iter()
         .filter(|tp| tp.topic == topic)
@@ -92,13 +97,13 @@ pub fn count_of_topic(a: &Assignment, topic: &str) -> usize {
         .sum()
 }
 
-pub fn total(a: &Assignment) -> usize {
+pub(crate) fn total(a: &Assignment) -> usize {
     a.partitions.iter().map(|tp| tp.partitions.len()).sum()
 }
 
 /// A generated group: partition counts and members.
 #[derive(Debug, Clone)]
-pub struct Group {
+pub(crate) struct Group {
     pub topics: BTreeMap<String, i32>,
     pub members: Vec<MemberSubscription>,
 }
@@ -132,7 +137,7 @@ fn arb_member_ids() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
 }
 
 /// Members with arbitrary (possibly empty, possibly unknown-topic) subscriptions.
-pub fn arb_group() -> impl Strategy<Value = Group> {
+pub(crate) fn arb_group() -> impl Strategy<Value = Group> {
     (arb_topics(), arb_member_ids()).prop_flat_map(|(topics, ids)| {
         let n = ids.len();
         (
@@ -155,7 +160,7 @@ pub fn arb_group() -> impl Strategy<Value = Group> {
 }
 
 /// Members that all subscribe to the same topics.
-pub fn arb_equal_group() -> impl Strategy<Value = Group> {
+pub(crate) fn arb_equal_group() -> impl Strategy<Value = Group> {
     (
         arb_topics(),
         arb_member_ids(),
@@ -175,7 +180,7 @@ pub fn arb_equal_group() -> impl Strategy<Value = Group> {
 
 /// Every partition of a subscribed topic assigned exactly once, only to a subscriber, and
 /// every member present.
-pub fn check_complete(
+pub(crate) fn check_complete(
     group: &Group,
     result: &BTreeMap<String, Assignment>,
 ) -> Result<(), TestCaseError> {
@@ -197,7 +202,7 @@ pub fn check_complete(
 }
 
 /// Every member present, partitions exist, are assigned at most once and only to subscribers.
-pub fn check_valid(
+pub(crate) fn check_valid(
     group: &Group,
     result: &BTreeMap<String, Assignment>,
 ) -> Result<(), TestCaseError> {
@@ -220,7 +225,7 @@ pub fn check_valid(
 }
 
 /// Totals differ by at most one.
-pub fn check_balanced(result: &BTreeMap<String, Assignment>) -> Result<(), TestCaseError> {
+pub(crate) fn check_balanced(result: &BTreeMap<String, Assignment>) -> Result<(), TestCaseError> {
     let counts: Vec<usize> = result.values().map(total).collect();
     let (min, max) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
     prop_assert!(max - min <= 1, "unbalanced: {}", render(result));
@@ -228,7 +233,7 @@ pub fn check_balanced(result: &BTreeMap<String, Assignment>) -> Result<(), TestC
 }
 
 /// Complete, and the same whatever the order of the members.
-pub fn check_complete_and_deterministic(
+pub(crate) fn check_complete_and_deterministic(
     assignor: &dyn Assignor,
     group: &Group,
 ) -> Result<(), TestCaseError> {
@@ -245,7 +250,7 @@ pub fn check_complete_and_deterministic(
 
 /// One case of the Java fixture file.
 #[derive(Debug)]
-pub struct JavaCase {
+pub(crate) struct JavaCase {
     pub label: String,
     pub assignor: String,
     pub topics: BTreeMap<String, i32>,
@@ -254,7 +259,7 @@ pub struct JavaCase {
 }
 
 /// Parses the fixture file (format described in its header).
-pub fn java_cases() -> Vec<JavaCase> {
+pub(crate) fn java_cases() -> Vec<JavaCase> {
     let mut cases = Vec::new();
     let mut current: Option<JavaCase> = None;
     let mut expected: BTreeMap<String, String> = BTreeMap::new();
@@ -342,7 +347,7 @@ fn java_result_is_invalid(case: &JavaCase) -> bool {
 /// Runs every Java case of `name` through `assignor` and compares the results. Cases where Java
 /// assigns a topic to a member not subscribed to it are instead checked to be valid on our
 /// side; returns how many there were.
-pub fn check_java_cases(name: &str, assignor: &dyn Assignor) -> usize {
+pub(crate) fn check_java_cases(name: &str, assignor: &dyn Assignor) -> usize {
     let cases: Vec<JavaCase> = java_cases()
         .into_iter()
         .filter(|c| c.assignor == name)
