@@ -20,13 +20,13 @@ use crate::{
     cluster::{Cluster, ClusterMetadata},
     config::ConsumerConfig,
     error::{Error, Result},
-    fetch::{Shared, manager},
+    fetch::manager,
     group::{
         commit,
         member::{Member, RebalanceListener},
         subscription::Subscribed,
     },
-    state::buffer::Popped,
+    state::{Shared, buffer::Popped},
 };
 
 /// A Kafka consumer with explicitly assigned partitions.

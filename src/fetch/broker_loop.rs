@@ -7,13 +7,12 @@ use tokio::time::Instant;
 use crate::{
     cluster::pool::Purpose,
     error::{Error, KafkaCode},
-    state::{FetchOutcome, Requested},
+    state::{FetchOutcome, Requested, Shared},
     types::Watermarks,
     wire::fetch::{FetchRequest, FetchResponse},
 };
 
 use super::{
-    Shared,
     response::{Decoded, decode_partition},
     session::FetchSession,
 };

@@ -7,7 +7,8 @@ use tokio::time::Instant;
 
 use crate::{cluster::ClusterMetadata, state::buffer::Delivery};
 
-use super::{Shared, broker_loop, offsets};
+use super::{broker_loop, offsets};
+use crate::state::Shared;
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>) {

@@ -13,7 +13,7 @@ use crate::{
     },
 };
 
-use super::Shared;
+use crate::state::Shared;
 
 /// Looks up the offsets of `lookups` (all led by `node`) and moves each partition to
 /// `Fetching` there, unless it was moved meanwhile.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::{
     error::{Error, KafkaCode, Result},
-    fetch::Shared,
+    state::Shared,
     types::TopicPartition,
     wire::{
         offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},

@@ -32,7 +32,7 @@ use tokio::{sync::Notify, time::Instant};
 use crate::{
     config::GroupConfig,
     error::{Error, KafkaCode, Result},
-    fetch::Shared,
+    state::Shared,
     state::buffer::Delivery,
     types::TopicPartition,
     wire::{

@@ -1,5 +1,8 @@
 //! Partition state, with one owner: the partition table and the delivery buffer.
 //!
+//! Also home of [`Shared`], the context the fetcher, the group member and the consumer facade
+//! share, so that fetch and group (siblings) need nothing from each other.
+//!
 //! Invariants (of the partition table, see `partition` for one partition's):
 //! - Every assigned partition has exactly one [`PartitionState`](partition::PartitionState),
 //!   reachable only through [`PartitionTable`]'s methods. Callers name an intent (seek, pause,
@@ -28,6 +31,7 @@ pub(crate) mod buffer;
 mod fetcher;
 mod group;
 mod partition;
+mod shared;
 
 use std::{
     collections::HashMap,
@@ -48,6 +52,7 @@ use partition::{FetchState, PartitionState, Progress};
 
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
 pub(crate) use partition::ResolveTo;
+pub(crate) use shared::Shared;
 
 /// The consumer's settings the table applies.
 #[derive(Debug, Clone, Copy)]

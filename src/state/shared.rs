@@ -1,0 +1,98 @@
+//! The consumer's shared context, and assignment changes that wake the fetcher.
+
+use std::{
+    collections::HashSet,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+};
+
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    cluster::{Cluster, pool::ConnectionPool},
+    config::ConsumerConfig,
+    types::{Offset, TopicPartition},
+};
+
+use super::{PartitionTable, buffer::Buffer};
+
+/// The consumer's shared context: configuration, cluster, connections, the partition table
+/// and its buffer, the change signal and the background tasks. Shared by the consumer
+/// handle, the fetcher's manager and broker loops, and the group member.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: ConsumerConfig,
+    pub(crate) cluster: Cluster,
+    pub(crate) pool: ConnectionPool,
+    /// Every assigned partition's state: the one owner of positions, generations, pause and
+    /// committed offsets.
+    pub(crate) partitions: PartitionTable,
+    /// The delivery buffer (also reachable from the table, which fills it).
+    pub(crate) buffer: Arc<Buffer>,
+    /// Bumped on every change the loops should react to (assignment, seek, pause, leaders).
+    pub(crate) changes: watch::Sender<u64>,
+    pub(crate) closed: AtomicBool,
+    /// Nodes that have a running broker loop.
+    pub(crate) loops: Mutex<HashSet<i32>>,
+    pub(crate) tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// Shared state for a consumer connected through `cluster`.
+    pub(crate) fn new(config: ConsumerConfig, cluster: Cluster) -> Self {
+        let buffer = Arc::new(Buffer::new(config.queued_max_bytes));
+        Self {
+            pool: ConnectionPool::new(config.client.clone()),
+            partitions: PartitionTable::new(&config, Arc::clone(&buffer)),
+            buffer,
+            config,
+            cluster,
+            changes: watch::Sender::new(0),
+            closed: AtomicBool::new(false),
+            loops: Mutex::new(HashSet::new()),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Wakes the manager and the broker loops.
+    pub(crate) fn notify_change(&self) {
+        self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Whether the consumer is closing.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Remembers a spawned task so closing the consumer can stop it.
+    pub(crate) fn track(&self, task: JoinHandle<()>) {
+        self.tasks.lock().expect("tasks lock").push(task);
+    }
+
+    /// Starts fetching `partitions` (each at its offset), keeping the others. A partition
+    /// already assigned is moved to its new offset.
+    pub(crate) fn add_partitions(&self, partitions: &[(TopicPartition, Offset)]) {
+        self.partitions.add(partitions);
+        self.notify_change();
+    }
+
+    /// Stops fetching `partitions` and drops their buffered messages. Returns, for each
+    /// partition that was assigned, the offset stored for commit when it is ahead of the
+    /// committed one: from this moment the application can receive nothing more from these
+    /// partitions, so the offsets are final.
+    pub(crate) fn remove_partitions(
+        &self,
+        partitions: &[TopicPartition],
+    ) -> Vec<(TopicPartition, i64)> {
+        let removed = self.partitions.remove(partitions);
+        self.notify_change();
+        removed
+    }
+
+    /// The assigned partitions, sorted.
+    pub(crate) fn assigned(&self) -> Vec<TopicPartition> {
+        self.partitions.assigned()
+    }
+}
