@@ -126,9 +126,6 @@ impl PartitionTable {
             return false;
         };
         state.in_flight = false;
-        if matches!(outcome, FetchOutcome::Missing) {
-            return false;
-        }
         if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
             return false;
         }

@@ -32,6 +32,8 @@ mod fetcher;
 mod group;
 mod partition;
 mod shared;
+#[cfg(test)]
+mod tests;
 
 use std::{
     collections::HashMap,

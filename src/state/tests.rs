@@ -1,0 +1,197 @@
+//! The partition table's intents, without a broker: fetched data flows through the table into
+//! the buffer, and moves of a partition make what came before them stale.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use super::{FetchOutcome, PartitionTable, Requested, buffer::Buffer, buffer::Popped};
+use crate::{
+    config::ConsumerConfig,
+    error::{Error, KafkaCode},
+    types::{Message, Offset, TimestampType, TopicPartition, Watermarks},
+};
+
+fn table(props: &[(&str, &str)]) -> PartitionTable {
+    let mut config = ConsumerConfig::new("127.0.0.1:9092").unwrap();
+    for (k, v) in props {
+        config.set(k, v).unwrap();
+    }
+    PartitionTable::new(&config, Arc::new(Buffer::new(1 << 20)))
+}
+
+fn message(tp: &TopicPartition, offset: i64) -> Message {
+    Message {
+        topic: Arc::clone(&tp.topic),
+        partition: tp.partition,
+        offset,
+        timestamp: 0,
+        timestamp_type: TimestampType::CreateTime,
+        key: None,
+        value: Some(Bytes::from_static(b"v")),
+        headers: Vec::new(),
+        leader_epoch: None,
+    }
+}
+
+/// Marks `tp` led by node 1 and takes it as ready to fetch.
+fn take(t: &PartitionTable, tp: &TopicPartition) -> Requested {
+    {
+        let mut map = t.lock();
+        let s = map.get_mut(tp).unwrap();
+        s.leader = Some(super::partition::Leader { node: 1, epoch: 0 });
+    }
+    let (mut ready, _) = t.take_ready(1, Instant::now());
+    assert_eq!(ready.len(), 1);
+    ready.pop().unwrap()
+}
+
+fn data(tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchOutcome {
+    FetchOutcome::Data {
+        messages: offsets.clone().map(|o| message(tp, o)).collect(),
+        next_offset: offsets.end,
+        error: None,
+        watermarks: Watermarks {
+            log_start_offset: 0,
+            high_watermark: end,
+            last_stable_offset: end,
+        },
+    }
+}
+
+/// Pops everything the application would receive, as "m<offset>" / "eof<offset>" / "err".
+fn drain(t: &PartitionTable) -> Vec<String> {
+    std::iter::from_fn(|| t.buffer.pop())
+        .filter_map(|p| match p {
+            Popped::Message {
+                generation,
+                progress,
+                message,
+            } => t
+                .hand_out(&progress, generation, message.offset)
+                .then(|| format!("m{}", message.offset)),
+            Popped::Eof {
+                tp,
+                generation,
+                offset,
+            } => t
+                .is_current(&tp, generation)
+                .then(|| format!("eof{offset}")),
+            Popped::Error {
+                tp: Some((tp, generation)),
+                ..
+            } => t.is_current(&tp, generation).then(|| "err".to_owned()),
+            Popped::Error { tp: None, .. } => Some("err".to_owned()),
+            Popped::Group(_) => None,
+        })
+        .collect()
+}
+
+#[test]
+fn fetched_messages_advance_the_position_and_the_stored_offset() {
+    let t = table(&[("enable.partition.eof", "true")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(5))]);
+    let r = take(&t, &tp);
+    assert!(!t.apply_fetch(&r, data(&tp, 5..8, 8), Instant::now()));
+    assert_eq!(drain(&t), ["m5", "m6", "m7", "eof8"]);
+    assert_eq!(t.position(&tp), Some(8));
+    assert_eq!(t.pending_offsets(None), [(tp.clone(), 8)]);
+    assert_eq!(t.lag(&tp), Some(0));
+}
+
+#[test]
+fn a_fetch_sent_before_a_seek_is_dropped_and_its_buffered_messages_too() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..3, 10), Instant::now());
+    let late = take(&t, &tp);
+    t.seek(&tp, Offset::At(100)).unwrap();
+    t.apply_fetch(&late, data(&tp, 3..6, 10), Instant::now());
+    assert_eq!(drain(&t), Vec::<String>::new());
+    assert_eq!(t.position(&tp), Some(100));
+}
+
+#[test]
+fn pause_keeps_the_position_the_application_reached_and_resume_fetches_from_it() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..4, 10), Instant::now());
+    let first = t.buffer.pop();
+    let Some(Popped::Message {
+        generation,
+        progress,
+        message,
+    }) = first
+    else {
+        panic!("a message first");
+    };
+    assert!(t.hand_out(&progress, generation, message.offset));
+    t.pause(std::slice::from_ref(&tp)).unwrap();
+    assert_eq!(drain(&t), Vec::<String>::new(), "buffered messages dropped");
+    assert!(t.take_ready(1, Instant::now()).0.is_empty(), "paused");
+    t.resume(std::slice::from_ref(&tp)).unwrap();
+    let (ready, _) = t.take_ready(1, Instant::now());
+    assert_eq!(ready[0].offset, 1);
+}
+
+#[test]
+fn moving_an_unassigned_partition_is_an_error() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    assert!(matches!(
+        t.seek(&tp, Offset::At(1)),
+        Err(Error::NotAssigned { .. })
+    ));
+    assert!(t.pause(std::slice::from_ref(&tp)).is_err());
+    assert!(t.store(&tp, 3).is_err());
+}
+
+#[test]
+fn removal_returns_final_uncommitted_offsets_and_commits_never_move_backwards() {
+    let t = table(&[]);
+    let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    t.add(&[(a.clone(), Offset::At(0)), (b.clone(), Offset::At(0))]);
+    t.set_committed(&[(a.clone(), Some(4)), (b.clone(), None)]);
+    t.store(&a, 4).unwrap();
+    t.store(&b, 2).unwrap();
+    t.mark_committed(&[(b.clone(), 2)]);
+    t.mark_committed(&[(b.clone(), 1)]);
+    assert_eq!(t.pending_offsets(None), Vec::new(), "4 and 2 are committed");
+    t.store(&a, 9).unwrap();
+    assert_eq!(t.remove(&[a.clone(), b.clone()]), [(a, 9)]);
+    assert!(t.assigned().is_empty());
+}
+
+#[test]
+fn leader_changes_send_the_partition_back_to_the_manager() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    let outcome = FetchOutcome::Error(KafkaCode::NOT_LEADER_OR_FOLLOWER);
+    assert!(t.apply_fetch(&r, outcome, Instant::now()));
+    assert!(
+        t.take_ready(1, Instant::now()).0.is_empty(),
+        "no leader now"
+    );
+    let (missing, _) = t.topics_needing_metadata(Instant::now());
+    assert!(missing.contains("t"));
+}
+
+#[test]
+fn out_of_range_without_a_reset_policy_fails_the_partition_with_an_error() {
+    let t = table(&[("auto.offset.reset", "error")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(50))]);
+    let r = take(&t, &tp);
+    let outcome = FetchOutcome::Error(KafkaCode::OFFSET_OUT_OF_RANGE);
+    assert!(!t.apply_fetch(&r, outcome, Instant::now()));
+    assert_eq!(drain(&t), ["err"]);
+    assert!(t.take_ready(1, Instant::now()).0.is_empty(), "failed");
+}
