@@ -21,6 +21,7 @@ pub mod consumer;
 pub mod error;
 mod fetch;
 pub mod group;
+pub mod produce;
 pub mod record;
 pub mod wire;
 
