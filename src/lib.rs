@@ -23,6 +23,7 @@ mod fetch;
 pub mod group;
 pub mod produce;
 pub mod record;
+pub mod runner;
 pub mod wire;
 
 pub use cluster::{Cluster, ClusterMetadata};

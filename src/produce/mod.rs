@@ -173,7 +173,23 @@ impl Producer {
         partition: i32,
         records: &[ProducerRecord],
     ) -> Result<RecordMetadata, ProduceError> {
-        self.deliver(topic, partition, records).await
+        self.deliver(topic, partition, records, self.config.compression)
+            .await
+    }
+
+    /// As [`Producer::send_batch`], compressed with `compression` instead of the configured
+    /// `compression.type` (one producer can serve writers with different codecs).
+    ///
+    /// # Errors
+    /// As [`Producer::send_batch`].
+    pub async fn send_batch_compressed(
+        &self,
+        topic: &str,
+        partition: i32,
+        records: &[ProducerRecord],
+        compression: Compression,
+    ) -> Result<RecordMetadata, ProduceError> {
+        self.deliver(topic, partition, records, compression).await
     }
 
     /// The number of partitions of `topic`, from metadata cached for at most five minutes.

@@ -18,7 +18,7 @@ use super::{
 use crate::{
     cluster::pool::Purpose,
     error::KafkaCode,
-    record::{BatchParams, encode_batch},
+    record::{BatchParams, Compression, encode_batch},
     wire::produce::{
         ACKS_ALL, ProducePartition, ProduceRequest, ProduceResponsePartition, ProduceTopic,
     },
@@ -62,6 +62,7 @@ impl Producer {
         topic: &str,
         partition: i32,
         records: &[ProducerRecord],
+        compression: Compression,
     ) -> Result<RecordMetadata, ProduceError> {
         let timeout = self.config.delivery_timeout;
         let deadline = Instant::now() + timeout;
@@ -92,7 +93,13 @@ impl Producer {
                 Some(b) => b.clone(),
                 None => {
                     let encoded = self
-                        .encode(topic, partition, records, now_ms, deadline, &sequence)
+                        .encode(
+                            (topic, partition),
+                            records,
+                            compression,
+                            (now_ms, deadline),
+                            &sequence,
+                        )
                         .await
                         .map_err(|e| match e {
                             ProduceError::ProducerIdUnavailable { last_error } => {
@@ -169,11 +176,10 @@ impl Producer {
     /// re-initialising first if the partition's previous send ended uncertain.
     async fn encode(
         &self,
-        topic: &str,
-        partition: i32,
+        (topic, partition): (&str, i32),
         records: &[ProducerRecord],
-        now_ms: i64,
-        deadline: Instant,
+        compression: Compression,
+        (now_ms, deadline): (i64, Instant),
         sequence: &super::sequence::PartitionSequence,
     ) -> Result<Encoded, ProduceError> {
         let mut identity = self.identity.current();
@@ -192,7 +198,7 @@ impl Producer {
             producer_id: identity.id,
             producer_epoch: identity.epoch,
             base_sequence,
-            compression: self.config.compression,
+            compression,
             default_timestamp: now_ms,
         };
         let bytes = match encode_batch(&params, records) {
