@@ -5,6 +5,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use rskafka_consumer::produce::{
     Header, ProduceError, Producer, ProducerConfig, ProducerRecord, partition_for_key,
@@ -322,4 +324,151 @@ async fn concurrent_sends_to_one_partition_keep_their_sequence_and_lose_nothing(
     }
     let (got, _) = librdkafka_consume(&topic, &[]);
     assert_eq!(got.len(), 60);
+}
+
+/// Sends `batch` to `topic`/0 with a raw Produce request over its own connection.
+async fn produce_raw(
+    messenger: &rskafka::messenger::Messenger<tokio::net::TcpStream>,
+    topic: &str,
+    batch: Bytes,
+) -> rskafka_consumer::wire::produce::ProduceResponsePartition {
+    use rskafka_consumer::wire::{
+        Request,
+        produce::{ACKS_ALL, ProducePartition, ProduceRequest, ProduceTopic},
+    };
+    let response = messenger
+        .request(Request(ProduceRequest {
+            transactional_id: None,
+            acks: ACKS_ALL,
+            timeout_ms: 10_000,
+            topics: vec![ProduceTopic {
+                topic: topic.to_owned(),
+                partitions: vec![ProducePartition {
+                    partition: 0,
+                    records: batch,
+                }],
+            }],
+        }))
+        .await
+        .expect("Produce answered");
+    response
+        .0
+        .partition(topic, 0)
+        .expect("partition result")
+        .clone()
+}
+
+#[tokio::test]
+async fn a_batch_resent_with_the_same_producer_id_epoch_and_sequence_is_stored_once() {
+    use rskafka_consumer::{
+        record::{BatchParams, Compression, encode_batch},
+        wire::{Request, init_producer_id::InitProducerIdRequest},
+    };
+    let topic = unique("produce-wire-dedup");
+    create_topic(&topic, 1);
+    let stream = tokio::net::TcpStream::connect(bootstrap()).await.unwrap();
+    let mut messenger = rskafka::messenger::Messenger::new(stream, 1 << 24, "wire-test".into());
+    messenger.sync_versions().await.unwrap();
+    let id = messenger
+        .request(Request(InitProducerIdRequest::idempotent()))
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(id.error_code, 0);
+    let batch = |sequence: i32, value: &'static str| {
+        let params = BatchParams {
+            producer_id: id.producer_id,
+            producer_epoch: id.producer_epoch,
+            base_sequence: sequence,
+            compression: Compression::Zstd,
+            default_timestamp: 1_700_000_000_000,
+        };
+        encode_batch(&params, &[ProducerRecord::new(Some("k"), Some(value))]).unwrap()
+    };
+
+    let first = produce_raw(&messenger, &topic, batch(0, "one")).await;
+    assert_eq!((first.error_code, first.base_offset), (0, 0));
+    // The very same batch again: the broker recognises it and reports the original offset.
+    let again = produce_raw(&messenger, &topic, batch(0, "one")).await;
+    assert!(again.error_code == 0 || again.error_code == 46, "{again:?}");
+    if again.error_code == 0 {
+        assert_eq!(again.base_offset, 0);
+    }
+    let second = produce_raw(&messenger, &topic, batch(1, "two")).await;
+    assert_eq!((second.error_code, second.base_offset), (0, 1));
+    // A gap in the sequence is refused.
+    let gap = produce_raw(&messenger, &topic, batch(5, "gap")).await;
+    assert_eq!(gap.error_code, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER: {gap:?}");
+
+    let (got, _) = librdkafka_consume(&topic, &[]);
+    let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["one", "two"]);
+}
+
+#[tokio::test]
+async fn a_send_that_timed_out_is_never_mistaken_for_the_next_one() {
+    let topic = unique("produce-timeout");
+    create_topic(&topic, 1);
+    let proxy = Proxy::start(bootstrap());
+    let producer = producer_at(
+        &proxy.address(),
+        &["delivery.timeout.ms=1500", "retry.backoff.ms=50"],
+    )
+    .await;
+    let record = |v: &'static str| ProducerRecord::new(Some("k"), Some(v));
+    assert_eq!(
+        producer.send(&topic, 0, record("a")).await.unwrap().offset,
+        0
+    );
+
+    // The broker goes silent: the send ends with the typed timeout, its batch held in the
+    // proxy. Once the broker is back the held batch is appended after all.
+    proxy.stall_all();
+    let err = producer.send(&topic, 0, record("b")).await.unwrap_err();
+    assert!(
+        matches!(err, ProduceError::DeliveryTimeout { partition: 0, .. }),
+        "{err:?}"
+    );
+    proxy.resume();
+    // The next record must not reuse the timed-out batch's sequence (the broker would drop it
+    // as a duplicate of "b" and report "b"'s offset).
+    let meta = producer.send(&topic, 0, record("c")).await.unwrap();
+    assert!(meta.offset >= 1, "{meta:?}");
+
+    let (got, _) = librdkafka_consume(&topic, &[]);
+    let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert!(values.contains(&"c"), "c was lost: {values:?}");
+    assert_eq!(values.first(), Some(&"a"));
+    assert_eq!(values.last(), Some(&"c"));
+}
+
+#[tokio::test]
+async fn a_cancelled_send_is_never_mistaken_for_the_next_one() {
+    let topic = unique("produce-cancel");
+    create_topic(&topic, 1);
+    let proxy = Proxy::start(bootstrap());
+    let producer = producer_at(&proxy.address(), &["retry.backoff.ms=50"]).await;
+    let record = |v: &'static str| ProducerRecord::new(Some("k"), Some(v));
+    assert_eq!(
+        producer.send(&topic, 0, record("a")).await.unwrap().offset,
+        0
+    );
+
+    proxy.stall_all();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(300),
+        producer.send(&topic, 0, record("b")),
+    )
+    .await;
+    assert!(
+        cancelled.is_err(),
+        "the send must still be waiting on the stalled broker"
+    );
+    // The held request reaches the broker now: "b" is appended although its send was dropped.
+    proxy.resume();
+    let meta = producer.send(&topic, 0, record("c")).await.unwrap();
+    let (got, _) = librdkafka_consume(&topic, &[]);
+    let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["a", "b", "c"]);
+    assert_eq!(meta.offset, 2);
 }
