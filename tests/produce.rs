@@ -181,8 +181,9 @@ async fn a_batch_whose_response_was_lost_is_retried_with_its_sequence_and_stored
     assert_eq!(meta.offset, 1, "the retry reports the original offset");
     assert_eq!(producer.send(&topic, 0, record(2)).await.unwrap().offset, 2);
 
-    let (got, _) = librdkafka_consume(&topic, &[]);
+    let (got, events) = librdkafka_consume(&topic, &[]);
     let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    eprintln!("librdkafka read {values:?}, events {events:?}");
     assert_eq!(values, ["v0", "v1", "v2"]);
 }
 
@@ -261,8 +262,9 @@ async fn oversized_batches_are_typed_errors_and_the_partition_keeps_working() {
     );
     assert_eq!(limited.send(&topic, 0, small("b")).await.unwrap().offset, 1);
 
-    let (got, _) = librdkafka_consume(&topic, &[]);
+    let (got, events) = librdkafka_consume(&topic, &[]);
     let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    eprintln!("librdkafka read {values:?}, events {events:?}");
     assert_eq!(values, ["a", "b"]);
 }
 
@@ -400,8 +402,9 @@ async fn a_batch_resent_with_the_same_producer_id_epoch_and_sequence_is_stored_o
     let gap = produce_raw(&messenger, &topic, batch(5, "gap")).await;
     assert_eq!(gap.error_code, 45, "OUT_OF_ORDER_SEQUENCE_NUMBER: {gap:?}");
 
-    let (got, _) = librdkafka_consume(&topic, &[]);
+    let (got, events) = librdkafka_consume(&topic, &[]);
     let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    eprintln!("librdkafka read {values:?}, events {events:?}");
     assert_eq!(values, ["one", "two"]);
 }
 
@@ -435,8 +438,9 @@ async fn a_send_that_timed_out_is_never_mistaken_for_the_next_one() {
     let meta = producer.send(&topic, 0, record("c")).await.unwrap();
     assert!(meta.offset >= 1, "{meta:?}");
 
-    let (got, _) = librdkafka_consume(&topic, &[]);
+    let (got, events) = librdkafka_consume(&topic, &[]);
     let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    eprintln!("librdkafka read {values:?}, events {events:?}");
     assert!(values.contains(&"c"), "c was lost: {values:?}");
     assert_eq!(values.first(), Some(&"a"));
     assert_eq!(values.last(), Some(&"c"));
@@ -467,8 +471,9 @@ async fn a_cancelled_send_is_never_mistaken_for_the_next_one() {
     // The held request reaches the broker now: "b" is appended although its send was dropped.
     proxy.resume();
     let meta = producer.send(&topic, 0, record("c")).await.unwrap();
-    let (got, _) = librdkafka_consume(&topic, &[]);
+    let (got, events) = librdkafka_consume(&topic, &[]);
     let values: Vec<&str> = got.iter().map(|m| m["value"].as_str().unwrap()).collect();
+    eprintln!("librdkafka read {values:?}, events {events:?}");
     assert_eq!(values, ["a", "b", "c"]);
     assert_eq!(meta.offset, 2);
 }

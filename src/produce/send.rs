@@ -156,8 +156,10 @@ impl Producer {
                             other => other,
                         })?;
                     debug_assert_ne!(fresh, encoded.identity);
+                    // Re-encoded under the new identity at the next turn, after the pause (a
+                    // broker that refuses every fresh id must not be hammered).
                     batch = None;
-                    continue;
+                    error
                 }
             };
             if Instant::now() + pause >= deadline {
