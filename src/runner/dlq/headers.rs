@@ -151,11 +151,20 @@ pub(crate) fn dead_letter_headers(
     }
     add("dlq.consumer.group", text(failure.group_id));
     add("dlq.attempts", text(&failure.attempts.to_string()));
-    add(
-        "dlq.failed.at",
-        text(&humantime::format_rfc3339_millis(failure.failed_at).to_string()),
-    );
+    add("dlq.failed.at", text(&rfc3339_utc(failure.failed_at)));
     headers
+}
+
+/// `at` as RFC 3339 UTC with milliseconds, clamped to 1970-01-01..=9999-12-31 (the range the
+/// format can express; a clock before the epoch must not panic the writer).
+fn rfc3339_utc(at: SystemTime) -> String {
+    // 9999-12-31T23:59:59.999Z
+    const LATEST: std::time::Duration = std::time::Duration::from_millis(253_402_300_799_999);
+    let since_epoch = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .min(LATEST);
+    humantime::format_rfc3339_millis(SystemTime::UNIX_EPOCH + since_epoch).to_string()
 }
 
 #[cfg(test)]
@@ -291,6 +300,14 @@ mod tests {
             assert_eq!(attempts, 1, "{style:?}");
             assert!(!got.iter().any(|h| h.key == "dlq.replayed.from"));
         }
+    }
+
+    #[test]
+    fn failure_times_outside_rfc3339_are_clamped_not_a_panic() {
+        let before = SystemTime::UNIX_EPOCH - Duration::from_secs(5);
+        assert_eq!(rfc3339_utc(before), "1970-01-01T00:00:00.000Z");
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400_000_000_000);
+        assert_eq!(rfc3339_utc(far), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
