@@ -7,7 +7,7 @@
 mod client;
 mod consumer;
 mod group;
-mod values;
+pub(crate) mod values;
 
 pub use client::{BrokerAddress, ClientConfig};
 pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};

@@ -1,7 +1,8 @@
-//! Test-only encoder of v2 record batches, with every codec Kafka producers use.
+//! Test-only encoder of v2 record batches, with every codec Kafka producers use and knobs to
+//! break every rule; the record, codec and framing code is the production encoder's
+//! ([`super::encode`]).
 
-use std::io::Write;
-
+use super::{Compression, encode};
 use crate::wire::Encoder;
 
 /// How the builder compresses the records section.
@@ -30,35 +31,25 @@ impl Codec {
 
     /// Compresses `raw` the way a producer would.
     pub(crate) fn compress(self, raw: &[u8]) -> Vec<u8> {
-        match self {
-            Self::None => raw.to_vec(),
-            Self::Gzip => {
-                let mut e =
-                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-                e.write_all(raw).unwrap();
-                e.finish().unwrap()
-            }
-            Self::SnappyRaw => snap::raw::Encoder::new().compress_vec(raw).unwrap(),
+        let codec = match self {
+            Self::None => Compression::None,
+            Self::Gzip => Compression::Gzip,
+            Self::SnappyRaw => Compression::Snappy,
             Self::SnappyXerial(chunk) => {
                 let mut out = b"\x82SNAPPY\x00".to_vec();
                 out.extend_from_slice(&1i32.to_be_bytes());
                 out.extend_from_slice(&1i32.to_be_bytes());
                 for piece in raw.chunks(chunk.max(1)) {
-                    let block = snap::raw::Encoder::new().compress_vec(piece).unwrap();
+                    let block = encode::compress(Compression::Snappy, piece).unwrap();
                     out.extend_from_slice(&(block.len() as i32).to_be_bytes());
                     out.extend_from_slice(&block);
                 }
-                out
+                return out;
             }
-            Self::Lz4 => {
-                let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
-                e.write_all(raw).unwrap();
-                e.finish().unwrap()
-            }
-            Self::Zstd => {
-                ruzstd::encoding::compress_to_vec(raw, ruzstd::encoding::CompressionLevel::Fastest)
-            }
-        }
+            Self::Lz4 => Compression::Lz4,
+            Self::Zstd => Compression::Zstd,
+        };
+        encode::compress(codec, raw).unwrap()
     }
 }
 
@@ -86,41 +77,23 @@ impl TestRecord {
 
     /// Appends the record's wire form (length-prefixed) to `out`.
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        let mut body = Vec::new();
-        body.push(0); // attributes
-        varlong(&mut body, self.timestamp_delta);
-        let mut e = Encoder::new(&mut body);
-        e.varint(self.offset_delta);
-        nullable(&mut body, self.key.as_deref());
-        nullable(&mut body, self.value.as_deref());
-        Encoder::new(&mut body).varint(self.headers.len() as i32);
-        for (key, value) in &self.headers {
-            nullable(&mut body, Some(key));
-            nullable(&mut body, value.as_deref());
-        }
-        Encoder::new(out).varint(body.len() as i32);
-        out.extend_from_slice(&body);
+        encode::write_record(
+            out,
+            self.timestamp_delta,
+            self.offset_delta,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            self.headers
+                .iter()
+                .map(|(k, v)| (k.as_slice(), v.as_deref())),
+        )
+        .unwrap();
     }
 }
 
-fn nullable(out: &mut Vec<u8>, v: Option<&[u8]>) {
-    match v {
-        None => Encoder::new(out).varint(-1),
-        Some(b) => {
-            Encoder::new(out).varint(b.len() as i32);
-            out.extend_from_slice(b);
-        }
-    }
-}
-
-/// Writes a zig-zag varlong (the crate's `Encoder` has only the int32 form).
+/// Writes a zig-zag varlong.
 pub(crate) fn varlong(out: &mut Vec<u8>, v: i64) {
-    let mut raw = ((v << 1) ^ (v >> 63)) as u64;
-    while raw >= 0x80 {
-        out.push((raw as u8) | 0x80);
-        raw >>= 7;
-    }
-    out.push(raw as u8);
+    encode::varlong(out, v);
 }
 
 /// A v2 batch under construction. Defaults: base offset 0, CreateTime, no codec, not
@@ -256,15 +229,13 @@ impl BatchBuilder {
         e.i32(self.record_count.unwrap_or(self.records.len() as i32));
         after_crc.extend_from_slice(&section);
 
-        let mut out = Vec::new();
-        let mut e = Encoder::new(&mut out);
-        e.i64(self.base_offset);
-        e.i32((4 + 1 + 4 + after_crc.len()) as i32);
-        e.i32(self.partition_leader_epoch);
-        e.i8(self.magic);
-        out.extend_from_slice(&crc32c::crc32c(&after_crc).to_be_bytes());
-        out.extend_from_slice(&after_crc);
-        out
+        encode::frame_batch(
+            self.base_offset,
+            self.partition_leader_epoch,
+            self.magic,
+            &after_crc,
+        )
+        .unwrap()
     }
 }
 

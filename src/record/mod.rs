@@ -1,4 +1,5 @@
-//! Kafka record batches (magic v2): decoding the `records` blob of a Fetch response.
+//! Kafka record batches (magic v2): decoding the `records` blob of a Fetch response, and
+//! encoding the batches a producer sends ([`encode`]).
 //!
 //! This module owns everything between the raw bytes a broker returns for one partition and
 //! the [`Record`]s a consumer hands to its user:
@@ -18,6 +19,7 @@
 mod batch;
 mod compression;
 mod control;
+pub mod encode;
 mod records;
 
 #[cfg(test)]
@@ -32,6 +34,7 @@ use crate::wire::DecodeError;
 
 pub use crate::types::{Header, TimestampType};
 pub use batch::{BatchHeader, BatchReader, RecordBatch};
+pub use encode::{BatchParams, EncodeError, ProducerRecord, encode_batch};
 
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]

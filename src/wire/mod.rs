@@ -12,6 +12,7 @@ pub mod describe_groups;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod heartbeat;
+pub mod init_producer_id;
 pub mod join_group;
 pub mod leave_group;
 pub mod list_groups;
@@ -19,6 +20,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
+pub mod produce;
 pub mod sync_group;
 #[cfg(test)]
 mod test_support;
@@ -105,6 +107,7 @@ const fn api_key(key: i16) -> ApiKey {
         15 => ApiKey::DescribeGroups,
         16 => ApiKey::ListGroups,
         18 => ApiKey::ApiVersions,
+        22 => ApiKey::InitProducerId,
         other => ApiKey::Unknown(Int16(other)),
     }
 }
@@ -155,7 +158,7 @@ mod tests {
 
     #[test]
     fn api_key_mapping_agrees_with_rskafka() {
-        for key in [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 68] {
+        for key in [0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15, 16, 18, 22, 68] {
             assert_eq!(api_key(key), ApiKey::from(Int16(key)), "key {key}");
         }
     }
