@@ -1,0 +1,157 @@
+//! Times the `cooperative-sticky` assignor on large groups (run by `bench/assignor`).
+//!
+//! Cases, for each size (topics × partitions per topic × members):
+//! * `fresh`: every member subscribes to every topic and owns nothing;
+//! * `sticky`: the same subscriptions, every member owning what `fresh` gave it (a rejoin);
+//! * `extra`: as `sticky`, but one member also subscribes to one more topic of 100 partitions;
+//! * `extra-follow-up`: the follow-up round of `extra` (owners as `extra` left them).
+//!
+//! Prints one line per case: the median and the slowest of `--runs` runs, and how many owned
+//! partitions the assignment takes away from their owner (revoked) and how many it hands out.
+//!
+//! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up]`
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use rskafka_consumer::group::assignor::{Assignor, CooperativeStickyAssignor, MemberSubscription};
+use rskafka_consumer::group::protocol::{Assignment, Subscription};
+
+struct Size {
+    name: &'static str,
+    topics: usize,
+    partitions: i32,
+    members: usize,
+}
+
+const SIZES: [Size; 2] = [
+    Size {
+        name: "10k",
+        topics: 100,
+        partitions: 100,
+        members: 1000,
+    },
+    Size {
+        name: "100k",
+        topics: 1000,
+        partitions: 100,
+        members: 1000,
+    },
+];
+
+const EXTRA_TOPIC: &str = "extra-topic";
+
+fn main() {
+    let mut runs = 3usize;
+    let mut sizes: Option<Vec<String>> = None;
+    let mut cases: Option<Vec<String>> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("a value after the flag");
+        match arg.as_str() {
+            "--runs" => runs = value().parse().expect("--runs N"),
+            "--sizes" => sizes = Some(value().split(',').map(str::to_owned).collect()),
+            "--cases" => cases = Some(value().split(',').map(str::to_owned).collect()),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let wanted = |list: &Option<Vec<String>>, name: &str| {
+        list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
+    };
+    println!("| size | case | median s | max s | revoked | newly assigned |");
+    println!("|---|---|---|---|---|---|");
+    for size in SIZES.iter().filter(|s| wanted(&sizes, s.name)) {
+        let mut topics: BTreeMap<String, i32> = (0..size.topics)
+            .map(|t| (format!("topic-{t:04}"), size.partitions))
+            .collect();
+        let subscribed: Vec<String> = topics.keys().cloned().collect();
+        topics.insert(EXTRA_TOPIC.to_owned(), 100);
+        let fresh: Vec<MemberSubscription> = (0..size.members)
+            .map(|m| MemberSubscription {
+                member_id: format!("consumer-{m:04}-6f1c2a9e"),
+                group_instance_id: None,
+                subscription: Subscription {
+                    topics: subscribed.clone(),
+                    ..Subscription::default()
+                },
+            })
+            .collect();
+        let first = CooperativeStickyAssignor.assign(&topics, &fresh);
+        let sticky = owning(&fresh, &first, 1);
+        let mut extra = sticky.clone();
+        extra[0].subscription.topics.push(EXTRA_TOPIC.to_owned());
+        let follow_up = if wanted(&cases, "extra-follow-up") {
+            let extra_result = CooperativeStickyAssignor.assign(&topics, &extra);
+            owning(&extra, &extra_result, 2)
+        } else {
+            Vec::new()
+        };
+        for (case, members) in [
+            ("fresh", &fresh),
+            ("sticky", &sticky),
+            ("extra", &extra),
+            ("extra-follow-up", &follow_up),
+        ] {
+            if !wanted(&cases, case) {
+                continue;
+            }
+            let mut times = Vec::new();
+            let mut result = BTreeMap::new();
+            for _ in 0..runs {
+                let start = Instant::now();
+                result = CooperativeStickyAssignor.assign(&topics, members);
+                times.push(start.elapsed());
+            }
+            times.sort();
+            let (revoked, added) = movement(members, &result);
+            println!(
+                "| {} | {case} | {:.3} | {:.3} | {revoked} | {added} |",
+                size.name,
+                secs(times[times.len() / 2]),
+                secs(times[times.len() - 1]),
+            );
+        }
+    }
+}
+
+/// `members` after a round that gave them `result`, in generation `generation`.
+fn owning(
+    members: &[MemberSubscription],
+    result: &BTreeMap<String, Assignment>,
+    generation: i32,
+) -> Vec<MemberSubscription> {
+    members
+        .iter()
+        .map(|m| {
+            let mut m = m.clone();
+            m.subscription.owned_partitions = result[&m.member_id].partitions.clone();
+            m.subscription.generation_id = generation;
+            m
+        })
+        .collect()
+}
+
+/// (partitions a member owned and lost, partitions a member got that it did not own).
+fn movement(
+    members: &[MemberSubscription],
+    result: &BTreeMap<String, Assignment>,
+) -> (usize, usize) {
+    let flat =
+        |tps: &[rskafka_consumer::group::protocol::TopicPartitions]| -> BTreeSet<(String, i32)> {
+            tps.iter()
+                .flat_map(|tp| tp.partitions.iter().map(|&p| (tp.topic.clone(), p)))
+                .collect()
+        };
+    let (mut revoked, mut added) = (0, 0);
+    for m in members {
+        let owned = flat(&m.subscription.owned_partitions);
+        let now = flat(&result[&m.member_id].partitions);
+        revoked += owned.difference(&now).count();
+        added += now.difference(&owned).count();
+    }
+    (revoked, added)
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
