@@ -6,13 +6,14 @@
 //! * `extra`: as `sticky`, but one member also subscribes to one more topic of 100 partitions;
 //! * `extra-follow-up`: the follow-up round of `extra` (owners as `extra` left them).
 //!
-//! Prints one line per case: the median and the slowest of `--runs` runs, and how many owned
+//! Prints one line per case: the median and the slowest wall time of `--runs` runs, the median
+//! CPU time (user + system), and how many owned
 //! partitions the assignment takes away from their owner (revoked) and how many it hands out.
 //!
 //! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up]`
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rskafka_consumer::group::assignor::{Assignor, CooperativeStickyAssignor, MemberSubscription};
 use rskafka_consumer::group::protocol::{Assignment, Subscription};
@@ -58,8 +59,8 @@ fn main() {
     let wanted = |list: &Option<Vec<String>>, name: &str| {
         list.as_ref().is_none_or(|l| l.iter().any(|x| x == name))
     };
-    println!("| size | case | median s | max s | revoked | newly assigned |");
-    println!("|---|---|---|---|---|---|");
+    println!("| size | case | median s | max s | median CPU s | revoked | newly assigned |");
+    println!("|---|---|---|---|---|---|---|");
     for size in SIZES.iter().filter(|s| wanted(&sizes, s.name)) {
         let mut topics: BTreeMap<String, i32> = (0..size.topics)
             .map(|t| (format!("topic-{t:04}"), size.partitions))
@@ -96,19 +97,21 @@ fn main() {
                 continue;
             }
             let mut times = Vec::new();
+            let mut cpu = Vec::new();
             let mut result = BTreeMap::new();
             for _ in 0..runs {
-                let start = Instant::now();
+                let (start, start_cpu) = (Instant::now(), cpu_seconds());
                 result = CooperativeStickyAssignor.assign(&topics, members);
-                times.push(start.elapsed());
+                times.push(start.elapsed().as_secs_f64());
+                cpu.push(cpu_seconds() - start_cpu);
             }
-            times.sort();
             let (revoked, added) = movement(members, &result);
             println!(
-                "| {} | {case} | {:.3} | {:.3} | {revoked} | {added} |",
+                "| {} | {case} | {:.3} | {:.3} | {:.2} | {revoked} | {added} |",
                 size.name,
-                secs(times[times.len() / 2]),
-                secs(times[times.len() - 1]),
+                median(&mut times),
+                times[times.len() - 1],
+                median(&mut cpu),
             );
         }
     }
@@ -152,6 +155,24 @@ fn movement(
     (revoked, added)
 }
 
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
+/// Sorts `values` and returns the middle one.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// User + system CPU time of this process so far (`/proc/self/stat`, 10 ms ticks), so that a
+/// loaded machine shows in the wall times but not in the CPU column.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }

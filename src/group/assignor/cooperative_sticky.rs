@@ -45,7 +45,10 @@
 
 mod constrained;
 mod general;
+mod load;
 mod movements;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod tests;
 
@@ -173,12 +176,7 @@ impl Prepared {
             .collect();
         let java_order = input.java_order.clone();
 
-        let topic_sets: Vec<BTreeSet<&str>> = input
-            .members
-            .iter()
-            .map(|m| m.subscription.topics.iter().map(String::as_str).collect())
-            .collect();
-        let all_subscriptions_equal = topic_sets.windows(2).all(|w| w[0] == w[1]);
+        let all_subscriptions_equal = all_topic_sets_equal(input);
 
         // AbstractStickyAssignor.allSubscriptionsEqual: resolve conflicting claims.
         let mut max_generation = -1;
@@ -239,6 +237,23 @@ impl Prepared {
             .map(|&t| self.counts[t] as usize)
             .sum()
     }
+}
+
+/// Whether every member subscribes to the same set of topics (known to the metadata or not).
+fn all_topic_sets_equal(input: &GroupInput<'_>) -> bool {
+    // Known topics compare as the indexes already resolved; only the rest as strings.
+    let unknown = |m: usize| -> BTreeSet<&str> {
+        input.members[m]
+            .subscription
+            .topics
+            .iter()
+            .map(String::as_str)
+            .filter(|t| input.topic_index(t).is_none())
+            .collect()
+    };
+    let first = unknown(0);
+    (1..input.members.len())
+        .all(|m| input.member_topics[m] == input.member_topics[0] && unknown(m) == first)
 }
 
 /// Java's `CooperativeStickyAssignor.computePartitionsTransferringOwnership`: partitions

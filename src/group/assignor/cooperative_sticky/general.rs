@@ -1,21 +1,42 @@
 //! Java's `GeneralAssignmentBuilder`: members subscribe to different topics.
+//!
+//! 1. Members keep the partitions they own and still subscribe to.
+//! 2. Each unassigned partition goes to the least loaded subscriber of its topic (topics with
+//!    the fewest subscribers first).
+//! 3. Members that can neither gain nor give a partition leave the balancing ("fixed").
+//! 4. Passes over the movable partitions (topics with two or more subscribers) move a partition
+//!    back to its previous-generation owner, or to the least loaded subscriber, while its owner
+//!    holds at least two more than that member; a pass stops as soon as the assignment is
+//!    balanced, and passes repeat while they move something.
+//! 5. If the balancing of an existing assignment did not lower the sum of pairwise size
+//!    differences, it is undone.
+//!
+//! The choices (which partition, which member, in which order) are Java's; what differs is
+//! their cost: least loaded subscribers and the balance check come from [`Loads`] instead of
+//! scans of every member and partition, so a pass costs O(partitions) plus O(classes × log
+//! members) per move, where Java's costs O(partitions × members × partitions).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
-use super::{Prepared, movements::Movements};
+use super::{Prepared, load::Loads, movements::Movements};
 use crate::group::assignor::Tp;
+
+/// Marks a partition nobody holds in [`General::owner`].
+const NOBODY: usize = usize::MAX;
 
 /// Java's `GeneralAssignmentBuilder` (members subscribe to different topics).
 pub(super) struct General<'p> {
     p: &'p Prepared,
-    /// Members subscribed to each topic.
-    potential: Vec<Vec<usize>>,
+    /// Index of each topic's partition 0 in `owner`.
+    offsets: Vec<usize>,
+    /// Number of members subscribed to each topic.
+    subscribers: Vec<usize>,
     current: Vec<Vec<Tp>>,
     /// Members left out of the balancing (they cannot gain or give anything).
     fixed: Vec<bool>,
-    owner: HashMap<Tp, usize>,
-    /// Members not fixed, by (number of partitions, member index).
-    sorted: BTreeSet<(usize, usize)>,
+    /// The member holding each partition (by `offsets[topic] + partition`), or [`NOBODY`].
+    owner: Vec<usize>,
+    loads: Loads,
     movements: Movements,
     moves_left: usize,
 }
@@ -24,13 +45,22 @@ impl<'p> General<'p> {
     pub(super) fn run(p: &'p Prepared) -> Vec<Vec<Tp>> {
         let n = p.members;
         let topics = p.counts.len();
-        let potential: Vec<Vec<usize>> = (0..topics)
-            .map(|t| (0..n).filter(|&m| p.subscribes(m, t)).collect())
-            .collect();
+        let mut subscribers = vec![0usize; topics];
+        for member_topics in &p.member_topics {
+            for &t in member_topics {
+                subscribers[t] += 1;
+            }
+        }
+        let mut offsets = Vec::with_capacity(topics);
+        let mut total = 0usize;
+        for &count in &p.counts {
+            offsets.push(total);
+            total += count as usize;
+        }
 
         // Partitions ordered by how many members may take their topic, then topic, partition.
         let mut topic_order: Vec<usize> = (0..topics).collect();
-        topic_order.sort_by_key(|&t| (potential[t].len(), t));
+        topic_order.sort_by_key(|&t| (subscribers[t], t));
         let sorted_all: Vec<Tp> = topic_order
             .iter()
             .flat_map(|&t| (0..p.counts[t]).map(move |q| (t, q)))
@@ -66,25 +96,26 @@ impl<'p> General<'p> {
                 keep
             });
         }
-        let owner: HashMap<Tp, usize> = current
-            .iter()
-            .enumerate()
-            .flat_map(|(m, tps)| tps.iter().map(move |&tp| (tp, m)))
-            .collect();
+        let mut owner = vec![NOBODY; total];
+        for (m, tps) in current.iter().enumerate() {
+            for &(t, q) in tps {
+                owner[offsets[t] + q as usize] = m;
+            }
+        }
         let unassigned: Vec<Tp> = sorted_all
             .iter()
             .copied()
-            .filter(|tp| !owner.contains_key(tp))
+            .filter(|&(t, q)| owner[offsets[t] + q as usize] == NOBODY)
             .collect();
-        let sorted = (0..n).map(|m| (current[m].len(), m)).collect();
-        let total = p.total_partitions();
+        let loads = Loads::new(p, &current);
         let mut builder = General {
             p,
-            potential,
+            offsets,
+            subscribers,
             current,
             fixed: vec![false; n],
             owner,
-            sorted,
+            loads,
             movements: Movements::default(),
             moves_left: (total + 1).saturating_mul(n + 1).saturating_mul(4),
         };
@@ -96,6 +127,10 @@ impl<'p> General<'p> {
         self.current[member].len()
     }
 
+    fn index(&self, (t, q): Tp) -> usize {
+        self.offsets[t] + q as usize
+    }
+
     fn balance(
         &mut self,
         previous: &HashMap<Tp, (usize, i32)>,
@@ -103,30 +138,26 @@ impl<'p> General<'p> {
         mut unassigned: Vec<Tp>,
         revocation_required: bool,
     ) {
-        let initializing = self.sorted.last().is_none_or(|&(size, _)| size == 0);
+        let initializing = self.loads.max_size() == 0;
 
         // Each unassigned partition to the least loaded subscriber.
         for &tp in &unassigned {
-            let Some(&(size, member)) = self
-                .sorted
-                .iter()
-                .find(|&&(_, m)| self.p.subscribes(m, tp.0))
-            else {
+            let Some((member, _)) = self.loads.least_loaded(tp.0) else {
                 continue;
             };
-            self.sorted.remove(&(size, member));
             self.current[member].push(tp);
-            self.owner.insert(tp, member);
-            self.sorted.insert((size + 1, member));
+            let i = self.index(tp);
+            self.owner[i] = member;
+            self.loads.add(member, tp.0);
         }
 
         // Only topics with two or more subscribers, and members that can give or take, move.
-        let movable = |tp: &Tp| self.potential[tp.0].len() >= 2;
+        let movable = |tp: &Tp| self.subscribers[tp.0] >= 2;
         sorted_all.retain(movable);
         unassigned.retain(movable);
         for m in 0..self.p.members {
             if !self.can_participate(m) {
-                self.sorted.remove(&(self.len(m), m));
+                self.loads.deactivate(m);
                 self.fixed[m] = true;
             }
         }
@@ -148,7 +179,7 @@ impl<'p> General<'p> {
         self.len(member) < self.p.max_assignment_size(member)
             || self.current[member]
                 .iter()
-                .any(|tp| self.potential[tp.0].len() >= 2)
+                .any(|tp| self.subscribers[tp.0] >= 2)
     }
 
     /// Sum over pairs of members taking part in the balancing of their size difference.
@@ -168,36 +199,8 @@ impl<'p> General<'p> {
         score
     }
 
-    /// Whether no partition can move to a member with at least two fewer partitions.
-    fn is_balanced(&self) -> bool {
-        let (Some(&(min, _)), Some(&(max, _))) = (self.sorted.first(), self.sorted.last()) else {
-            return true;
-        };
-        if min + 1 >= max {
-            return true;
-        }
-        for &(size, member) in &self.sorted {
-            if size == self.p.max_assignment_size(member) {
-                continue;
-            }
-            for &t in &self.p.member_topics[member] {
-                for q in 0..self.p.counts[t] {
-                    match self.owner.get(&(t, q)) {
-                        Some(&other)
-                            if other != member
-                                && !self.fixed[other]
-                                && size + 1 < self.len(other) =>
-                        {
-                            return false;
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        true
-    }
-
+    /// One `performReassignments`: passes over `partitions` until one moves nothing. Returns
+    /// whether anything moved.
     fn perform_reassignments(
         &mut self,
         partitions: &[Tp],
@@ -207,12 +210,13 @@ impl<'p> General<'p> {
         loop {
             let mut modified = false;
             for &tp in partitions {
-                if self.moves_left == 0 || self.is_balanced() {
+                if self.moves_left == 0 || self.loads.is_balanced() {
                     break;
                 }
-                let Some(&member) = self.owner.get(&tp) else {
+                let member = self.owner[self.index(tp)];
+                if member == NOBODY {
                     continue;
-                };
+                }
                 // Back to its previous-generation owner if that one has far fewer.
                 if let Some(&(prev, _)) = previous.get(&tp) {
                     if !self.fixed[prev]
@@ -225,14 +229,10 @@ impl<'p> General<'p> {
                         continue;
                     }
                 }
-                let size = self.len(member);
-                if self.potential[tp.0].iter().any(|&o| size > self.len(o) + 1) {
-                    let least_loaded = self
-                        .sorted
-                        .iter()
-                        .find(|&&(_, m)| self.p.subscribes(m, tp.0))
-                        .map(|&(_, m)| m);
-                    if let Some(to) = least_loaded {
+                // To the least loaded subscriber if it has far fewer. Fixed members subscribe
+                // to no movable topic, so the active subscribers are all of them.
+                if let Some((to, size)) = self.loads.least_loaded(tp.0) {
+                    if self.len(member) > size + 1 {
                         self.reassign(tp, to);
                         reassigned = true;
                         modified = true;
@@ -246,21 +246,20 @@ impl<'p> General<'p> {
     }
 
     fn reassign(&mut self, tp: Tp, to: usize) {
-        let from = self.owner[&tp];
+        let from = self.owner[self.index(tp)];
         let tp = self
             .movements
             .partition_to_move(tp, from, to, &self.p.topic_hashes);
-        let from = self.owner[&tp];
-        self.sorted.remove(&(self.len(from), from));
-        self.sorted.remove(&(self.len(to), to));
+        let i = self.index(tp);
+        let from = self.owner[i];
         self.movements.record_move(tp, from, to);
-        if let Some(i) = self.current[from].iter().position(|&x| x == tp) {
-            self.current[from].remove(i);
+        if let Some(k) = self.current[from].iter().position(|&x| x == tp) {
+            self.current[from].swap_remove(k);
         }
         self.current[to].push(tp);
-        self.owner.insert(tp, to);
-        self.sorted.insert((self.len(to), to));
-        self.sorted.insert((self.len(from), from));
+        self.owner[i] = to;
+        self.loads.remove(from, tp.0);
+        self.loads.add(to, tp.0);
         self.moves_left -= 1;
     }
 }

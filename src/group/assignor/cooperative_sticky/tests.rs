@@ -3,6 +3,7 @@ use proptest::test_runner::TestCaseError;
 
 use super::*;
 use crate::group::assignor::test_support::*;
+use crate::group::assignor::{GroupInput, Tp};
 
 fn coop(topics: &BTreeMap<String, i32>, members: &[MemberSubscription]) -> String {
     render(&CooperativeStickyAssignor.assign(topics, members))
@@ -309,5 +310,95 @@ proptest! {
                 .count();
             prop_assert!(kept >= owned.len().min(min_quota), "{} kept {kept} of {owned:?}", m.member_id);
         }
+    }
+}
+
+/// The general algorithm's result for `group` from the fast builder and from the reference.
+fn general_both_ways(group: &Group) -> (Vec<Vec<Tp>>, Vec<Vec<Tp>>) {
+    let input = GroupInput::new(&group.topics, &group.members);
+    let prepared = Prepared::new(&input);
+    let mut fast = General::run(&prepared);
+    let mut reference = super::reference::ReferenceGeneral::run(&prepared);
+    for member in fast.iter_mut().chain(reference.iter_mut()) {
+        member.sort_unstable();
+    }
+    (fast, reference)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn general_builder_equals_the_reference(group in arb_owned(arb_group())) {
+        let (fast, reference) = general_both_ways(&group);
+        prop_assert_eq!(fast, reference);
+    }
+}
+
+/// Larger groups than [`arb_group`]: up to 24 members on up to 8 topics of up to 40
+/// partitions, members subscribing to random topic sets, and every partition claimed by up to
+/// two members of random generations (so previous-generation owners and void claims occur).
+fn arb_wide_group() -> impl Strategy<Value = Group> {
+    (
+        prop::collection::vec(1i32..40, 1..8),
+        2usize..24,
+        prop::collection::vec(any::<u32>(), 64),
+    )
+        .prop_map(|(counts, n, seeds)| {
+            let mut k = 0usize;
+            let mut next = |modulo: usize| {
+                k += 1;
+                let x = seeds[k % seeds.len()]
+                    .wrapping_mul(2_654_435_761)
+                    .rotate_left(k as u32 % 32);
+                x as usize % modulo
+            };
+            let topics: BTreeMap<String, i32> = counts
+                .iter()
+                .enumerate()
+                .map(|(t, &c)| (format!("t{t}"), c))
+                .collect();
+            let names: Vec<String> = topics.keys().cloned().collect();
+            let mut members: Vec<MemberSubscription> = (0..n)
+                .map(|m| {
+                    let subscribed: Vec<&str> = names
+                        .iter()
+                        .filter(|_| next(3) != 0)
+                        .map(String::as_str)
+                        .collect();
+                    let mut member = member(&format!("m{m:02}"), &subscribed);
+                    member.subscription.generation_id = [-1, 3, 4, 4, 4][next(5)];
+                    member
+                })
+                .collect();
+            for (topic, &count) in &topics {
+                for p in 0..count {
+                    for _ in 0..next(3) {
+                        let owner = &mut members[next(n)].subscription;
+                        match owner
+                            .owned_partitions
+                            .iter_mut()
+                            .find(|tp| &tp.topic == topic)
+                        {
+                            Some(tp) if !tp.partitions.contains(&p) => tp.partitions.push(p),
+                            Some(_) => {}
+                            None => owner
+                                .owned_partitions
+                                .push(TopicPartitions::new(topic.clone(), [p])),
+                        }
+                    }
+                }
+            }
+            Group { topics, members }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    #[test]
+    fn general_builder_equals_the_reference_on_wide_groups(group in arb_wide_group()) {
+        let (fast, reference) = general_both_ways(&group);
+        prop_assert_eq!(fast, reference);
     }
 }
