@@ -402,3 +402,161 @@ proptest! {
         prop_assert_eq!(fast, reference);
     }
 }
+
+/// `group` with every partition of a subscribed topic owned by one subscriber (chosen by
+/// `seeds`), then balanced by moving partitions to subscribers with at least two fewer until
+/// none can move; every member in generation 5. An assignment the assignor has no reason to
+/// change, but not necessarily the one it would compute.
+fn balanced_owned(mut group: Group, seeds: &[u32]) -> Group {
+    let n = group.members.len();
+    let subscribes = |m: &MemberSubscription, t: &str| m.subscription.topics.iter().any(|x| x == t);
+    let mut held: Vec<Vec<(String, i32)>> = vec![Vec::new(); n];
+    let mut k = 0usize;
+    for (topic, &count) in &group.topics {
+        let subscribers: Vec<usize> = (0..n)
+            .filter(|&m| subscribes(&group.members[m], topic))
+            .collect();
+        for p in 0..count {
+            if !subscribers.is_empty() {
+                k += 1;
+                let pick = seeds[k % seeds.len()] as usize % subscribers.len();
+                held[subscribers[pick]].push((topic.clone(), p));
+            }
+        }
+    }
+    'moved: loop {
+        for from in 0..n {
+            for i in 0..held[from].len() {
+                let topic = held[from][i].0.clone();
+                let to = (0..n).find(|&m| {
+                    held[m].len() + 1 < held[from].len() && subscribes(&group.members[m], &topic)
+                });
+                if let Some(to) = to {
+                    let tp = held[from].swap_remove(i);
+                    held[to].push(tp);
+                    continue 'moved;
+                }
+            }
+        }
+        break;
+    }
+    for (member, tps) in group.members.iter_mut().zip(held) {
+        let rendered: Vec<String> = tps.iter().map(|(t, p)| format!("{t}:{p}")).collect();
+        member.subscription.owned_partitions = parse_partitions(&rendered.join(","));
+        member.subscription.generation_id = 5;
+    }
+    group
+}
+
+/// The fewest partitions owners must give up for `group` (equal subscriptions) to be
+/// balanced: those of topics they no longer subscribe to, and beyond that whatever exceeds the
+/// quota (P / N, or one more for P % N members).
+fn minimum_revocations(group: &Group) -> usize {
+    let subscribed: Vec<&String> = group.members[0].subscription.topics.iter().collect();
+    let total: usize = group
+        .topics
+        .iter()
+        .filter(|(t, _)| subscribed.contains(t))
+        .map(|(_, &n)| n as usize)
+        .sum();
+    let n = group.members.len();
+    let (quota, extra) = (total / n, total % n);
+    let mut unsubscribed = 0;
+    let mut excess = 0;
+    let mut over = 0;
+    for m in &group.members {
+        let owned = flatten(&m.subscription.owned_partitions);
+        let kept = owned
+            .iter()
+            .filter(|(t, _)| subscribed.contains(&t))
+            .count();
+        unsubscribed += owned.len() - kept;
+        excess += kept.saturating_sub(quota);
+        over += usize::from(kept > quota);
+    }
+    unsubscribed + excess - over.min(extra)
+}
+
+/// Partitions members owned and no longer have in `result`.
+fn revocations(group: &Group, result: &BTreeMap<String, Assignment>) -> usize {
+    group
+        .members
+        .iter()
+        .map(|m| {
+            let now = flatten(&result[&m.member_id].partitions);
+            flatten(&m.subscription.owned_partitions)
+                .iter()
+                .filter(|tp| !now.contains(tp))
+                .count()
+        })
+        .sum()
+}
+
+proptest! {
+    #[test]
+    fn coop_settled_members_with_equal_subscriptions_differ_by_at_most_one(
+        group in prop_oneof![arb_owned(arb_group()), arb_wide_group()],
+    ) {
+        // A first round resolves the wide groups' double claims (a stale claimant loses its
+        // partition without revoking it first), so `settle` can check every later round.
+        let first = CooperativeStickyAssignor.assign(&group.topics, &group.members);
+        let group = next_round(&group, &first, 4);
+        let (last_group, result, _) = settle(&group, 6)?;
+        check_complete(&last_group, &result)?;
+        let mut by_subscription: BTreeMap<BTreeSet<&String>, Vec<usize>> = BTreeMap::new();
+        for m in &last_group.members {
+            let topics = m.subscription.topics.iter().filter(|t| group.topics.contains_key(*t));
+            by_subscription.entry(topics.collect()).or_default().push(total(&result[&m.member_id]));
+        }
+        for (topics, sizes) in by_subscription {
+            let (min, max) = (sizes.iter().min().unwrap(), sizes.iter().max().unwrap());
+            prop_assert!(max - min <= 1, "members on {topics:?} hold {sizes:?}: {}", render(&result));
+        }
+    }
+
+    #[test]
+    fn coop_moves_nothing_when_the_owned_assignment_is_balanced_and_valid(
+        group in prop_oneof![arb_group(), arb_equal_group(), arb_wide_group()],
+        seeds in prop::collection::vec(any::<u32>(), 1..32),
+    ) {
+        let group = balanced_owned(group, &seeds);
+        let result = CooperativeStickyAssignor.assign(&group.topics, &group.members);
+        for m in &group.members {
+            prop_assert_eq!(
+                flatten(&result[&m.member_id].partitions),
+                flatten(&m.subscription.owned_partitions),
+                "{} changed: {}", &m.member_id, render(&result)
+            );
+        }
+    }
+
+    #[test]
+    fn coop_equal_subscriptions_revoke_only_the_minimum(group in arb_owned(arb_equal_group())) {
+        let result = CooperativeStickyAssignor.assign(&group.topics, &group.members);
+        check_valid(&group, &result)?;
+        check_no_direct_moves(&group, &result)?;
+        prop_assert_eq!(revocations(&group, &result), minimum_revocations(&group));
+    }
+
+    #[test]
+    fn coop_member_subscribing_to_one_more_topic_is_the_only_one_giving_up_partitions(
+        group in arb_equal_group(),
+        seeds in prop::collection::vec(any::<u32>(), 1..32),
+        extra in 1i32..40,
+    ) {
+        let mut group = balanced_owned(group, &seeds);
+        group.topics.insert("extra".into(), extra);
+        group.members[0].subscription.topics.push("extra".into());
+        let result = CooperativeStickyAssignor.assign(&group.topics, &group.members);
+        check_valid(&group, &result)?;
+        check_no_direct_moves(&group, &result)?;
+        for m in &group.members[1..] {
+            let now = flatten(&result[&m.member_id].partitions);
+            for tp in flatten(&m.subscription.owned_partitions) {
+                prop_assert!(now.contains(&tp), "{} lost {tp:?}: {}", m.member_id, render(&result));
+            }
+        }
+        let (last_group, result, _) = settle(&group, 4)?;
+        check_complete(&last_group, &result)?;
+    }
+}
