@@ -4,13 +4,15 @@
 //! * `fresh`: every member subscribes to every topic and owns nothing;
 //! * `sticky`: the same subscriptions, every member owning what `fresh` gave it (a rejoin);
 //! * `extra`: as `sticky`, but one member also subscribes to one more topic of 100 partitions;
-//! * `extra-follow-up`: the follow-up round of `extra` (owners as `extra` left them).
+//! * `extra-follow-up`: the follow-up round of `extra` (owners as `extra` left them);
+//! * `mixed`: a fresh group where member `m` skips every topic `t` with `t % 10 == m % 10`
+//!   (the general algorithm from scratch); `mixed-sticky`: its rejoin.
 //!
 //! Prints one line per case: the median and the slowest wall time of `--runs` runs, the median
 //! CPU time (user + system), and how many owned
 //! partitions the assignment takes away from their owner (revoked) and how many it hands out.
 //!
-//! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up]`
+//! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up,mixed,mixed-sticky]`
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -87,11 +89,20 @@ fn main() {
         } else {
             Vec::new()
         };
+        let mixed = mixed_subscriptions(&fresh, &subscribed);
+        let mixed_sticky = if wanted(&cases, "mixed-sticky") {
+            let mixed_result = CooperativeStickyAssignor.assign(&topics, &mixed);
+            owning(&mixed, &mixed_result, 1)
+        } else {
+            Vec::new()
+        };
         for (case, members) in [
             ("fresh", &fresh),
             ("sticky", &sticky),
             ("extra", &extra),
             ("extra-follow-up", &follow_up),
+            ("mixed", &mixed),
+            ("mixed-sticky", &mixed_sticky),
         ] {
             if !wanted(&cases, case) {
                 continue;
@@ -115,6 +126,28 @@ fn main() {
             );
         }
     }
+}
+
+/// `members` where member `m` skips the topics `t` with `t % 10 == m % 10` (ten classes of
+/// members, each topic subscribed by nine of them).
+fn mixed_subscriptions(
+    members: &[MemberSubscription],
+    topics: &[String],
+) -> Vec<MemberSubscription> {
+    members
+        .iter()
+        .enumerate()
+        .map(|(m, member)| {
+            let mut member = member.clone();
+            member.subscription.topics = topics
+                .iter()
+                .enumerate()
+                .filter(|&(t, _)| t % 10 != m % 10)
+                .map(|(_, topic)| topic.clone())
+                .collect();
+            member
+        })
+        .collect()
 }
 
 /// `members` after a round that gave them `result`, in generation `generation`.
