@@ -42,6 +42,14 @@
 //!   current members (the same whenever generations only grow).
 //!
 //! Rack-aware assignment is not implemented (`rack_id` is ignored).
+//!
+//! Layout: this module resolves ownership claims ([`Prepared`]) and applies the cooperative
+//! adjustment; `constrained` is the equal-subscriptions algorithm, `general` the other one,
+//! with `load` (partition counts indexed by topic class, for the least loaded subscriber and
+//! the balance check) and `movements` (Java's `PartitionMovements`). Both algorithms cost
+//! O(partitions + subscriptions) plus, in the general one, O(log members) per topic class of
+//! the two members of each move: 100,000 partitions × 1,000 members take well under a second
+//! (`bench/assignor`).
 
 mod constrained;
 mod general;
