@@ -6,13 +6,16 @@
 //! * `extra`: as `sticky`, but one member also subscribes to one more topic of 100 partitions;
 //! * `extra-follow-up`: the follow-up round of `extra` (owners as `extra` left them);
 //! * `mixed`: a fresh group where member `m` skips every topic `t` with `t % 10 == m % 10`
-//!   (the general algorithm from scratch); `mixed-sticky`: its rejoin.
+//!   (the general algorithm from scratch); `mixed-sticky`: its rejoin;
+//! * `scattered`: a fresh group where each topic has its own pseudo-random set of about 4/7 of
+//!   the members as subscribers (as many subscription classes as topics); `scattered-leave`:
+//!   its rejoin after the first member left.
 //!
 //! Prints one line per case: the median and the slowest wall time of `--runs` runs, the median
 //! CPU time (user + system), and how many owned
 //! partitions the assignment takes away from their owner (revoked) and how many it hands out.
 //!
-//! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up,mixed,mixed-sticky]`
+//! `cargo run --release --example bench_assignor -- [--runs N] [--sizes 10k,100k] [--cases fresh,sticky,extra,extra-follow-up,mixed,mixed-sticky,scattered,scattered-leave]`
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
@@ -89,10 +92,19 @@ fn main() {
         } else {
             Vec::new()
         };
-        let mixed = mixed_subscriptions(&fresh, &subscribed);
+        let mixed = subscribing(&fresh, &subscribed, |t, m| t % 10 != m % 10);
         let mixed_sticky = if wanted(&cases, "mixed-sticky") {
             let mixed_result = CooperativeStickyAssignor.assign(&topics, &mixed);
             owning(&mixed, &mixed_result, 1)
+        } else {
+            Vec::new()
+        };
+        let scattered = subscribing(&fresh, &subscribed, |t, m| {
+            (t.wrapping_mul(2_654_435_761) ^ m.wrapping_mul(40_503)) % 7 < 4
+        });
+        let scattered_leave = if wanted(&cases, "scattered-leave") {
+            let scattered_result = CooperativeStickyAssignor.assign(&topics, &scattered);
+            owning(&scattered[1..], &scattered_result, 1)
         } else {
             Vec::new()
         };
@@ -103,6 +115,8 @@ fn main() {
             ("extra-follow-up", &follow_up),
             ("mixed", &mixed),
             ("mixed-sticky", &mixed_sticky),
+            ("scattered", &scattered),
+            ("scattered-leave", &scattered_leave),
         ] {
             if !wanted(&cases, case) {
                 continue;
@@ -128,11 +142,11 @@ fn main() {
     }
 }
 
-/// `members` where member `m` skips the topics `t` with `t % 10 == m % 10` (ten classes of
-/// members, each topic subscribed by nine of them).
-fn mixed_subscriptions(
+/// `members`, each subscribing to the `topics` (by index `t`) for which `subscribes(t, m)`.
+fn subscribing(
     members: &[MemberSubscription],
     topics: &[String],
+    subscribes: impl Fn(usize, usize) -> bool,
 ) -> Vec<MemberSubscription> {
     members
         .iter()
@@ -142,7 +156,7 @@ fn mixed_subscriptions(
             member.subscription.topics = topics
                 .iter()
                 .enumerate()
-                .filter(|&(t, _)| t % 10 != m % 10)
+                .filter(|&(t, _)| subscribes(t, m))
                 .map(|(_, topic)| topic.clone())
                 .collect();
             member

@@ -18,7 +18,11 @@
 
 use std::collections::HashMap;
 
-use super::{Prepared, load::Loads, movements::Movements};
+use super::{
+    Prepared,
+    load::{Growing, Loads, TopicClasses},
+    movements::Movements,
+};
 use crate::group::assignor::Tp;
 
 /// Marks a partition nobody holds in [`General::owner`].
@@ -29,8 +33,6 @@ pub(super) struct General<'p> {
     p: &'p Prepared,
     /// Index of each topic's partition 0 in `owner`.
     offsets: Vec<usize>,
-    /// Number of members subscribed to each topic.
-    subscribers: Vec<usize>,
     current: Vec<Vec<Tp>>,
     /// Members left out of the balancing (they cannot gain or give anything).
     fixed: Vec<bool>,
@@ -102,24 +104,56 @@ impl<'p> General<'p> {
                 owner[offsets[t] + q as usize] = m;
             }
         }
-        let unassigned: Vec<Tp> = sorted_all
+        let mut unassigned: Vec<Tp> = sorted_all
             .iter()
             .copied()
             .filter(|&(t, q)| owner[offsets[t] + q as usize] == NOBODY)
             .collect();
-        let loads = Loads::new(p, &current);
+        let initializing = current.iter().all(Vec::is_empty);
+
+        // Each unassigned partition to the least loaded subscriber.
+        let classes = TopicClasses::new(p);
+        let mut size: Vec<usize> = current.iter().map(Vec::len).collect();
+        let mut growing = Growing::new(&classes, &size);
+        for &(t, q) in &unassigned {
+            if let Some(member) = growing.give(&classes, t, &mut size) {
+                current[member].push((t, q));
+                owner[offsets[t] + q as usize] = member;
+            }
+        }
+        drop(growing);
+
+        // Only topics with two or more subscribers, and members that can give or take, move.
+        let movable = |tp: &Tp| subscribers[tp.0] >= 2;
+        let mut sorted_all = sorted_all;
+        sorted_all.retain(movable);
+        unassigned.retain(movable);
+        let fixed: Vec<bool> = (0..n)
+            .map(|m| {
+                let can_participate =
+                    current[m].len() < p.max_assignment_size(m) || current[m].iter().any(movable);
+                !can_participate
+            })
+            .collect();
+
+        let loads = Loads::new(classes, &current, &fixed);
         let mut builder = General {
             p,
             offsets,
-            subscribers,
             current,
-            fixed: vec![false; n],
+            fixed,
             owner,
             loads,
             movements: Movements::default(),
             moves_left: (total + 1).saturating_mul(n + 1).saturating_mul(4),
         };
-        builder.balance(&previous, sorted_all, unassigned, revocation_required);
+        builder.balance(
+            &previous,
+            &sorted_all,
+            &unassigned,
+            revocation_required,
+            initializing,
+        );
         builder.current
     }
 
@@ -131,55 +165,26 @@ impl<'p> General<'p> {
         self.offsets[t] + q as usize
     }
 
+    /// Steps 4 and 5: the balancing passes, undone if they did not help.
     fn balance(
         &mut self,
         previous: &HashMap<Tp, (usize, i32)>,
-        mut sorted_all: Vec<Tp>,
-        mut unassigned: Vec<Tp>,
+        sorted_all: &[Tp],
+        unassigned: &[Tp],
         revocation_required: bool,
+        initializing: bool,
     ) {
-        let initializing = self.loads.max_size() == 0;
-
-        // Each unassigned partition to the least loaded subscriber.
-        for &tp in &unassigned {
-            let Some((member, _)) = self.loads.least_loaded(tp.0) else {
-                continue;
-            };
-            self.current[member].push(tp);
-            let i = self.index(tp);
-            self.owner[i] = member;
-            self.loads.add(member, tp.0);
-        }
-
-        // Only topics with two or more subscribers, and members that can give or take, move.
-        let movable = |tp: &Tp| self.subscribers[tp.0] >= 2;
-        sorted_all.retain(movable);
-        unassigned.retain(movable);
-        for m in 0..self.p.members {
-            if !self.can_participate(m) {
-                self.loads.deactivate(m);
-                self.fixed[m] = true;
-            }
-        }
-
         let before = (self.current.clone(), self.owner.clone());
         if !revocation_required {
-            self.perform_reassignments(&unassigned, previous);
+            self.perform_reassignments(unassigned, previous);
         }
-        let reassigned = self.perform_reassignments(&sorted_all, previous);
+        let reassigned = self.perform_reassignments(sorted_all, previous);
         if !initializing
             && reassigned
             && self.balance_score(&self.current) >= self.balance_score(&before.0)
         {
             (self.current, self.owner) = before;
         }
-    }
-
-    fn can_participate(&self, member: usize) -> bool {
-        self.len(member) < self.p.max_assignment_size(member)
-            || self.current[member]
-                .iter()
-                .any(|tp| self.subscribers[tp.0] >= 2)
     }
 
     /// Sum over pairs of members taking part in the balancing of their size difference.

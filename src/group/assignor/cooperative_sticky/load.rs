@@ -17,9 +17,98 @@
 //! balanced (Java's `isBalanced`, restricted to active members) exactly when the active sizes
 //! differ by at most one or no class is unbalanced.
 
-use std::collections::{BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use super::Prepared;
+
+/// Topics grouped by their set of subscribers.
+#[derive(Debug)]
+pub(super) struct TopicClasses {
+    class_of_topic: Vec<usize>,
+    /// The classes each member subscribes to.
+    member_classes: Vec<Vec<usize>>,
+    /// The subscribers of each class.
+    subscribers: Vec<Vec<usize>>,
+}
+
+impl TopicClasses {
+    pub(super) fn new(p: &Prepared) -> Self {
+        let mut by_topic: Vec<Vec<usize>> = vec![Vec::new(); p.counts.len()];
+        for (m, topics) in p.member_topics.iter().enumerate() {
+            for &t in topics {
+                by_topic[t].push(m);
+            }
+        }
+        let mut class_ids: HashMap<&[usize], usize> = HashMap::new();
+        let mut subscribers: Vec<Vec<usize>> = Vec::new();
+        let class_of_topic: Vec<usize> = by_topic
+            .iter()
+            .map(|s| {
+                *class_ids.entry(s.as_slice()).or_insert_with(|| {
+                    subscribers.push(s.clone());
+                    subscribers.len() - 1
+                })
+            })
+            .collect();
+        let member_classes: Vec<Vec<usize>> = p
+            .member_topics
+            .iter()
+            .map(|topics| {
+                let mut classes: Vec<usize> = topics.iter().map(|&t| class_of_topic[t]).collect();
+                classes.sort_unstable();
+                classes.dedup();
+                classes
+            })
+            .collect();
+        Self {
+            class_of_topic,
+            member_classes,
+            subscribers,
+        }
+    }
+}
+
+/// The least loaded subscriber of a topic while partitions are only handed out (sizes only
+/// grow): one min-heap of (size, member) per class whose entries may be stale, but never
+/// above the member's size, so an entry at the top that is up to date is the minimum.
+#[derive(Debug)]
+pub(super) struct Growing {
+    heaps: Vec<BinaryHeap<Reverse<(usize, usize)>>>,
+}
+
+impl Growing {
+    pub(super) fn new(classes: &TopicClasses, size: &[usize]) -> Self {
+        let heaps = classes
+            .subscribers
+            .iter()
+            .map(|members| members.iter().map(|&m| Reverse((size[m], m))).collect())
+            .collect();
+        Self { heaps }
+    }
+
+    /// The subscriber of `topic` holding the fewest partitions (the lowest member index among
+    /// equals), counted as holding one more from now on (`size` is updated).
+    pub(super) fn give(
+        &mut self,
+        classes: &TopicClasses,
+        topic: usize,
+        size: &mut [usize],
+    ) -> Option<usize> {
+        let heap = &mut self.heaps[classes.class_of_topic[topic]];
+        loop {
+            let mut top = heap.peek_mut()?;
+            let Reverse((s, m)) = *top;
+            if s == size[m] {
+                size[m] += 1;
+                *top = Reverse((size[m], m));
+                return Some(m);
+            }
+            // Stale: correct it and look at the top again.
+            *top = Reverse((size[m], m));
+        }
+    }
+}
 
 /// One class of topics (same subscribers).
 #[derive(Debug, Default)]
@@ -40,61 +129,45 @@ pub(super) struct Loads {
     active: Vec<bool>,
     /// Active members by (size, member).
     sorted: BTreeSet<(usize, usize)>,
-    class_of_topic: Vec<usize>,
-    /// The classes each member subscribes to.
-    member_classes: Vec<Vec<usize>>,
+    topics: TopicClasses,
     classes: Vec<Class>,
     /// Classes with `unbalanced` set.
     unbalanced: usize,
 }
 
 impl Loads {
-    /// Every member active, holding `held` (partitions of topics it subscribes to).
-    pub(super) fn new(p: &Prepared, held: &[Vec<(usize, i32)>]) -> Self {
-        let mut subscribers: Vec<Vec<usize>> = vec![Vec::new(); p.counts.len()];
-        for (m, topics) in p.member_topics.iter().enumerate() {
-            for &t in topics {
-                subscribers[t].push(m);
-            }
-        }
-        let mut class_ids: HashMap<&[usize], usize> = HashMap::new();
-        let class_of_topic: Vec<usize> = subscribers
-            .iter()
-            .map(|s| {
-                let next = class_ids.len();
-                *class_ids.entry(s.as_slice()).or_insert(next)
-            })
-            .collect();
-        let member_classes: Vec<Vec<usize>> = p
-            .member_topics
-            .iter()
-            .map(|topics| {
-                let mut classes: Vec<usize> = topics.iter().map(|&t| class_of_topic[t]).collect();
-                classes.sort_unstable();
-                classes.dedup();
-                classes
-            })
-            .collect();
+    /// Members holding `held` (partitions of topics they subscribe to); those with `fixed`
+    /// set take no part.
+    pub(super) fn new(topics: TopicClasses, held: &[Vec<(usize, i32)>], fixed: &[bool]) -> Self {
         let size: Vec<usize> = held.iter().map(Vec::len).collect();
-        let mut classes: Vec<Class> = (0..class_ids.len()).map(|_| Class::default()).collect();
-        for (m, member_classes) in member_classes.iter().enumerate() {
-            for &c in member_classes {
-                classes[c].subscribers.insert((size[m], m));
-            }
+        let active: Vec<bool> = fixed.iter().map(|&f| !f).collect();
+        let mut classes: Vec<Class> = (0..topics.subscribers.len())
+            .map(|_| Class::default())
+            .collect();
+        for (c, members) in topics.subscribers.iter().enumerate() {
+            classes[c].subscribers = members
+                .iter()
+                .filter(|&&m| active[m])
+                .map(|&m| (size[m], m))
+                .collect();
         }
         for (m, tps) in held.iter().enumerate() {
             for &(t, _) in tps {
-                let class = &mut classes[class_of_topic[t]];
+                let class = &mut classes[topics.class_of_topic[t]];
                 *class.held.entry(m).or_default() += 1;
-                class.holders.insert((size[m], m));
+                if active[m] {
+                    class.holders.insert((size[m], m));
+                }
             }
         }
         let mut loads = Self {
-            sorted: size.iter().enumerate().map(|(m, &s)| (s, m)).collect(),
-            active: vec![true; size.len()],
+            sorted: (0..size.len())
+                .filter(|&m| active[m])
+                .map(|m| (size[m], m))
+                .collect(),
+            active,
             size,
-            class_of_topic,
-            member_classes,
+            topics,
             classes,
             unbalanced: 0,
         };
@@ -104,31 +177,11 @@ impl Loads {
         loads
     }
 
-    /// The largest number of partitions an active member holds (0 with no active member).
-    pub(super) fn max_size(&self) -> usize {
-        self.sorted.last().map_or(0, |&(s, _)| s)
-    }
-
     /// The active subscriber of `topic` holding the fewest partitions (the lowest member index
     /// among equals).
     pub(super) fn least_loaded(&self, topic: usize) -> Option<(usize, usize)> {
-        let class = &self.classes[self.class_of_topic[topic]];
+        let class = &self.classes[self.topics.class_of_topic[topic]];
         class.subscribers.first().map(|&(size, m)| (m, size))
-    }
-
-    /// Takes `member` out of the balancing: it no longer counts as a subscriber or holder.
-    pub(super) fn deactivate(&mut self, member: usize) {
-        if !std::mem::replace(&mut self.active[member], false) {
-            return;
-        }
-        let key = (self.size[member], member);
-        self.sorted.remove(&key);
-        for i in 0..self.member_classes[member].len() {
-            let c = self.member_classes[member][i];
-            self.classes[c].subscribers.remove(&key);
-            self.classes[c].holders.remove(&key);
-            self.refresh(c);
-        }
     }
 
     /// Whether no partition can move to an active subscriber with at least two fewer
@@ -143,7 +196,7 @@ impl Loads {
     /// `member` now holds one more partition, of `topic`.
     pub(super) fn add(&mut self, member: usize, topic: usize) {
         self.resize(member, self.size[member] + 1);
-        let c = self.class_of_topic[topic];
+        let c = self.topics.class_of_topic[topic];
         let held = self.classes[c].held.entry(member).or_default();
         *held += 1;
         if *held == 1 && self.active[member] {
@@ -154,7 +207,7 @@ impl Loads {
 
     /// `member` no longer holds one of its partitions of `topic`.
     pub(super) fn remove(&mut self, member: usize, topic: usize) {
-        let c = self.class_of_topic[topic];
+        let c = self.topics.class_of_topic[topic];
         let class = &mut self.classes[c];
         let held = class
             .held
@@ -178,8 +231,8 @@ impl Loads {
         }
         self.sorted.remove(&(old, member));
         self.sorted.insert((new, member));
-        for i in 0..self.member_classes[member].len() {
-            let c = self.member_classes[member][i];
+        for i in 0..self.topics.member_classes[member].len() {
+            let c = self.topics.member_classes[member][i];
             let class = &mut self.classes[c];
             class.subscribers.remove(&(old, member));
             class.subscribers.insert((new, member));
