@@ -12,9 +12,10 @@
 //!    differences, it is undone.
 //!
 //! The choices (which partition, which member, in which order) are Java's; what differs is
-//! their cost: least loaded subscribers and the balance check come from [`Loads`] instead of
-//! scans of every member and partition, so a pass costs O(partitions) plus O(classes × log
-//! members) per move, where Java's costs O(partitions × members × partitions).
+//! their cost: least loaded subscribers and the balance check come from [`Growing`] and
+//! [`Loads`] instead of scans of every member and partition, so step 2 costs O(log members)
+//! per partition and a pass O(partitions) plus O(classes × log members) per move, where
+//! Java's pass costs O(partitions × members × partitions).
 
 use std::collections::HashMap;
 

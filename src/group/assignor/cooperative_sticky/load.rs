@@ -2,20 +2,27 @@
 //! ("who is the least loaded subscriber of this topic?", "is the assignment balanced?") cost a
 //! lookup instead of a scan of every member and partition.
 //!
-//! Topics with the same set of subscribers form one *class*; every question is the same for
-//! all topics of a class, so the index keeps per class:
+//! Topics with the same set of subscribers form one *class* ([`TopicClasses`]); every question
+//! is the same for all topics of a class.
+//!
+//! While unassigned partitions are handed out, sizes only grow: [`Growing`] keeps one lazy
+//! min-heap per class whose entries may lag behind (never exceed) the member's size, corrected
+//! when they reach the top, so a handout costs O(log members) amortised whatever the number of
+//! classes a member belongs to.
+//!
+//! For the balancing, [`Loads`] keeps per class:
 //! * its *active* subscribers (members taking part in the balancing) by (size, member);
 //! * how many of its partitions each member holds, and the active holders by (size, member);
 //! * whether it is *unbalanced*: its least loaded active subscriber has at least two fewer
 //!   partitions than its most loaded active holder (a partition of the class could move to
 //!   that subscriber and improve the balance).
 //!
-//! Invariants, after every public method: `size[m]` is the number of partitions `m` holds;
-//! every active member is in `sorted` and in each of its classes' `subscribers` with its
-//! current size, and in `holders` of each class it holds a partition of; inactive members are
-//! in none of them; `unbalanced` counts the classes whose flag is set. The assignment is
-//! balanced (Java's `isBalanced`, restricted to active members) exactly when the active sizes
-//! differ by at most one or no class is unbalanced.
+//! Invariants of [`Loads`], after every public method: `size[m]` is the number of partitions
+//! `m` holds; every active member is in `sorted` and in each of its classes' `subscribers`
+//! with its current size, and in `holders` of each class it holds a partition of; inactive
+//! members are in none of them; `unbalanced` counts the classes whose flag is set. The
+//! assignment is balanced (Java's `isBalanced`, restricted to active members) exactly when the
+//! active sizes differ by at most one or no class is unbalanced.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
