@@ -7,7 +7,9 @@
 //! The leader runs the assignor on a blocking thread and keeps heartbeating meanwhile (as
 //! Java's heartbeat thread does once JoinGroup succeeded): the coordinator evicts a member
 //! that neither heartbeats nor sends SyncGroup within `session.timeout.ms`, so a long
-//! assignment must not silence the group task.
+//! assignment must not silence the group task. Followers need no heartbeats then: the
+//! coordinator counts a member whose SyncGroup it holds as alive (and would queue a heartbeat
+//! behind that SyncGroup on the same connection anyway).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
