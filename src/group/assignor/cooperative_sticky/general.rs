@@ -69,25 +69,7 @@ impl<'p> General<'p> {
             .flat_map(|&t| (0..p.counts[t]).map(move |q| (t, q)))
             .collect();
 
-        // The newest claim from a generation older than the current one, per partition.
-        let mut previous: HashMap<Tp, (usize, i32)> = HashMap::new();
-        for &m in &p.java_order {
-            let generation = match p.generation[m] {
-                Some(g) if g < p.max_generation => g,
-                None if p.max_generation > -1 => -1,
-                _ => continue,
-            };
-            for &tp in &p.owned_raw[m] {
-                previous
-                    .entry(tp)
-                    .and_modify(|e| {
-                        if generation > e.1 {
-                            *e = (m, generation);
-                        }
-                    })
-                    .or_insert((m, generation));
-            }
-        }
+        let previous = previous_generation_claims(p);
 
         // Keep what members own and still subscribe to.
         let mut current = p.owned.clone();
@@ -122,7 +104,6 @@ impl<'p> General<'p> {
                 owner[offsets[t] + q as usize] = member;
             }
         }
-        drop(growing);
 
         // Only topics with two or more subscribers, and members that can give or take, move.
         let movable = |tp: &Tp| subscribers[tp.0] >= 2;
@@ -268,4 +249,28 @@ impl<'p> General<'p> {
         self.loads.add(to, tp.0);
         self.moves_left -= 1;
     }
+}
+
+/// The newest claim from a generation older than the current one, per partition: (member,
+/// generation), where a returning partition may go back to.
+fn previous_generation_claims(p: &Prepared) -> HashMap<Tp, (usize, i32)> {
+    let mut previous: HashMap<Tp, (usize, i32)> = HashMap::new();
+    for &m in &p.java_order {
+        let generation = match p.generation[m] {
+            Some(g) if g < p.max_generation => g,
+            None if p.max_generation > -1 => -1,
+            _ => continue,
+        };
+        for &tp in &p.owned_raw[m] {
+            previous
+                .entry(tp)
+                .and_modify(|e| {
+                    if generation > e.1 {
+                        *e = (m, generation);
+                    }
+                })
+                .or_insert((m, generation));
+        }
+    }
+    previous
 }
