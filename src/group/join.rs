@@ -3,25 +3,36 @@
 //! Eager protocols revoke everything before joining; cooperative-sticky (KIP-429) keeps the
 //! owned partitions, reports them in the subscription, and releases only what moves — which the
 //! next round then assigns to its new owner.
+//!
+//! The leader runs the assignor on a blocking thread and keeps heartbeating meanwhile (as
+//! Java's heartbeat thread does once JoinGroup succeeded): the coordinator evicts a member
+//! that neither heartbeats nor sends SyncGroup within `session.timeout.ms`, so a long
+//! assignment must not silence the group task. Followers need no heartbeats then: the
+//! coordinator counts a member whose SyncGroup it holds as alive (and would queue a heartbeat
+//! behind that SyncGroup on the same connection anyway).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
+    future::Future,
     sync::atomic::{AtomicBool, Ordering},
     time::Duration,
 };
+
+use tokio::{task::JoinHandle, time::Instant};
 
 use crate::{
     error::{Error, KafkaCode, Result},
     state::buffer::Delivery,
     types::TopicPartition,
     wire::{
+        heartbeat::HeartbeatRequest,
         join_group::{JoinGroupProtocol, JoinGroupRequest},
         sync_group::{SyncGroupAssignment, SyncGroupRequest},
     },
 };
 
 use super::{
-    assignor::{MemberSubscription, RebalanceProtocol},
+    assignor::{MemberSubscription, RebalanceProtocol, assignor_by_name},
     protocol::{Assignment, Subscription, TopicPartitions},
 };
 
@@ -143,7 +154,7 @@ impl Member {
             "joined"
         );
         let assignments = if joined.leader == joined.member_id && !joined.skip_assignment {
-            self.lead(protocol.as_deref(), &joined.members).await?
+            self.lead(protocol.as_deref(), &joined).await?
         } else {
             Vec::new()
         };
@@ -209,13 +220,16 @@ impl Member {
     }
 
     /// As leader: run the chosen assignor over every member's subscription.
+    /// Heartbeats keep flowing while the assignor runs.
     pub(super) async fn lead(
         &self,
         protocol: Option<&str>,
-        members: &[crate::wire::join_group::JoinGroupMember],
+        joined: &crate::wire::join_group::JoinGroupResponse,
     ) -> std::result::Result<Vec<SyncGroupAssignment>, Next> {
+        let members = &joined.members;
         let assignor = protocol
-            .and_then(|n| self.assignors.iter().find(|a| a.name() == n))
+            .filter(|&n| self.assignors.iter().any(|a| a.name() == n))
+            .and_then(assignor_by_name)
             .ok_or_else(|| {
                 Next::Fatal(Error::Request {
                     broker: "-".into(),
@@ -254,7 +268,13 @@ impl Member {
             .filter(|t| t.error.is_none())
             .map(|t| (t.topic.clone(), t.partitions.len() as i32))
             .collect();
-        let assignments = assignor.assign(&partitions_per_topic, &subscriptions);
+        let work = tokio::task::spawn_blocking(move || {
+            assignor.assign(&partitions_per_topic, &subscriptions)
+        });
+        let assignments = heartbeat_while(work, self.config.heartbeat_interval, || {
+            self.rebalance_heartbeat(&joined.member_id, joined.generation_id)
+        })
+        .await?;
         Ok(members
             .iter()
             .map(|m| SyncGroupAssignment {
@@ -271,6 +291,69 @@ impl Member {
                     }),
             })
             .collect())
+    }
+}
+
+impl Member {
+    /// A heartbeat between JoinGroup and SyncGroup. REBALANCE_IN_PROGRESS only means another
+    /// round has begun (the SyncGroup will say so) and is ignored; other errors end the round.
+    async fn rebalance_heartbeat(
+        &self,
+        member_id: &str,
+        generation: i32,
+    ) -> std::result::Result<(), Next> {
+        let request = HeartbeatRequest {
+            group_id: self.group_id.clone(),
+            generation_id: generation,
+            member_id: member_id.to_owned(),
+            group_instance_id: self.config.group_instance_id.clone(),
+        };
+        match self.coordinator_request(request).await {
+            Ok(response) => match KafkaCode::from_code(response.error_code) {
+                None => {
+                    self.session_confirmed();
+                    Ok(())
+                }
+                Some(code) if code.0 == 27 => Ok(()),
+                Some(code) => Err(self.classify_code("Heartbeat", code)),
+            },
+            Err(e) => {
+                // The SyncGroup that follows reports a broken connection.
+                tracing::debug!(group = %self.group_id, error = %e, "heartbeat during assignment");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Waits for `work`, calling `heartbeat` every `interval` until it is done. A heartbeat error
+/// ends the wait (the work is left to finish on its own); so does a panic of the work.
+async fn heartbeat_while<T, F, Fut>(
+    mut work: JoinHandle<T>,
+    interval: Duration,
+    mut heartbeat: F,
+) -> std::result::Result<T, Next>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = std::result::Result<(), Next>>,
+{
+    let mut next = Instant::now() + interval;
+    loop {
+        match tokio::time::timeout_at(next, &mut work).await {
+            Ok(done) => {
+                return done.map_err(|e| {
+                    Next::Fatal(Error::Request {
+                        broker: "-".into(),
+                        api: "SyncGroup",
+                        reason: format!("the partition assignor failed: {e}"),
+                    })
+                });
+            }
+            Err(_) => {
+                next = Instant::now() + interval;
+                heartbeat().await?;
+            }
+        }
     }
 }
 
@@ -306,4 +389,58 @@ fn to_topic_partitions(tps: &[TopicPartition]) -> Vec<TopicPartitions> {
             TopicPartitions::new(t, p)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn heartbeats_flow_while_the_assignment_runs() {
+        // The assignment can only finish after three heartbeats were sent while it ran.
+        let (beat, beats) = mpsc::channel::<()>();
+        let work = tokio::task::spawn_blocking(move || {
+            for _ in 0..3 {
+                beats.recv().expect("a heartbeat");
+            }
+            42
+        });
+        let mut sent = 0;
+        let waited = heartbeat_while(work, Duration::from_millis(5), || {
+            sent += 1;
+            let _ = beat.send(());
+            async { Ok(()) }
+        });
+        let result = tokio::time::timeout(Duration::from_secs(60), waited).await;
+        assert!(matches!(result, Ok(Ok(42))));
+        assert!(sent >= 3, "{sent} heartbeats");
+    }
+
+    #[tokio::test]
+    async fn a_fencing_heartbeat_ends_the_wait_for_the_assignment() {
+        let (release, released) = mpsc::channel::<()>();
+        let work = tokio::task::spawn_blocking(move || released.recv().is_ok());
+        let waited = heartbeat_while(work, Duration::from_millis(5), || async {
+            Err(Next::Lost {
+                reset_member_id: true,
+            })
+        });
+        let result = tokio::time::timeout(Duration::from_secs(60), waited).await;
+        assert!(matches!(
+            result,
+            Ok(Err(Next::Lost {
+                reset_member_id: true
+            }))
+        ));
+        release.send(()).expect("the assignment still runs");
+    }
+
+    #[tokio::test]
+    async fn a_panicking_assignor_is_a_fatal_error_not_a_crash() {
+        let work = tokio::task::spawn_blocking(|| -> u32 { panic!("assignor bug") });
+        let result = heartbeat_while(work, Duration::from_secs(3600), || async { Ok(()) }).await;
+        assert!(matches!(result, Err(Next::Fatal(_))));
+    }
 }

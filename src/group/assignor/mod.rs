@@ -16,7 +16,7 @@ mod range;
 mod round_robin;
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use bytes::Bytes;
 
@@ -101,6 +101,8 @@ struct GroupInput<'a> {
     /// The topics some member subscribes to that have partitions, sorted by name, with their
     /// partition counts.
     topics: Vec<(&'a str, i32)>,
+    /// Index into `topics` of each topic name.
+    topic_indexes: HashMap<&'a str, usize>,
     /// For each member, the indexes into `topics` it subscribes to (sorted, unique).
     member_topics: Vec<Vec<usize>>,
     /// Members in the order the Java leader iterates its `HashMap<String, Subscription>`: by
@@ -119,15 +121,19 @@ impl<'a> GroupInput<'a> {
         let by_id: BTreeMap<&str, &MemberSubscription> =
             members.iter().map(|m| (m.member_id.as_str(), m)).collect();
         let members: Vec<&MemberSubscription> = by_id.into_values().collect();
+        let subscribed: HashSet<&str> = members
+            .iter()
+            .flat_map(|m| m.subscription.topics.iter().map(String::as_str))
+            .collect();
         let topics: Vec<(&str, i32)> = partitions_per_topic
             .iter()
-            .filter(|&(topic, &count)| {
-                count > 0
-                    && members
-                        .iter()
-                        .any(|m| m.subscription.topics.contains(topic))
-            })
+            .filter(|&(topic, &count)| count > 0 && subscribed.contains(topic.as_str()))
             .map(|(topic, &count)| (topic.as_str(), count))
+            .collect();
+        let topic_indexes: HashMap<&str, usize> = topics
+            .iter()
+            .enumerate()
+            .map(|(i, &(name, _))| (name, i))
             .collect();
         let member_topics = members
             .iter()
@@ -136,11 +142,7 @@ impl<'a> GroupInput<'a> {
                     .subscription
                     .topics
                     .iter()
-                    .filter_map(|t| {
-                        topics
-                            .binary_search_by(|(name, _)| (*name).cmp(t.as_str()))
-                            .ok()
-                    })
+                    .filter_map(|t| topic_indexes.get(t.as_str()).copied())
                     .collect();
                 idx.sort_unstable();
                 idx.dedup();
@@ -162,6 +164,7 @@ impl<'a> GroupInput<'a> {
         Self {
             members,
             topics,
+            topic_indexes,
             member_topics,
             java_order,
             java_rank,
@@ -182,9 +185,7 @@ impl<'a> GroupInput<'a> {
     }
 
     fn topic_index(&self, topic: &str) -> Option<usize> {
-        self.topics
-            .binary_search_by(|(name, _)| (*name).cmp(topic))
-            .ok()
+        self.topic_indexes.get(topic).copied()
     }
 
     fn subscribes(&self, member: usize, topic: usize) -> bool {
