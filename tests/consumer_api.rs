@@ -185,3 +185,21 @@ async fn prefetch_stays_within_the_buffer_budget_while_the_application_does_not_
     let rest = take(&c, 1199).await;
     assert_eq!(rest.last().map(|m| m.offset), Some(1199));
 }
+
+#[tokio::test]
+async fn auto_offset_reset_error_without_an_offset_surfaces_the_error_and_stays_stopped() {
+    let (_topic, tp) = topic_with(3);
+    let c = consumer(&["auto.offset.reset=error"]).await;
+    c.assign([(tp.clone(), Offset::Default)]).unwrap();
+    match c.poll(Duration::from_secs(5)).await {
+        Some(Err(rskafka_consumer::Error::OffsetOutOfRange { partition, .. })) => {
+            assert_eq!(partition, 0)
+        }
+        other => panic!("expected the OffsetOutOfRange error, got {other:?}"),
+    }
+    // Stopped: nothing more (no message, no second error) until the application seeks.
+    assert!(c.poll(Duration::from_secs(2)).await.is_none());
+    c.seek(&tp, Offset::Beginning).unwrap();
+    assert_eq!(offsets(&take(&c, 3).await), [0, 1, 2]);
+    c.close().await;
+}

@@ -106,7 +106,8 @@ impl PartitionTable {
     }
 
     /// The fetch state a partition starts in for `offset`. Under `auto.offset.reset=error`, a
-    /// partition without an explicit offset fails at once, with an error event.
+    /// partition without an explicit offset fails at once, with an error event pushed now:
+    /// callers purge the partition's old deliveries before, never after.
     fn start_state(&self, tp: &TopicPartition, generation: u64, offset: Offset) -> FetchState {
         match offset {
             Offset::Beginning => FetchState::Resolve(ResolveTo::Earliest),
@@ -155,12 +156,16 @@ impl PartitionTable {
 
     /// Moves an assigned partition to `offset` under a new generation and drops what was
     /// buffered for it.
+    ///
+    /// The purge comes before [`start_state`](Self::start_state), which may push the
+    /// partition's out-of-range error: that error belongs to the new generation.
     pub(crate) fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
-        let generation = self.new_generation();
-        let fetch = self.start_state(tp, generation, offset);
-        self.with_partition(tp, |state| state.move_to(generation, fetch))?;
-        self.buffer.purge(tp);
-        Ok(())
+        self.with_partition(tp, |state| {
+            let generation = self.new_generation();
+            self.buffer.purge(tp);
+            let fetch = self.start_state(tp, generation, offset);
+            state.move_to(generation, fetch);
+        })
     }
 
     /// Stops fetching `partitions`: each gets a new generation, its position stays where the

@@ -195,3 +195,16 @@ fn out_of_range_without_a_reset_policy_fails_the_partition_with_an_error() {
     assert_eq!(drain(&t), ["err"]);
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "failed");
 }
+
+#[test]
+fn auto_offset_reset_error_without_an_offset_reports_the_error_once_and_stays_stopped() {
+    let t = table(&[("auto.offset.reset", "error")]);
+    let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    t.add(&[(a.clone(), Offset::Default), (b.clone(), Offset::At(0))]);
+    assert_eq!(drain(&t), ["err"], "assigning with Default");
+    t.seek(&b, Offset::Stored).unwrap();
+    assert_eq!(drain(&t), ["err"], "seeking to Stored");
+    assert_eq!(drain(&t), Vec::<String>::new(), "exactly once");
+    assert!(t.take_ready(1, Instant::now()).0.is_empty(), "both stopped");
+    assert!(t.take_lookups(Instant::now()).is_empty());
+}
