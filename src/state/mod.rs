@@ -155,14 +155,15 @@ impl PartitionTable {
     }
 
     /// Moves an assigned partition to `offset` under a new generation and drops what was
-    /// buffered for it.
+    /// buffered for it before. The purge runs under the map lock and spares the new
+    /// generation, so a fetch applied meanwhile is never lost.
     ///
     /// The purge comes before [`start_state`](Self::start_state), which may push the
     /// partition's out-of-range error: that error belongs to the new generation.
     pub(crate) fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
         self.with_partition(tp, |state| {
             let generation = self.new_generation();
-            self.buffer.purge(tp);
+            self.buffer.purge_before(tp, generation);
             let fetch = self.start_state(tp, generation, offset);
             state.move_to(generation, fetch);
         })
@@ -181,8 +182,9 @@ impl PartitionTable {
                 };
                 state.move_to(generation, fetch);
                 state.paused = true;
+                // Under the map lock, so no fetch of the new generation can land before it.
+                self.buffer.purge_before(tp, generation);
             })?;
-            self.buffer.purge(tp);
         }
         Ok(())
     }
