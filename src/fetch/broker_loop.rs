@@ -36,8 +36,9 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
             let _ = tokio::time::timeout_at(idle, changes.changed()).await;
             continue;
         }
+        let incremental = session.is_incremental();
         let response = fetch(&shared, node, &mut session, &requested).await;
-        apply(&shared, &requested, response);
+        apply(&shared, &requested, response, incremental);
     }
 }
 
@@ -85,6 +86,7 @@ async fn fetch(
             session.reset();
             Ok(FetchResponse {
                 topics: Vec::new(),
+                session_id: 0,
                 ..response
             })
         }
@@ -96,8 +98,14 @@ async fn fetch(
     }
 }
 
-/// Applies a fetch result to the partitions it covered.
-fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchResponse, Error>) {
+/// Applies a fetch result to the partitions it covered. Under an `incremental` session, a
+/// partition left out of the response has nothing new (see [`FetchOutcome::Unchanged`]).
+fn apply(
+    shared: &Shared,
+    requested: &[Requested],
+    response: Result<FetchResponse, Error>,
+    incremental: bool,
+) {
     let backoff = Instant::now() + shared.config.fetch_error_backoff;
     let response = match response {
         Ok(r) => r,
@@ -129,6 +137,8 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             )
         });
         let outcome = match (data, decoded) {
+            // A dropped session answers with no topics at all: nothing to conclude then.
+            (None, _) if incremental && response.session_id != 0 => FetchOutcome::Unchanged,
             (None, _) => FetchOutcome::Missing,
             (Some(d), None) => FetchOutcome::Error(KafkaCode(d.error_code)),
             (

@@ -114,6 +114,12 @@ impl FetchSession {
         }
     }
 
+    /// Whether the next request is incremental: the broker then leaves partitions without
+    /// news out of its response.
+    pub(crate) fn is_incremental(&self) -> bool {
+        self.id != 0
+    }
+
     /// Forgets the session: the next request is a full one.
     pub(crate) fn reset(&mut self) {
         *self = Self::default();

@@ -18,7 +18,7 @@ use crate::{
 use super::{
     PartitionTable,
     buffer::Delivery,
-    partition::{FetchState, Leader, ResolveTo},
+    partition::{FetchState, Leader, PartitionState, ResolveTo},
 };
 
 /// A partition in one fetch request: its generation and fetch offset when sent.
@@ -35,6 +35,9 @@ pub(crate) struct Requested {
 pub(crate) enum FetchOutcome {
     /// The response did not cover the partition.
     Missing,
+    /// An incremental fetch session's response left the partition out: the broker has no
+    /// records for it at the fetch offset and its watermarks are those last reported.
+    Unchanged,
     /// The broker answered with an error code for it.
     Error(KafkaCode),
     /// The partition's data, decoded.
@@ -127,10 +130,21 @@ impl PartitionTable {
         };
         state.in_flight = false;
         if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
+            // The watermarks are the partition's, whatever its generation: an incremental
+            // session reports them only when they change, so they must not be lost.
+            if let FetchOutcome::Data { watermarks, .. } = outcome {
+                state.watermarks = Some(watermarks);
+            }
             return false;
         }
         let (messages, next_offset, error, watermarks) = match outcome {
             FetchOutcome::Missing => return false,
+            FetchOutcome::Unchanged => {
+                if let Some(watermarks) = state.watermarks {
+                    self.maybe_eof(state, r, r.offset, watermarks);
+                }
+                return false;
+            }
             FetchOutcome::Error(code) if code == KafkaCode::OFFSET_OUT_OF_RANGE => {
                 return match self.policy.reset {
                     Some(to) => {
@@ -195,6 +209,18 @@ impl PartitionTable {
             });
             return false;
         }
+        self.maybe_eof(state, r, next_offset, watermarks);
+        false
+    }
+
+    /// Reports EOF if `next_offset` is at the end and no EOF was reported there yet.
+    fn maybe_eof(
+        &self,
+        state: &mut PartitionState,
+        r: &Requested,
+        next_offset: i64,
+        watermarks: Watermarks,
+    ) {
         let end = watermarks.end(self.policy.isolation);
         if self.policy.partition_eof && next_offset >= end && state.last_eof != Some(next_offset) {
             state.last_eof = Some(next_offset);
@@ -204,7 +230,6 @@ impl PartitionTable {
                 offset: next_offset,
             });
         }
-        false
     }
 
     /// Topics with partitions that need a leader, and every assigned topic.

@@ -208,3 +208,28 @@ fn auto_offset_reset_error_without_an_offset_reports_the_error_once_and_stays_st
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "both stopped");
     assert!(t.take_lookups(Instant::now()).is_empty());
 }
+
+#[test]
+fn a_partition_left_out_of_an_incremental_response_at_the_end_reports_eof() {
+    let t = table(&[("enable.partition.eof", "true")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..3, 3), Instant::now());
+    assert_eq!(drain(&t), ["m0", "m1", "m2", "eof3"]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(
+        drain(&t),
+        Vec::<String>::new(),
+        "one EOF per arrival at the end"
+    );
+    t.seek(&tp, Offset::At(3)).unwrap();
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(drain(&t), ["eof3"], "the seek re-arms EOF");
+    t.seek(&tp, Offset::At(1)).unwrap();
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(drain(&t), Vec::<String>::new(), "not at the end");
+}
