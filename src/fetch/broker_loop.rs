@@ -14,14 +14,8 @@ use crate::{
 
 use super::{
     response::{Decoded, decode_partition},
-    session::FetchSession,
+    session::{FetchSession, Verdict},
 };
-
-/// The broker dropped our fetch session.
-const SESSION_ERRORS: [KafkaCode; 2] = [
-    KafkaCode::FETCH_SESSION_ID_NOT_FOUND,
-    KafkaCode::INVALID_FETCH_SESSION_EPOCH,
-];
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
@@ -76,21 +70,17 @@ async fn fetch(
         shared.pool.invalidate(node, Purpose::Fetch, &conn).await;
     }
     let response = response?;
-    match KafkaCode::from_code(response.error_code) {
-        None => {
-            session.on_success(response.session_id);
-            Ok(response)
-        }
-        Some(code) if SESSION_ERRORS.contains(&code) => {
+    match session.on_response(response.error_code, response.session_id) {
+        Verdict::Ok => Ok(response),
+        Verdict::SessionDropped(code) => {
             tracing::debug!(node, %code, "fetch session dropped by the broker; starting anew");
-            session.reset();
             Ok(FetchResponse {
                 topics: Vec::new(),
                 session_id: 0,
                 ..response
             })
         }
-        Some(code) => Err(Error::Kafka {
+        Verdict::Failed(code) => Err(Error::Kafka {
             api: "Fetch",
             code,
             context: None,

@@ -4,17 +4,35 @@
 //! epoch 0). While the broker keeps it, each request carries only the partitions whose fetch
 //! parameters changed (new offset, leader epoch) plus the ones to forget, and the broker
 //! answers only for partitions with news. Any error — a broker that does not keep the session
-//! (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH), a failed request — resets it,
-//! and the next request is full again. Brokers without sessions (Fetch < v7) always answer
-//! with session id 0, so every request stays a full one.
+//! (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH), any other top-level error code, a
+//! failed request — resets it, and the next request is full again. Brokers without sessions
+//! (Fetch < v7) always answer with session id 0, so every request stays a full one.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::{
+    error::KafkaCode,
     state::Requested,
     types::TopicPartition,
     wire::fetch::{FetchPartition, FetchTopic, ForgottenTopic},
 };
+
+/// The broker dropped our fetch session.
+const SESSION_ERRORS: [KafkaCode; 2] = [
+    KafkaCode::FETCH_SESSION_ID_NOT_FOUND,
+    KafkaCode::INVALID_FETCH_SESSION_EPOCH,
+];
+
+/// What a response's top-level error code means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// No error.
+    Ok,
+    /// The broker no longer knows the session: not an error for the partitions.
+    SessionDropped(KafkaCode),
+    /// The request failed as a whole.
+    Failed(KafkaCode),
+}
 
 /// What the broker's session holds for one partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +116,26 @@ impl FetchSession {
         request
     }
 
+    /// Takes a response's top-level `error_code` and `session_id`. Any error closes the
+    /// session (as Java's `FetchSessionHandler` does): the broker may still hold positions
+    /// from before, so the next request is a full one.
+    pub(crate) fn on_response(&mut self, error_code: i16, session_id: i32) -> Verdict {
+        match KafkaCode::from_code(error_code) {
+            None => {
+                self.on_success(session_id);
+                Verdict::Ok
+            }
+            Some(code) if SESSION_ERRORS.contains(&code) => {
+                self.reset();
+                Verdict::SessionDropped(code)
+            }
+            Some(code) => {
+                self.reset();
+                Verdict::Failed(code)
+            }
+        }
+    }
+
     /// Records a successful response carrying `session_id`.
     pub(crate) fn on_success(&mut self, session_id: i32) {
         if session_id == 0 {
@@ -178,6 +216,24 @@ mod tests {
         let r = s.request(&[req(0, 5)], 100);
         assert_eq!((r.session_id, r.session_epoch), (0, 0));
         assert_eq!(partitions(&r), [(0, 5)]);
+    }
+
+    #[test]
+    fn any_top_level_error_closes_the_session_and_the_next_request_is_full() {
+        for code in [
+            KafkaCode::UNKNOWN_SERVER_ERROR,
+            KafkaCode::NOT_LEADER_OR_FOLLOWER,
+        ] {
+            let mut s = FetchSession::default();
+            s.request(&[req(0, 5), req(1, 7)], 100);
+            s.on_success(9);
+            // A backward seek of partition 0, answered with an error.
+            s.request(&[req(0, 2), req(1, 7)], 100);
+            assert_eq!(s.on_response(code.0, 9), Verdict::Failed(code));
+            let r = s.request(&[req(0, 2), req(1, 7)], 100);
+            assert_eq!((r.session_id, r.session_epoch), (0, 0), "{code}");
+            assert_eq!(partitions(&r), [(0, 2), (1, 7)], "{code}");
+        }
     }
 
     #[test]
