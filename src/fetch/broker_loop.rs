@@ -9,7 +9,7 @@ use crate::{
     error::{Error, KafkaCode},
     state::{FetchOutcome, Requested, Shared},
     types::Watermarks,
-    wire::fetch::{FetchRequest, FetchResponse},
+    wire::fetch::{FetchRequest, FetchResponse, FetchResponsePartition},
 };
 
 use super::{
@@ -45,7 +45,7 @@ async fn fetch(
     requested: &[Requested],
 ) -> Result<FetchResponse, Error> {
     let config = &shared.config;
-    let parts = session.request(requested, config.max_partition_fetch_bytes);
+    let parts = session.request(requested);
     let request = FetchRequest {
         max_wait_ms: i32::try_from(config.fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
         min_bytes: config.fetch_min_bytes,
@@ -127,6 +127,9 @@ fn apply(
             )
         });
         let outcome = match (data, decoded) {
+            (Some(d), Some(decoded)) if decoded.is_incomplete() => FetchOutcome::Incomplete {
+                watermarks: watermarks_of(d),
+            },
             // A dropped session answers with no topics at all: nothing to conclude then.
             (None, _) if incremental && response.session_id != 0 => FetchOutcome::Unchanged,
             (None, _) => FetchOutcome::Missing,
@@ -137,21 +140,26 @@ fn apply(
                     messages,
                     next_offset,
                     error,
+                    ..
                 }),
             ) => FetchOutcome::Data {
                 messages,
                 next_offset,
                 error,
-                watermarks: Watermarks {
-                    log_start_offset: d.log_start_offset,
-                    high_watermark: d.high_watermark,
-                    last_stable_offset: d.last_stable_offset,
-                },
+                watermarks: watermarks_of(d),
             },
         };
         wake_manager |= shared.partitions.apply_fetch(r, outcome, backoff);
     }
     if wake_manager {
         shared.notify_change();
+    }
+}
+
+fn watermarks_of(d: &FetchResponsePartition) -> Watermarks {
+    Watermarks {
+        log_start_offset: d.log_start_offset,
+        high_watermark: d.high_watermark,
+        last_stable_offset: d.last_stable_offset,
     }
 }

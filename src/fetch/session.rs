@@ -2,7 +2,7 @@
 //!
 //! The first request of a session is a full fetch asking the broker to create one (id 0,
 //! epoch 0). While the broker keeps it, each request carries only the partitions whose fetch
-//! parameters changed (new offset, leader epoch) plus the ones to forget, and the broker
+//! parameters changed (new offset, leader epoch, size limit) plus the ones to forget, and the broker
 //! answers only for partitions with news. Any error — a broker that does not keep the session
 //! (FETCH_SESSION_ID_NOT_FOUND, INVALID_FETCH_SESSION_EPOCH), any other top-level error code, a
 //! failed request — resets it, and the next request is full again. Brokers without sessions
@@ -39,6 +39,7 @@ pub(crate) enum Verdict {
 struct Sent {
     offset: i64,
     leader_epoch: i32,
+    max_bytes: i32,
 }
 
 /// The request parts a session decides.
@@ -61,7 +62,7 @@ pub(crate) struct FetchSession {
 impl FetchSession {
     /// Builds the next request for exactly the partitions in `ready`: the session is made to
     /// hold these and nothing else.
-    pub(crate) fn request(&mut self, ready: &[Requested], max_bytes: i32) -> SessionRequest {
+    pub(crate) fn request(&mut self, ready: &[Requested]) -> SessionRequest {
         let full = self.id == 0;
         let mut topics: BTreeMap<&str, Vec<FetchPartition>> = BTreeMap::new();
         let mut now_sent = HashMap::with_capacity(ready.len());
@@ -69,6 +70,7 @@ impl FetchSession {
             let sent = Sent {
                 offset: r.offset,
                 leader_epoch: r.leader_epoch,
+                max_bytes: r.max_bytes,
             };
             if full || self.sent.get(&r.tp) != Some(&sent) {
                 topics.entry(&r.tp.topic).or_default().push(FetchPartition {
@@ -77,7 +79,7 @@ impl FetchSession {
                     fetch_offset: r.offset,
                     last_fetched_epoch: -1,
                     log_start_offset: -1,
-                    partition_max_bytes: max_bytes,
+                    partition_max_bytes: r.max_bytes,
                 });
             }
             now_sent.insert(r.tp.clone(), sent);
@@ -174,6 +176,7 @@ mod tests {
             generation: 1,
             offset,
             leader_epoch: 0,
+            max_bytes: 100,
         }
     }
 
@@ -187,7 +190,7 @@ mod tests {
     #[test]
     fn first_request_is_full_and_asks_for_a_session() {
         let mut s = FetchSession::default();
-        let r = s.request(&[req(0, 5), req(1, 7)], 100);
+        let r = s.request(&[req(0, 5), req(1, 7)]);
         assert_eq!((r.session_id, r.session_epoch), (0, 0));
         assert_eq!(partitions(&r), [(0, 5), (1, 7)]);
     }
@@ -195,15 +198,15 @@ mod tests {
     #[test]
     fn incremental_requests_carry_only_changed_partitions_and_forget_removed_ones() {
         let mut s = FetchSession::default();
-        s.request(&[req(0, 5), req(1, 7), req(2, 9)], 100);
+        s.request(&[req(0, 5), req(1, 7), req(2, 9)]);
         s.on_success(42);
-        let r = s.request(&[req(0, 6), req(1, 7)], 100);
+        let r = s.request(&[req(0, 6), req(1, 7)]);
         assert_eq!((r.session_id, r.session_epoch), (42, 1));
         assert_eq!(partitions(&r), [(0, 6)], "partition 1 unchanged");
         assert_eq!(r.forgotten.len(), 1);
         assert_eq!(r.forgotten[0].partitions, [2]);
         s.on_success(42);
-        let r = s.request(&[req(0, 6), req(1, 7), req(2, 9)], 100);
+        let r = s.request(&[req(0, 6), req(1, 7), req(2, 9)]);
         assert_eq!(r.session_epoch, 2);
         assert_eq!(partitions(&r), [(2, 9)], "re-added partition is sent again");
     }
@@ -211,9 +214,9 @@ mod tests {
     #[test]
     fn a_broker_without_sessions_keeps_every_request_full() {
         let mut s = FetchSession::default();
-        s.request(&[req(0, 5)], 100);
+        s.request(&[req(0, 5)]);
         s.on_success(0);
-        let r = s.request(&[req(0, 5)], 100);
+        let r = s.request(&[req(0, 5)]);
         assert_eq!((r.session_id, r.session_epoch), (0, 0));
         assert_eq!(partitions(&r), [(0, 5)]);
     }
@@ -225,12 +228,12 @@ mod tests {
             KafkaCode::NOT_LEADER_OR_FOLLOWER,
         ] {
             let mut s = FetchSession::default();
-            s.request(&[req(0, 5), req(1, 7)], 100);
+            s.request(&[req(0, 5), req(1, 7)]);
             s.on_success(9);
             // A backward seek of partition 0, answered with an error.
-            s.request(&[req(0, 2), req(1, 7)], 100);
+            s.request(&[req(0, 2), req(1, 7)]);
             assert_eq!(s.on_response(code.0, 9), Verdict::Failed(code));
-            let r = s.request(&[req(0, 2), req(1, 7)], 100);
+            let r = s.request(&[req(0, 2), req(1, 7)]);
             assert_eq!((r.session_id, r.session_epoch), (0, 0), "{code}");
             assert_eq!(partitions(&r), [(0, 2), (1, 7)], "{code}");
         }
@@ -239,10 +242,10 @@ mod tests {
     #[test]
     fn reset_makes_the_next_request_full() {
         let mut s = FetchSession::default();
-        s.request(&[req(0, 5)], 100);
+        s.request(&[req(0, 5)]);
         s.on_success(9);
         s.reset();
-        let r = s.request(&[req(0, 5)], 100);
+        let r = s.request(&[req(0, 5)]);
         assert_eq!((r.session_id, r.session_epoch), (0, 0));
         assert_eq!(partitions(&r), [(0, 5)]);
     }

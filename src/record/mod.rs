@@ -21,7 +21,7 @@ mod control;
 mod records;
 
 #[cfg(test)]
-mod builder;
+pub(crate) mod builder;
 #[cfg(test)]
 mod tests;
 

@@ -28,6 +28,8 @@ pub(crate) struct Requested {
     pub(crate) generation: u64,
     pub(crate) offset: i64,
     pub(crate) leader_epoch: i32,
+    /// The partition's size limit (`max.partition.fetch.bytes`, or more after no progress).
+    pub(crate) max_bytes: i32,
 }
 
 /// What one fetch response said about one requested partition.
@@ -40,6 +42,11 @@ pub(crate) enum FetchOutcome {
     Unchanged,
     /// The broker answered with an error code for it.
     Error(KafkaCode),
+    /// The partition's data held only an incomplete batch: no progress at its size limit.
+    Incomplete {
+        /// The offsets bounding the partition, as the response reported them.
+        watermarks: Watermarks,
+    },
     /// The partition's data, decoded.
     Data {
         /// The messages to hand out, in offset order.
@@ -97,6 +104,9 @@ impl PartitionTable {
                 generation: state.generation,
                 offset,
                 leader_epoch: leader.epoch,
+                max_bytes: state
+                    .grown_max_bytes
+                    .unwrap_or(self.policy.max_partition_bytes),
             });
         }
         (requested, wake_at)
@@ -132,7 +142,9 @@ impl PartitionTable {
         if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
             // The watermarks are the partition's, whatever its generation: an incremental
             // session reports them only when they change, so they must not be lost.
-            if let FetchOutcome::Data { watermarks, .. } = outcome {
+            if let FetchOutcome::Data { watermarks, .. } | FetchOutcome::Incomplete { watermarks } =
+                outcome
+            {
                 state.watermarks = Some(watermarks);
             }
             return false;
@@ -184,6 +196,11 @@ impl PartitionTable {
                 });
                 return false;
             }
+            FetchOutcome::Incomplete { watermarks } => {
+                state.watermarks = Some(watermarks);
+                self.no_progress(state, r, backoff);
+                return false;
+            }
             FetchOutcome::Data {
                 messages,
                 next_offset,
@@ -192,6 +209,7 @@ impl PartitionTable {
             } => (messages, next_offset, error, watermarks),
         };
         state.watermarks = Some(watermarks);
+        state.grown_max_bytes = None;
         if !messages.is_empty() {
             self.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
@@ -211,6 +229,29 @@ impl PartitionTable {
         }
         self.maybe_eof(state, r, next_offset, watermarks);
         false
+    }
+
+    /// A fetch of `r` made no progress (its data held only an incomplete batch). Fetching
+    /// again with the same limit would spin, so the limit doubles (as librdkafka does), up to
+    /// `fetch.max.bytes`; at that cap the partition backs off with [`Error::NoProgress`].
+    fn no_progress(&self, state: &mut PartitionState, r: &Requested, backoff: Instant) {
+        let cap = self.policy.max_partition_bytes_cap;
+        if r.max_bytes < cap {
+            let grown = r.max_bytes.saturating_mul(2).min(cap);
+            tracing::debug!(tp = %r.tp, offset = r.offset, grown, "fetch made no progress; growing the partition's size limit");
+            state.grown_max_bytes = Some(grown);
+            return;
+        }
+        state.backoff_until = Some(backoff);
+        self.buffer.push(Delivery::Error {
+            tp: Some((r.tp.clone(), r.generation)),
+            error: Error::NoProgress {
+                topic: r.tp.topic.to_string(),
+                partition: r.tp.partition,
+                offset: r.offset,
+                max_bytes: r.max_bytes,
+            },
+        });
     }
 
     /// Reports EOF if `next_offset` is at the end and no EOF was reported there yet.

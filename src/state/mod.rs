@@ -65,6 +65,11 @@ struct Policy {
     isolation: IsolationLevel,
     partition_eof: bool,
     auto_offset_store: bool,
+    /// `max.partition.fetch.bytes`.
+    max_partition_bytes: i32,
+    /// How far a partition's size limit may grow when a fetch makes no progress: at least
+    /// `fetch.max.bytes`.
+    max_partition_bytes_cap: i32,
 }
 
 /// Every assigned partition's state, the generation counter, and the delivery buffer.
@@ -92,6 +97,10 @@ impl PartitionTable {
                 isolation: config.isolation_level,
                 partition_eof: config.enable_partition_eof,
                 auto_offset_store: config.group.enable_auto_offset_store,
+                max_partition_bytes: config.max_partition_fetch_bytes,
+                max_partition_bytes_cap: config
+                    .fetch_max_bytes
+                    .max(config.max_partition_fetch_bytes),
             },
         }
     }

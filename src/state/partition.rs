@@ -101,6 +101,10 @@ pub(crate) struct PartitionState {
     /// The group's committed offset, as last fetched or committed by this member.
     pub(crate) committed_offset: Option<i64>,
     pub(crate) watermarks: Option<Watermarks>,
+    /// The partition's fetch size limit, grown past `max.partition.fetch.bytes` after a
+    /// fetch that made no progress (an incomplete first batch); `None` when not grown. Back to
+    /// `None` on progress and on every move.
+    pub(crate) grown_max_bytes: Option<i32>,
     /// The position at which the last EOF event was sent. Another is due when the position
     /// reaches the end at a different offset (librdkafka's rule: new records, or skipped
     /// aborted data and markers, re-arm it).
@@ -126,6 +130,7 @@ impl PartitionState {
             })),
             watermarks: None,
             committed_offset: None,
+            grown_max_bytes: None,
             last_eof: None,
         }
     }
@@ -136,6 +141,7 @@ impl PartitionState {
         self.generation = generation;
         self.fetch = fetch;
         self.backoff_until = None;
+        self.grown_max_bytes = None;
         self.last_eof = None;
         let mut progress = self.progress.lock().expect("progress lock");
         progress.generation = generation;

@@ -233,3 +233,63 @@ fn a_partition_left_out_of_an_incremental_response_at_the_end_reports_eof() {
     t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
     assert_eq!(drain(&t), Vec::<String>::new(), "not at the end");
 }
+
+#[test]
+fn a_fetch_without_progress_grows_the_partition_limit_then_reports_a_typed_error_with_backoff() {
+    let t = table(&[
+        ("max.partition.fetch.bytes", "1000"),
+        ("fetch.max.bytes", "3000"),
+    ]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(4))]);
+    let incomplete = || FetchOutcome::Incomplete {
+        watermarks: Watermarks {
+            log_start_offset: 0,
+            high_watermark: 10,
+            last_stable_offset: 10,
+        },
+    };
+    let later = Instant::now() + std::time::Duration::from_secs(60);
+    let mut limits = Vec::new();
+    for _ in 0..2 {
+        let r = take(&t, &tp);
+        assert_eq!(r.offset, 4);
+        limits.push(r.max_bytes);
+        t.apply_fetch(&r, incomplete(), later);
+        assert_eq!(
+            drain(&t),
+            Vec::<String>::new(),
+            "no error while the limit grows"
+        );
+    }
+    assert_eq!(limits, [1000, 2000]);
+    let r = take(&t, &tp);
+    assert_eq!(r.max_bytes, 3000, "grown up to fetch.max.bytes");
+    t.apply_fetch(&r, incomplete(), later);
+    let errors: Vec<Error> = std::iter::from_fn(|| t.buffer.pop())
+        .filter_map(|p| match p {
+            Popped::Error { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            errors[..],
+            [Error::NoProgress {
+                offset: 4,
+                max_bytes: 3000,
+                ..
+            }]
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        t.take_ready(1, Instant::now()).0.is_empty(),
+        "backed off, no hot loop"
+    );
+    // Progress at last: the limit returns to max.partition.fetch.bytes.
+    t.lock().get_mut(&tp).unwrap().backoff_until = None;
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 4..6, 10), Instant::now());
+    assert_eq!(take(&t, &tp).max_bytes, 1000);
+}
