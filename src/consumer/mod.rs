@@ -361,6 +361,16 @@ impl Consumer {
                     partition: tp.partition,
                     offset,
                 })),
+            Popped::Advance {
+                generation,
+                progress,
+                offset,
+            } => {
+                self.shared
+                    .partitions
+                    .advance(&progress, generation, offset);
+                None
+            }
             Popped::Error {
                 tp: Some((tp, generation)),
                 error,

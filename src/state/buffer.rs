@@ -40,6 +40,14 @@ pub(crate) enum Delivery {
         generation: u64,
         offset: i64,
     },
+    /// Once the application has everything before it, the position moves to `offset`: past
+    /// control batches and aborted data that end a fetch (nothing to hand out for them).
+    Advance {
+        tp: TopicPartition,
+        generation: u64,
+        progress: Arc<Mutex<Progress>>,
+        offset: i64,
+    },
     /// An error, scoped to a partition when `tp` is set.
     Error {
         tp: Option<(TopicPartition, u64)>,
@@ -60,6 +68,11 @@ pub(crate) enum Popped {
     Eof {
         tp: TopicPartition,
         generation: u64,
+        offset: i64,
+    },
+    Advance {
+        generation: u64,
+        progress: Arc<Mutex<Progress>>,
         offset: i64,
     },
     Error {
@@ -148,6 +161,18 @@ impl Buffer {
                         offset,
                     });
                 }
+                Delivery::Advance {
+                    generation,
+                    progress,
+                    offset,
+                    ..
+                } => {
+                    return Some(Popped::Advance {
+                        generation,
+                        progress,
+                        offset,
+                    });
+                }
                 Delivery::Error { tp, error } => return Some(Popped::Error { tp, error }),
                 Delivery::Group(event) => return Some(Popped::Group(event)),
             }
@@ -196,6 +221,11 @@ impl Buffer {
                 false
             }
             Delivery::Eof {
+                tp: t,
+                generation: g,
+                ..
+            }
+            | Delivery::Advance {
                 tp: t,
                 generation: g,
                 ..
@@ -290,7 +320,7 @@ mod tests {
             .map(|p| match p {
                 Popped::Message { message, .. } => format!("m{}", message.offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
-                Popped::Error { .. } | Popped::Group(_) => "other".into(),
+                Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
             .collect();
         assert_eq!(got, ["m0", "m1", "eof2"]);
@@ -334,7 +364,7 @@ mod tests {
             .map(|p| match p {
                 Popped::Message { message, .. } => format!("m{}", message.offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
-                Popped::Error { .. } | Popped::Group(_) => "other".into(),
+                Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
             .collect();
         assert_eq!(got, ["m50", "eof51"]);

@@ -210,12 +210,21 @@ impl PartitionTable {
         };
         state.watermarks = Some(watermarks);
         state.grown_max_bytes = None;
+        let handed_to = messages.last().map_or(r.offset, |m| m.offset + 1);
         if !messages.is_empty() {
             self.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
                 generation: r.generation,
                 progress: Arc::clone(&state.progress),
                 messages: messages.into(),
+            });
+        }
+        if next_offset > handed_to {
+            self.buffer.push(Delivery::Advance {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                progress: Arc::clone(&state.progress),
+                offset: next_offset,
             });
         }
         state.fetch = FetchState::Fetching(next_offset);

@@ -238,6 +238,18 @@ impl PartitionTable {
             .is_some_and(|s| s.generation == generation)
     }
 
+    /// Moves the position past data the application never sees (a fetch ending in control
+    /// batches or aborted data), once everything before was handed out: Java's position
+    /// follows the fetch, so lag reaches 0 and commits reach the end. Takes only the
+    /// partition's progress lock.
+    pub(crate) fn advance(&self, progress: &Mutex<Progress>, generation: u64, offset: i64) {
+        progress.lock().expect("progress lock").advance(
+            generation,
+            offset,
+            self.policy.auto_offset_store,
+        );
+    }
+
     /// Records that the message at `offset`, fetched under `generation`, goes to the
     /// application (advancing the position, and the stored offset with
     /// `enable.auto.offset.store`); `false` if the delivery is stale. Takes only the

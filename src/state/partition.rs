@@ -71,6 +71,21 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Moves the position to `offset` (past markers and aborted data the application never
+    /// sees), and the stored offset too when `store`; `false` if stale. Never backwards.
+    pub(crate) fn advance(&mut self, generation: u64, offset: i64, store: bool) -> bool {
+        if self.generation != generation || self.position.is_some_and(|p| p >= offset) {
+            return false;
+        }
+        self.position = Some(offset);
+        if store {
+            self.stored = Some(offset);
+        }
+        true
+    }
+}
+
 fn start_position(fetch: FetchState) -> Option<i64> {
     match fetch {
         FetchState::Fetching(o) => Some(o),

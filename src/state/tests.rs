@@ -83,6 +83,14 @@ fn drain(t: &PartitionTable) -> Vec<String> {
                 ..
             } => t.is_current(&tp, generation).then(|| "err".to_owned()),
             Popped::Error { tp: None, .. } => Some("err".to_owned()),
+            Popped::Advance {
+                generation,
+                progress,
+                offset,
+            } => {
+                t.advance(&progress, generation, offset);
+                None
+            }
             Popped::Group(_) => None,
         })
         .collect()
@@ -292,4 +300,43 @@ fn a_fetch_without_progress_grows_the_partition_limit_then_reports_a_typed_error
     let r = take(&t, &tp);
     t.apply_fetch(&r, data(&tp, 4..6, 10), Instant::now());
     assert_eq!(take(&t, &tp).max_bytes, 1000);
+}
+
+#[test]
+fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_before_are_out() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    // Records 0..3, then a COMMIT marker at 3 and an aborted batch at 4: next offset 5.
+    let FetchOutcome::Data {
+        messages,
+        watermarks,
+        ..
+    } = data(&tp, 0..3, 5)
+    else {
+        unreachable!()
+    };
+    let outcome = FetchOutcome::Data {
+        messages,
+        next_offset: 5,
+        error: None,
+        watermarks,
+    };
+    t.apply_fetch(&r, outcome, Instant::now());
+    assert_eq!(drain(&t), ["m0", "m1", "m2"]);
+    assert_eq!(t.position(&tp), Some(5));
+    assert_eq!(t.lag(&tp), Some(0));
+    assert_eq!(t.pending_offsets(None), [(tp.clone(), 5)]);
+    // A fetch holding only a marker moves them too.
+    let r = take(&t, &tp);
+    let only_marker = FetchOutcome::Data {
+        messages: Vec::new(),
+        next_offset: 6,
+        error: None,
+        watermarks,
+    };
+    t.apply_fetch(&r, only_marker, Instant::now());
+    assert_eq!(drain(&t), Vec::<String>::new());
+    assert_eq!(t.position(&tp), Some(6));
 }
