@@ -161,7 +161,11 @@ impl PartitionTable {
                 return match self.policy.reset {
                     Some(to) => {
                         tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
-                        state.fetch = FetchState::Resolve(to);
+                        // A move like a seek: what was buffered before it is stale (handing it
+                        // out would set the position back below the reset one).
+                        let generation = self.new_generation();
+                        self.buffer.purge_before(&r.tp, generation);
+                        state.move_to(generation, FetchState::Resolve(to));
                         true // wake the manager to resolve it
                     }
                     None => {

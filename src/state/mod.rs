@@ -8,8 +8,9 @@
 //!   reachable only through [`PartitionTable`]'s methods. Callers name an intent (seek, pause,
 //!   take the ready partitions, apply a fetch, mark an offset committed); nobody outside this
 //!   module locks the map.
-//! - Generations come from one counter and are never reused: each assign, seek and pause gives
-//!   the partition a new one, and anything fetched or buffered under an older one is stale.
+//! - Generations come from one counter and are never reused: each assign, seek, pause and
+//!   out-of-range reset gives the partition a new one, and anything fetched or buffered under
+//!   an older one is stale.
 //! - A partition is removed from the table before its final progress is read (see
 //!   [`PartitionTable::remove`]), so nothing more can be handed out for it afterwards.
 //!

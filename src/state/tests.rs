@@ -340,3 +340,26 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
     assert_eq!(drain(&t), Vec::<String>::new());
     assert_eq!(t.position(&tp), Some(6));
 }
+
+#[test]
+fn an_out_of_range_reset_makes_what_was_buffered_before_it_stale() {
+    let t = table(&[("auto.offset.reset", "earliest")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..3, 10), Instant::now());
+    let r = take(&t, &tp);
+    let outcome = FetchOutcome::Error(KafkaCode::OFFSET_OUT_OF_RANGE);
+    assert!(
+        t.apply_fetch(&r, outcome, Instant::now()),
+        "the manager resolves it"
+    );
+    assert_eq!(
+        drain(&t),
+        Vec::<String>::new(),
+        "records from before the reset"
+    );
+    assert_eq!(t.position(&tp), None, "unknown until the reset resolves");
+    let lookups = t.take_lookups(Instant::now());
+    assert_eq!(lookups[&1].len(), 1, "the reset is looked up");
+}
