@@ -166,7 +166,9 @@ impl PartitionTable {
 
     /// Moves an assigned partition to `offset` under a new generation and drops what was
     /// buffered for it before. The purge runs under the map lock and spares the new
-    /// generation, so a fetch applied meanwhile is never lost.
+    /// generation, so a fetch applied meanwhile is never lost. The next commit sends the new
+    /// position even when it is below the committed offset (see
+    /// [`PartitionState::moved_by_application`]).
     ///
     /// The purge comes before [`start_state`](Self::start_state), which may push the
     /// partition's out-of-range error: that error belongs to the new generation.
@@ -176,6 +178,7 @@ impl PartitionTable {
             self.buffer.purge_before(tp, generation);
             let fetch = self.start_state(tp, generation, offset);
             state.move_to(generation, fetch);
+            state.moved_by_application(self.policy.auto_offset_store);
         })
     }
 

@@ -191,6 +191,19 @@ impl PartitionState {
         stored.filter(|s| *s > self.committed_offset.unwrap_or(-1))
     }
 
+    /// After the application moved the partition (seek): the committed offset no longer
+    /// bounds what a commit sends, so a lower offset is committed too (Java commits the
+    /// position, wherever a seek put it). With `store` (`enable.auto.offset.store`), the
+    /// stored offset follows the move: the new position when known, else nothing until a
+    /// message is handed out.
+    pub(crate) fn moved_by_application(&mut self, store: bool) {
+        self.committed_offset = None;
+        if store {
+            let mut progress = self.progress.lock().expect("progress lock");
+            progress.stored = progress.position;
+        }
+    }
+
     /// Stores `offset` for the next commit.
     pub(crate) fn set_stored_offset(&self, offset: i64) {
         self.progress.lock().expect("progress lock").stored = Some(offset);

@@ -363,3 +363,31 @@ fn an_out_of_range_reset_makes_what_was_buffered_before_it_stale() {
     let lookups = t.take_lookups(Instant::now());
     assert_eq!(lookups[&1].len(), 1, "the reset is looked up");
 }
+
+#[test]
+fn a_commit_after_a_backward_seek_sends_the_lower_offset() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..10, 10), Instant::now());
+    assert_eq!(drain(&t).len(), 10);
+    t.mark_committed(&[(tp.clone(), 10)]);
+    assert_eq!(t.pending_offsets(None), Vec::new());
+    t.seek(&tp, Offset::At(3)).unwrap();
+    assert_eq!(
+        t.pending_offsets(None),
+        [(tp.clone(), 3)],
+        "right after the seek"
+    );
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 3..5, 10), Instant::now());
+    assert_eq!(drain(&t), ["m3", "m4"]);
+    assert_eq!(
+        t.pending_offsets(None),
+        [(tp.clone(), 5)],
+        "after consuming on"
+    );
+    t.mark_committed(&[(tp.clone(), 5)]);
+    assert_eq!(t.pending_offsets(None), Vec::new());
+}
