@@ -6,6 +6,9 @@
 //! group and offset requests) uses the control connection. A connection that failed is
 //! dropped with [`ConnectionPool::invalidate`]; the next `get` connects anew.
 //!
+//! A response's `throttle_time_ms` delays the next request to that broker (KIP-219):
+//! [`ConnectionPool::throttle`] records it and `get` waits it out.
+//!
 //! Invariant: no lock is held across a connect. Each (node, purpose) has its own connect slot
 //! (a [`OnceCell`]): callers wanting the same connection share one attempt, and an unreachable
 //! broker holds up only the callers that want it.
@@ -13,9 +16,10 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use tokio::sync::OnceCell;
+use tokio::{sync::OnceCell, time::Instant};
 
 use crate::{
     config::{BrokerAddress, ClientConfig},
@@ -39,6 +43,8 @@ pub(crate) struct ConnectionPool {
     config: ClientConfig,
     addresses: Mutex<HashMap<i32, BrokerAddress>>,
     connections: Mutex<HashMap<(i32, Purpose), Arc<Slot>>>,
+    /// Per node: no request before this instant (the broker throttled us).
+    throttled: Mutex<HashMap<i32, Instant>>,
 }
 
 /// One (node, purpose)'s connection, once connected.
@@ -51,6 +57,7 @@ impl ConnectionPool {
             config,
             addresses: Mutex::new(HashMap::new()),
             connections: Mutex::new(HashMap::new()),
+            throttled: Mutex::new(HashMap::new()),
         }
     }
 
@@ -70,8 +77,32 @@ impl ConnectionPool {
         }
     }
 
+    /// Records a response's `throttle_time_ms` from `node`: the next request to it waits
+    /// that long (KIP-219, as Java's client does: the broker muted the connection meanwhile).
+    pub(crate) fn throttle(&self, node: i32, throttle_time_ms: i32) {
+        let Ok(ms) = u64::try_from(throttle_time_ms) else {
+            return;
+        };
+        if ms == 0 {
+            return;
+        }
+        let until = Instant::now() + Duration::from_millis(ms);
+        let mut throttled = self.throttled.lock().expect("pool lock");
+        let entry = throttled.entry(node).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
     /// The connection to `node` for `purpose`, connecting if there is none.
     pub(crate) async fn get(&self, node: i32, purpose: Purpose) -> Result<Arc<BrokerConnection>> {
+        let throttled = self
+            .throttled
+            .lock()
+            .expect("pool lock")
+            .get(&node)
+            .copied();
+        if let Some(until) = throttled.filter(|t| *t > Instant::now()) {
+            tokio::time::sleep_until(until).await;
+        }
         let slot = Arc::clone(
             self.connections
                 .lock()
@@ -121,8 +152,6 @@ impl ConnectionPool {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::cluster::metadata::BrokerInfo;
 
@@ -142,6 +171,29 @@ mod tests {
             controller_id: -1,
             topics: Vec::new(),
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_broker_gets_no_request_until_its_throttle_time_has_passed() {
+        let refused = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let pool = ConnectionPool::new(ClientConfig::new("127.0.0.1:9092").unwrap());
+        pool.update_addresses(&metadata(&[(1, refused), (2, refused)]));
+        let start = tokio::time::Instant::now();
+        pool.throttle(1, 5_000);
+        pool.throttle(2, 0);
+        let _ = pool.get(2, Purpose::Control).await;
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "node 2 is not throttled"
+        );
+        let _ = pool.get(1, Purpose::Fetch).await;
+        assert!(
+            start.elapsed() >= Duration::from_secs(5),
+            "the next request to node 1 waited out its throttle time (virtual clock)"
+        );
     }
 
     #[tokio::test]

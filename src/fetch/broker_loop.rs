@@ -70,6 +70,7 @@ async fn fetch(
         shared.pool.invalidate(node, Purpose::Fetch, &conn).await;
     }
     let response = response?;
+    shared.pool.throttle(node, response.throttle_time_ms);
     match session.on_response(response.error_code, response.session_id) {
         Verdict::Ok => Ok(response),
         Verdict::SessionDropped(code) => {
