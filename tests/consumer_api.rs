@@ -203,3 +203,55 @@ async fn auto_offset_reset_error_without_an_offset_surfaces_the_error_and_stays_
     assert_eq!(offsets(&take(&c, 3).await), [0, 1, 2]);
     c.close().await;
 }
+
+#[tokio::test]
+async fn offset_stored_starts_at_the_groups_committed_offset_else_at_auto_offset_reset() {
+    let (topic, tp) = topic_with(6);
+    let group = unique("stored");
+    // The group commits offset 2: rkc consumes two records and commits them.
+    let out = support::rkc_run(
+        &[
+            "consume",
+            "-b",
+            bootstrap(),
+            "-t",
+            &topic,
+            "-G",
+            &group,
+            "-c",
+            "2",
+            "--commit",
+            "sync",
+            "-X",
+            "auto.offset.reset=earliest",
+        ],
+        WAIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(support::group_offsets(&group, &topic)[&0], 2);
+
+    let group_id = format!("group.id={group}");
+    let c = consumer(&[&group_id, "auto.offset.reset=earliest"]).await;
+    c.assign([(tp.clone(), Offset::Stored)]).unwrap();
+    assert_eq!(
+        offsets(&take(&c, 4).await),
+        [2, 3, 4, 5],
+        "from the committed offset"
+    );
+    c.seek(&tp, Offset::At(5)).unwrap();
+    assert_eq!(offsets(&take(&c, 1).await), [5]);
+    c.seek(&tp, Offset::Stored).unwrap();
+    assert_eq!(
+        offsets(&take(&c, 1).await),
+        [2],
+        "seek to Stored reads it again"
+    );
+    c.close().await;
+
+    // Nothing committed: auto.offset.reset decides.
+    let fresh = format!("group.id={}", unique("stored-none"));
+    let c = consumer(&[&fresh, "auto.offset.reset=earliest"]).await;
+    c.assign([(tp.clone(), Offset::Stored)]).unwrap();
+    assert_eq!(offsets(&take(&c, 6).await), [0, 1, 2, 3, 4, 5]);
+    c.close().await;
+}

@@ -33,6 +33,7 @@ mod fetcher;
 mod group;
 mod partition;
 mod shared;
+mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -56,6 +57,7 @@ use partition::{FetchState, PartitionState, Progress};
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
 pub(crate) use partition::ResolveTo;
 pub(crate) use shared::Shared;
+pub(crate) use stored::CommittedLookup;
 
 /// The consumer's settings the table applies.
 #[derive(Debug, Clone, Copy)]
@@ -66,6 +68,8 @@ struct Policy {
     isolation: IsolationLevel,
     partition_eof: bool,
     auto_offset_store: bool,
+    /// A `group.id` is configured: [`Offset::Stored`] reads the group's committed offset.
+    group: bool,
     /// `max.partition.fetch.bytes`.
     max_partition_bytes: i32,
     /// How far a partition's size limit may grow when a fetch makes no progress: at least
@@ -98,6 +102,7 @@ impl PartitionTable {
                 isolation: config.isolation_level,
                 partition_eof: config.enable_partition_eof,
                 auto_offset_store: config.group.enable_auto_offset_store,
+                group: config.group.group_id.is_some(),
                 max_partition_bytes: config.max_partition_fetch_bytes,
                 max_partition_bytes_cap: config
                     .fetch_max_bytes
@@ -123,20 +128,27 @@ impl PartitionTable {
             Offset::Beginning => FetchState::Resolve(ResolveTo::Earliest),
             Offset::End => FetchState::Resolve(ResolveTo::Latest),
             Offset::At(o) if o >= 0 => FetchState::Fetching(o),
-            Offset::At(_) | Offset::Stored | Offset::Default => match self.policy.reset {
-                Some(to) => FetchState::Resolve(to),
-                None => {
-                    self.buffer.push(Delivery::Error {
-                        tp: Some((tp.clone(), generation)),
-                        error: Error::OffsetOutOfRange {
-                            topic: tp.topic.to_string(),
-                            partition: tp.partition,
-                            offset: -1,
-                        },
-                    });
-                    FetchState::Failed
-                }
-            },
+            Offset::Stored if self.policy.group => FetchState::Committed,
+            Offset::At(_) | Offset::Stored | Offset::Default => self.reset_state(tp, generation),
+        }
+    }
+
+    /// Where `auto.offset.reset` sends a partition without a valid position; under `error`,
+    /// `Failed` with the error event pushed now (purge the partition's old deliveries first).
+    fn reset_state(&self, tp: &TopicPartition, generation: u64) -> FetchState {
+        match self.policy.reset {
+            Some(to) => FetchState::Resolve(to),
+            None => {
+                self.buffer.push(Delivery::Error {
+                    tp: Some((tp.clone(), generation)),
+                    error: Error::OffsetOutOfRange {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                        offset: -1,
+                    },
+                });
+                FetchState::Failed
+            }
         }
     }
 

@@ -17,6 +17,9 @@ use crate::types::Watermarks;
 pub(crate) enum FetchState {
     /// The position must be looked up with ListOffsets first.
     Resolve(ResolveTo),
+    /// The position is the group's committed offset ([`Offset::Stored`](crate::Offset) with
+    /// a `group.id`), being looked up with OffsetFetch; without one, `auto.offset.reset`.
+    Committed,
     /// Fetching from this offset.
     Fetching(i64),
     /// Stopped after an error the application must act on (seek to restart).
