@@ -255,3 +255,35 @@ async fn offset_stored_starts_at_the_groups_committed_offset_else_at_auto_offset
     assert_eq!(offsets(&take(&c, 6).await), [0, 1, 2, 3, 4, 5]);
     c.close().await;
 }
+
+#[tokio::test]
+async fn a_commit_after_a_backward_seek_commits_the_lower_offset() {
+    let (topic, tp) = topic_with(10);
+    let group = unique("seek-back");
+    let group_id = format!("group.id={group}");
+    let c = consumer(&[
+        &group_id,
+        "auto.offset.reset=earliest",
+        "enable.auto.commit=false",
+    ])
+    .await;
+    c.subscribe(&[&topic]).unwrap();
+    assert_eq!(offsets(&take(&c, 10).await), (0..10).collect::<Vec<_>>());
+    c.commit().await.unwrap();
+    assert_eq!(support::group_offsets(&group, &topic)[&0], 10);
+    c.seek(&tp, Offset::At(3)).unwrap();
+    c.commit().await.unwrap();
+    assert_eq!(
+        support::group_offsets(&group, &topic)[&0],
+        3,
+        "right after the seek"
+    );
+    assert_eq!(offsets(&take(&c, 2).await), [3, 4]);
+    c.commit().await.unwrap();
+    assert_eq!(
+        support::group_offsets(&group, &topic)[&0],
+        5,
+        "after consuming on"
+    );
+    c.close().await;
+}
