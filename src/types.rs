@@ -61,8 +61,10 @@ pub enum Offset {
     End,
     /// This exact offset; positions outside the log follow `auto.offset.reset`.
     At(i64),
-    /// The committed offset of the consumer's group, else `auto.offset.reset`; without a group
-    /// the same as [`Offset::Default`].
+    /// The committed offset of the consumer's group: with a `group.id` configured (subscribed
+    /// or not), it is read from the group coordinator with OffsetFetch; where the group has
+    /// committed nothing, `auto.offset.reset` decides. Without a `group.id` the same as
+    /// [`Offset::Default`].
     Stored,
     /// Wherever `auto.offset.reset` says.
     Default,

@@ -271,3 +271,101 @@ fn read_uncommitted_eof_is_at_the_high_watermark_past_an_open_transaction() {
     txn.send_line("abort");
     txn.wait_success(Duration::from_secs(30));
 }
+
+/// A 2-partition topic where each partition ends with transaction markers (one producer,
+/// transactions committed and aborted).
+fn topic_ending_in_markers() -> String {
+    let topic = unique("txn-end");
+    create_topic(&topic, 2);
+    peer(
+        "transactions.py",
+        &[
+            bootstrap(),
+            &topic,
+            "--producers",
+            "2",
+            "--partitions",
+            "2",
+            "--rounds",
+            "2",
+            "--per-txn",
+            "2",
+        ],
+    );
+    topic
+}
+
+#[tokio::test]
+async fn the_position_moves_past_trailing_markers_and_aborted_data_to_the_last_stable_offset() {
+    use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
+    let topic = topic_ending_in_markers();
+    let ends = watermarks(&topic);
+    let mut config = ConsumerConfig::new(bootstrap()).unwrap();
+    config.apply_pairs(["enable.partition.eof=true"]).unwrap();
+    let c = Consumer::new(config).await.unwrap();
+    let tps: Vec<TopicPartition> = (0..2)
+        .map(|p| TopicPartition::new(topic.as_str(), p))
+        .collect();
+    c.assign(tps.iter().map(|tp| (tp.clone(), Offset::Beginning)))
+        .unwrap();
+    let mut eofs = 0;
+    while eofs < 2 {
+        match c.poll_event(LIMIT).await.expect("EOF on both partitions") {
+            Ok(Event::PartitionEof { .. }) => eofs += 1,
+            Ok(_) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for tp in &tps {
+        let lso = c.watermarks(tp).unwrap().last_stable_offset;
+        assert_eq!(lso, ends[&tp.partition].1, "every transaction ended");
+        assert_eq!(c.position(tp), Some(lso), "{tp}: position at the LSO");
+        assert_eq!(c.lag(tp), Some(0), "{tp}");
+    }
+    c.close().await;
+}
+
+#[test]
+fn a_group_consumer_commits_past_trailing_markers_as_librdkafka_does() {
+    let topic = topic_ending_in_markers();
+    let ours = unique("txn-end-rkc");
+    let out = rkc_run(
+        &[
+            "consume",
+            "-b",
+            bootstrap(),
+            "-t",
+            &topic,
+            "-G",
+            &ours,
+            "--commit",
+            "sync",
+            "-e",
+            "-X",
+            "auto.offset.reset=earliest",
+        ],
+        LIMIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    // The judge: librdkafka's consumer, assigned from the beginning, committing on close.
+    let judge = unique("txn-end-librdkafka");
+    let reference = peer(
+        "consume.py",
+        &[
+            bootstrap(),
+            &topic,
+            "-X",
+            &format!("group.id={judge}"),
+            "-X",
+            "enable.auto.commit=true",
+        ],
+    );
+    assert!(reference.status.success());
+    let expected = support::group_offsets(&judge, &topic);
+    assert_eq!(expected.len(), 2, "librdkafka committed both partitions");
+    assert_eq!(support::group_offsets(&ours, &topic), expected);
+    let ends = watermarks(&topic);
+    for (p, o) in &expected {
+        assert_eq!(*o, ends[p].1, "librdkafka commits the log end");
+    }
+}

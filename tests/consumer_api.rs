@@ -185,3 +185,105 @@ async fn prefetch_stays_within_the_buffer_budget_while_the_application_does_not_
     let rest = take(&c, 1199).await;
     assert_eq!(rest.last().map(|m| m.offset), Some(1199));
 }
+
+#[tokio::test]
+async fn auto_offset_reset_error_without_an_offset_surfaces_the_error_and_stays_stopped() {
+    let (_topic, tp) = topic_with(3);
+    let c = consumer(&["auto.offset.reset=error"]).await;
+    c.assign([(tp.clone(), Offset::Default)]).unwrap();
+    match c.poll(Duration::from_secs(5)).await {
+        Some(Err(rskafka_consumer::Error::OffsetOutOfRange { partition, .. })) => {
+            assert_eq!(partition, 0)
+        }
+        other => panic!("expected the OffsetOutOfRange error, got {other:?}"),
+    }
+    // Stopped: nothing more (no message, no second error) until the application seeks.
+    assert!(c.poll(Duration::from_secs(2)).await.is_none());
+    c.seek(&tp, Offset::Beginning).unwrap();
+    assert_eq!(offsets(&take(&c, 3).await), [0, 1, 2]);
+    c.close().await;
+}
+
+#[tokio::test]
+async fn offset_stored_starts_at_the_groups_committed_offset_else_at_auto_offset_reset() {
+    let (topic, tp) = topic_with(6);
+    let group = unique("stored");
+    // The group commits offset 2: rkc consumes two records and commits them.
+    let out = support::rkc_run(
+        &[
+            "consume",
+            "-b",
+            bootstrap(),
+            "-t",
+            &topic,
+            "-G",
+            &group,
+            "-c",
+            "2",
+            "--commit",
+            "sync",
+            "-X",
+            "auto.offset.reset=earliest",
+        ],
+        WAIT,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(support::group_offsets(&group, &topic)[&0], 2);
+
+    let group_id = format!("group.id={group}");
+    let c = consumer(&[&group_id, "auto.offset.reset=earliest"]).await;
+    c.assign([(tp.clone(), Offset::Stored)]).unwrap();
+    assert_eq!(
+        offsets(&take(&c, 4).await),
+        [2, 3, 4, 5],
+        "from the committed offset"
+    );
+    c.seek(&tp, Offset::At(5)).unwrap();
+    assert_eq!(offsets(&take(&c, 1).await), [5]);
+    c.seek(&tp, Offset::Stored).unwrap();
+    assert_eq!(
+        offsets(&take(&c, 1).await),
+        [2],
+        "seek to Stored reads it again"
+    );
+    c.close().await;
+
+    // Nothing committed: auto.offset.reset decides.
+    let fresh = format!("group.id={}", unique("stored-none"));
+    let c = consumer(&[&fresh, "auto.offset.reset=earliest"]).await;
+    c.assign([(tp.clone(), Offset::Stored)]).unwrap();
+    assert_eq!(offsets(&take(&c, 6).await), [0, 1, 2, 3, 4, 5]);
+    c.close().await;
+}
+
+#[tokio::test]
+async fn a_commit_after_a_backward_seek_commits_the_lower_offset() {
+    let (topic, tp) = topic_with(10);
+    let group = unique("seek-back");
+    let group_id = format!("group.id={group}");
+    let c = consumer(&[
+        &group_id,
+        "auto.offset.reset=earliest",
+        "enable.auto.commit=false",
+    ])
+    .await;
+    c.subscribe(&[&topic]).unwrap();
+    assert_eq!(offsets(&take(&c, 10).await), (0..10).collect::<Vec<_>>());
+    c.commit().await.unwrap();
+    assert_eq!(support::group_offsets(&group, &topic)[&0], 10);
+    c.seek(&tp, Offset::At(3)).unwrap();
+    c.commit().await.unwrap();
+    assert_eq!(
+        support::group_offsets(&group, &topic)[&0],
+        3,
+        "right after the seek"
+    );
+    assert_eq!(offsets(&take(&c, 2).await), [3, 4]);
+    c.commit().await.unwrap();
+    assert_eq!(
+        support::group_offsets(&group, &topic)[&0],
+        5,
+        "after consuming on"
+    );
+    c.close().await;
+}

@@ -8,6 +8,8 @@
 
 pub use crate::types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
 
+mod stored;
+
 use std::{
     sync::{Arc, atomic::Ordering},
     time::Duration,
@@ -91,6 +93,7 @@ impl Consumer {
             .collect();
         self.shared.remove_partitions(&removed);
         self.shared.add_partitions(&wanted);
+        stored::look_up_committed(&self.shared);
         Ok(())
     }
 
@@ -259,6 +262,7 @@ impl Consumer {
     /// Moves an assigned partition: the next message returned is at `offset`.
     pub fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
         self.shared.partitions.seek(tp, offset)?;
+        stored::look_up_committed(&self.shared);
         self.shared.notify_change();
         Ok(())
     }
@@ -361,6 +365,16 @@ impl Consumer {
                     partition: tp.partition,
                     offset,
                 })),
+            Popped::Advance {
+                generation,
+                progress,
+                offset,
+            } => {
+                self.shared
+                    .partitions
+                    .advance(&progress, generation, offset);
+                None
+            }
             Popped::Error {
                 tp: Some((tp, generation)),
                 error,

@@ -124,6 +124,25 @@ pub enum Error {
         reason: String,
     },
 
+    /// A fetch returned data for the partition but not one complete record batch, even with
+    /// the partition's size limit grown to `max_bytes` (at least `fetch.max.bytes`): a batch
+    /// larger than that, or a broker cutting its responses. The fetch is retried after
+    /// `fetch.error.backoff.ms`; raising `fetch.max.bytes` may help. (Java: "failed to make
+    /// progress".)
+    #[error(
+        "no progress fetching {topic} [{partition}] at offset {offset}: the response held no complete record batch with {max_bytes} bytes per partition (raise fetch.max.bytes)"
+    )]
+    NoProgress {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The fetch offset that did not advance.
+        offset: i64,
+        /// The partition's size limit of the last attempt.
+        max_bytes: i32,
+    },
+
     /// The position was outside the log and `auto.offset.reset=error`: the partition stops
     /// until the application seeks it.
     #[error("offset {offset} is out of range for {topic} [{partition}] (auto.offset.reset=error)")]
@@ -169,7 +188,7 @@ impl Error {
             | Self::RequestTimeout { .. }
             | Self::NoBrokerReachable { .. } => true,
             Self::Kafka { code, .. } => code.is_retriable(),
-            Self::CorruptBatch { .. } => true,
+            Self::CorruptBatch { .. } | Self::NoProgress { .. } => true,
             Self::Config(_)
             | Self::Handshake { .. }
             | Self::Decode { .. }

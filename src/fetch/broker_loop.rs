@@ -9,19 +9,13 @@ use crate::{
     error::{Error, KafkaCode},
     state::{FetchOutcome, Requested, Shared},
     types::Watermarks,
-    wire::fetch::{FetchRequest, FetchResponse},
+    wire::fetch::{FetchRequest, FetchResponse, FetchResponsePartition},
 };
 
 use super::{
     response::{Decoded, decode_partition},
-    session::FetchSession,
+    session::{FetchSession, Verdict},
 };
-
-/// The broker dropped our fetch session.
-const SESSION_ERRORS: [KafkaCode; 2] = [
-    KafkaCode::FETCH_SESSION_ID_NOT_FOUND,
-    KafkaCode::INVALID_FETCH_SESSION_EPOCH,
-];
 
 /// Runs until the consumer closes.
 pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
@@ -36,8 +30,9 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
             let _ = tokio::time::timeout_at(idle, changes.changed()).await;
             continue;
         }
+        let incremental = session.is_incremental();
         let response = fetch(&shared, node, &mut session, &requested).await;
-        apply(&shared, &requested, response);
+        apply(&shared, &requested, response, incremental);
     }
 }
 
@@ -50,7 +45,7 @@ async fn fetch(
     requested: &[Requested],
 ) -> Result<FetchResponse, Error> {
     let config = &shared.config;
-    let parts = session.request(requested, config.max_partition_fetch_bytes);
+    let parts = session.request(requested);
     let request = FetchRequest {
         max_wait_ms: i32::try_from(config.fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
         min_bytes: config.fetch_min_bytes,
@@ -75,20 +70,18 @@ async fn fetch(
         shared.pool.invalidate(node, Purpose::Fetch, &conn).await;
     }
     let response = response?;
-    match KafkaCode::from_code(response.error_code) {
-        None => {
-            session.on_success(response.session_id);
-            Ok(response)
-        }
-        Some(code) if SESSION_ERRORS.contains(&code) => {
+    shared.pool.throttle(node, response.throttle_time_ms);
+    match session.on_response(response.error_code, response.session_id) {
+        Verdict::Ok => Ok(response),
+        Verdict::SessionDropped(code) => {
             tracing::debug!(node, %code, "fetch session dropped by the broker; starting anew");
-            session.reset();
             Ok(FetchResponse {
                 topics: Vec::new(),
+                session_id: 0,
                 ..response
             })
         }
-        Some(code) => Err(Error::Kafka {
+        Verdict::Failed(code) => Err(Error::Kafka {
             api: "Fetch",
             code,
             context: None,
@@ -96,8 +89,14 @@ async fn fetch(
     }
 }
 
-/// Applies a fetch result to the partitions it covered.
-fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchResponse, Error>) {
+/// Applies a fetch result to the partitions it covered. Under an `incremental` session, a
+/// partition left out of the response has nothing new (see [`FetchOutcome::Unchanged`]).
+fn apply(
+    shared: &Shared,
+    requested: &[Requested],
+    response: Result<FetchResponse, Error>,
+    incremental: bool,
+) {
     let backoff = Instant::now() + shared.config.fetch_error_backoff;
     let response = match response {
         Ok(r) => r,
@@ -129,6 +128,11 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
             )
         });
         let outcome = match (data, decoded) {
+            (Some(d), Some(decoded)) if decoded.is_incomplete() => FetchOutcome::Incomplete {
+                watermarks: watermarks_of(d),
+            },
+            // A dropped session answers with no topics at all: nothing to conclude then.
+            (None, _) if incremental && response.session_id != 0 => FetchOutcome::Unchanged,
             (None, _) => FetchOutcome::Missing,
             (Some(d), None) => FetchOutcome::Error(KafkaCode(d.error_code)),
             (
@@ -137,21 +141,26 @@ fn apply(shared: &Shared, requested: &[Requested], response: Result<FetchRespons
                     messages,
                     next_offset,
                     error,
+                    ..
                 }),
             ) => FetchOutcome::Data {
                 messages,
                 next_offset,
                 error,
-                watermarks: Watermarks {
-                    log_start_offset: d.log_start_offset,
-                    high_watermark: d.high_watermark,
-                    last_stable_offset: d.last_stable_offset,
-                },
+                watermarks: watermarks_of(d),
             },
         };
         wake_manager |= shared.partitions.apply_fetch(r, outcome, backoff);
     }
     if wake_manager {
         shared.notify_change();
+    }
+}
+
+fn watermarks_of(d: &FetchResponsePartition) -> Watermarks {
+    Watermarks {
+        log_start_offset: d.log_start_offset,
+        high_watermark: d.high_watermark,
+        last_stable_offset: d.last_stable_offset,
     }
 }

@@ -45,8 +45,9 @@ pub(crate) async fn resolve(shared: &Arc<Shared>, node: i32, lookups: Vec<Lookup
     let result = match shared.pool.get(node, Purpose::Control).await {
         Ok(conn) => {
             let result = conn.request(request).await;
-            if result.is_err() {
-                shared.pool.invalidate(node, Purpose::Control, &conn).await;
+            match &result {
+                Ok(response) => shared.pool.throttle(node, response.throttle_time_ms),
+                Err(_) => shared.pool.invalidate(node, Purpose::Control, &conn).await,
             }
             result
         }

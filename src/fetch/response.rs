@@ -25,6 +25,16 @@ pub(crate) struct Decoded {
     pub(crate) next_offset: i64,
     /// A corrupt batch that stopped decoding.
     pub(crate) error: Option<Error>,
+    /// The partition's data was not empty, yet held no complete batch past the fetch offset.
+    no_progress: bool,
+}
+
+impl Decoded {
+    /// Whether the data made no progress: bytes came, but only an incomplete batch (bigger
+    /// than the partition's size limit). Fetching again with the same limit cannot help.
+    pub(crate) fn is_incomplete(&self) -> bool {
+        self.no_progress
+    }
 }
 
 /// Decodes `data`, fetched from `fetch_offset`.
@@ -54,6 +64,7 @@ pub(crate) fn decode_partition(
                     messages,
                     next_offset: position,
                     error: Some(corrupt(offset, e)),
+                    no_progress: false,
                 };
             }
         };
@@ -74,6 +85,7 @@ pub(crate) fn decode_partition(
                         messages,
                         next_offset: position,
                         error: Some(corrupt(header.base_offset, e)),
+                        no_progress: false,
                     };
                 }
             }
@@ -91,6 +103,7 @@ pub(crate) fn decode_partition(
                     messages,
                     next_offset: position,
                     error: Some(corrupt(header.base_offset, e)),
+                    no_progress: false,
                 };
             }
         };
@@ -116,8 +129,60 @@ pub(crate) fn decode_partition(
         position = header.next_offset();
     }
     Decoded {
+        no_progress: position == fetch_offset && !data.records.is_empty(),
         messages,
         next_offset: position,
         error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::record::builder::{BatchBuilder, TestRecord};
+
+    fn partition(records: Vec<u8>) -> FetchResponsePartition {
+        FetchResponsePartition {
+            partition: 0,
+            error_code: 0,
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            aborted_transactions: None,
+            preferred_read_replica: -1,
+            records: Bytes::from(records),
+            current_leader: None,
+            diverging_epoch: None,
+        }
+    }
+
+    fn decode(offset: i64, records: Vec<u8>) -> Decoded {
+        let tp = TopicPartition::new("t", 0);
+        let data = partition(records);
+        decode_partition(&tp, offset, IsolationLevel::ReadUncommitted, 1 << 20, &data)
+    }
+
+    #[test]
+    fn data_holding_only_a_cut_first_batch_makes_no_progress() {
+        let batch = BatchBuilder::new(10)
+            .with((0..5).map(|i| TestRecord::kv(i, b"k", &[7; 100])))
+            .build();
+        let cut = decode(10, batch[..batch.len() / 2].to_vec());
+        assert!(cut.messages.is_empty());
+        assert_eq!(cut.next_offset, 10);
+        assert!(cut.is_incomplete());
+        let whole = decode(10, batch.clone());
+        assert_eq!(whole.next_offset, 15);
+        assert!(!whole.is_incomplete());
+        let empty = decode(15, Vec::new());
+        assert!(
+            !empty.is_incomplete(),
+            "nothing new at the end is not a stall"
+        );
+        let mut then_cut = batch.clone();
+        then_cut.extend_from_slice(&batch[..30]);
+        assert!(!decode(10, then_cut).is_incomplete());
     }
 }

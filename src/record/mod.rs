@@ -23,7 +23,7 @@ pub mod encode;
 mod records;
 
 #[cfg(test)]
-mod builder;
+pub(crate) mod builder;
 #[cfg(test)]
 mod tests;
 

@@ -40,6 +40,14 @@ pub(crate) enum Delivery {
         generation: u64,
         offset: i64,
     },
+    /// Once the application has everything before it, the position moves to `offset`: past
+    /// control batches and aborted data that end a fetch (nothing to hand out for them).
+    Advance {
+        tp: TopicPartition,
+        generation: u64,
+        progress: Arc<Mutex<Progress>>,
+        offset: i64,
+    },
     /// An error, scoped to a partition when `tp` is set.
     Error {
         tp: Option<(TopicPartition, u64)>,
@@ -60,6 +68,11 @@ pub(crate) enum Popped {
     Eof {
         tp: TopicPartition,
         generation: u64,
+        offset: i64,
+    },
+    Advance {
+        generation: u64,
+        progress: Arc<Mutex<Progress>>,
         offset: i64,
     },
     Error {
@@ -148,6 +161,18 @@ impl Buffer {
                         offset,
                     });
                 }
+                Delivery::Advance {
+                    generation,
+                    progress,
+                    offset,
+                    ..
+                } => {
+                    return Some(Popped::Advance {
+                        generation,
+                        progress,
+                        offset,
+                    });
+                }
                 Delivery::Error { tp, error } => return Some(Popped::Error { tp, error }),
                 Delivery::Group(event) => return Some(Popped::Group(event)),
             }
@@ -173,21 +198,41 @@ impl Buffer {
         }
     }
 
-    /// Drops every buffered delivery of `tp` (after a seek, pause or unassignment).
+    /// Drops every buffered delivery of `tp` (after unassignment).
     pub(crate) fn purge(&self, tp: &TopicPartition) {
+        self.purge_before(tp, u64::MAX);
+    }
+
+    /// Drops the buffered deliveries of `tp` from generations before `generation` (after a
+    /// seek or pause moved it to `generation`). What the new generation already fetched stays,
+    /// whenever the purge runs.
+    pub(crate) fn purge_before(&self, tp: &TopicPartition, generation: u64) {
         let mut queue = self.queue.lock().expect("buffer lock");
         let mut released = 0;
+        let stale = |t: &TopicPartition, g: u64| t == tp && g < generation;
         queue.retain(|d| match d {
             Delivery::Messages {
-                tp: t, messages, ..
-            } if t == tp => {
+                tp: t,
+                generation: g,
+                messages,
+                ..
+            } if stale(t, *g) => {
                 released += messages.iter().map(Message::buffered_size).sum::<usize>();
                 false
             }
-            Delivery::Eof { tp: t, .. } => t != tp,
+            Delivery::Eof {
+                tp: t,
+                generation: g,
+                ..
+            }
+            | Delivery::Advance {
+                tp: t,
+                generation: g,
+                ..
+            } => !stale(t, *g),
             Delivery::Error {
-                tp: Some((t, _)), ..
-            } => t != tp,
+                tp: Some((t, g)), ..
+            } => !stale(t, *g),
             _ => true,
         });
         drop(queue);
@@ -275,7 +320,7 @@ mod tests {
             .map(|p| match p {
                 Popped::Message { message, .. } => format!("m{}", message.offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
-                Popped::Error { .. } | Popped::Group(_) => "other".into(),
+                Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
             .collect();
         assert_eq!(got, ["m0", "m1", "eof2"]);
@@ -292,6 +337,38 @@ mod tests {
         assert_eq!(b.buffered_bytes(), message(&c, 0, 100).buffered_size());
         assert!(matches!(b.pop(), Some(Popped::Message { message, .. }) if message.partition == 1));
         assert!(b.pop().is_none());
+    }
+
+    #[test]
+    fn purging_a_moved_partition_keeps_what_its_new_generation_already_fetched() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&tp, 0..2)); // generation 1
+        let Delivery::Messages { progress, .. } = messages(&tp, 0..0) else {
+            unreachable!()
+        };
+        // A fetch of the new generation landed before the seek's purge ran.
+        b.push(Delivery::Messages {
+            tp: tp.clone(),
+            generation: 2,
+            progress,
+            messages: [message(&tp, 50, 100)].into(),
+        });
+        b.push(Delivery::Eof {
+            tp: tp.clone(),
+            generation: 2,
+            offset: 51,
+        });
+        b.purge_before(&tp, 2);
+        let got: Vec<String> = std::iter::from_fn(|| b.pop())
+            .map(|p| match p {
+                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Eof { offset, .. } => format!("eof{offset}"),
+                Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
+            })
+            .collect();
+        assert_eq!(got, ["m50", "eof51"]);
+        assert_eq!(b.buffered_bytes(), 0);
     }
 
     #[tokio::test]

@@ -18,7 +18,7 @@ use crate::{
 use super::{
     PartitionTable,
     buffer::Delivery,
-    partition::{FetchState, Leader, ResolveTo},
+    partition::{FetchState, Leader, PartitionState, ResolveTo},
 };
 
 /// A partition in one fetch request: its generation and fetch offset when sent.
@@ -28,6 +28,8 @@ pub(crate) struct Requested {
     pub(crate) generation: u64,
     pub(crate) offset: i64,
     pub(crate) leader_epoch: i32,
+    /// The partition's size limit (`max.partition.fetch.bytes`, or more after no progress).
+    pub(crate) max_bytes: i32,
 }
 
 /// What one fetch response said about one requested partition.
@@ -35,8 +37,16 @@ pub(crate) struct Requested {
 pub(crate) enum FetchOutcome {
     /// The response did not cover the partition.
     Missing,
+    /// An incremental fetch session's response left the partition out: the broker has no
+    /// records for it at the fetch offset and its watermarks are those last reported.
+    Unchanged,
     /// The broker answered with an error code for it.
     Error(KafkaCode),
+    /// The partition's data held only an incomplete batch: no progress at its size limit.
+    Incomplete {
+        /// The offsets bounding the partition, as the response reported them.
+        watermarks: Watermarks,
+    },
     /// The partition's data, decoded.
     Data {
         /// The messages to hand out, in offset order.
@@ -94,6 +104,9 @@ impl PartitionTable {
                 generation: state.generation,
                 offset,
                 leader_epoch: leader.epoch,
+                max_bytes: state
+                    .grown_max_bytes
+                    .unwrap_or(self.policy.max_partition_bytes),
             });
         }
         (requested, wake_at)
@@ -127,15 +140,32 @@ impl PartitionTable {
         };
         state.in_flight = false;
         if state.generation != r.generation || state.fetch != FetchState::Fetching(r.offset) {
+            // The watermarks are the partition's, whatever its generation: an incremental
+            // session reports them only when they change, so they must not be lost.
+            if let FetchOutcome::Data { watermarks, .. } | FetchOutcome::Incomplete { watermarks } =
+                outcome
+            {
+                state.watermarks = Some(watermarks);
+            }
             return false;
         }
         let (messages, next_offset, error, watermarks) = match outcome {
             FetchOutcome::Missing => return false,
+            FetchOutcome::Unchanged => {
+                if let Some(watermarks) = state.watermarks {
+                    self.maybe_eof(state, r, r.offset, watermarks);
+                }
+                return false;
+            }
             FetchOutcome::Error(code) if code == KafkaCode::OFFSET_OUT_OF_RANGE => {
                 return match self.policy.reset {
                     Some(to) => {
                         tracing::info!(tp = %r.tp, offset = r.offset, "offset out of range, resetting");
-                        state.fetch = FetchState::Resolve(to);
+                        // A move like a seek: what was buffered before it is stale (handing it
+                        // out would set the position back below the reset one).
+                        let generation = self.new_generation();
+                        self.buffer.purge_before(&r.tp, generation);
+                        state.move_to(generation, FetchState::Resolve(to));
                         true // wake the manager to resolve it
                     }
                     None => {
@@ -170,6 +200,11 @@ impl PartitionTable {
                 });
                 return false;
             }
+            FetchOutcome::Incomplete { watermarks } => {
+                state.watermarks = Some(watermarks);
+                self.no_progress(state, r, backoff);
+                return false;
+            }
             FetchOutcome::Data {
                 messages,
                 next_offset,
@@ -178,12 +213,22 @@ impl PartitionTable {
             } => (messages, next_offset, error, watermarks),
         };
         state.watermarks = Some(watermarks);
+        state.grown_max_bytes = None;
+        let handed_to = messages.last().map_or(r.offset, |m| m.offset + 1);
         if !messages.is_empty() {
             self.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
                 generation: r.generation,
                 progress: Arc::clone(&state.progress),
                 messages: messages.into(),
+            });
+        }
+        if next_offset > handed_to {
+            self.buffer.push(Delivery::Advance {
+                tp: r.tp.clone(),
+                generation: r.generation,
+                progress: Arc::clone(&state.progress),
+                offset: next_offset,
             });
         }
         state.fetch = FetchState::Fetching(next_offset);
@@ -195,6 +240,41 @@ impl PartitionTable {
             });
             return false;
         }
+        self.maybe_eof(state, r, next_offset, watermarks);
+        false
+    }
+
+    /// A fetch of `r` made no progress (its data held only an incomplete batch). Fetching
+    /// again with the same limit would spin, so the limit doubles (as librdkafka does), up to
+    /// `fetch.max.bytes`; at that cap the partition backs off with [`Error::NoProgress`].
+    fn no_progress(&self, state: &mut PartitionState, r: &Requested, backoff: Instant) {
+        let cap = self.policy.max_partition_bytes_cap;
+        if r.max_bytes < cap {
+            let grown = r.max_bytes.saturating_mul(2).min(cap);
+            tracing::debug!(tp = %r.tp, offset = r.offset, grown, "fetch made no progress; growing the partition's size limit");
+            state.grown_max_bytes = Some(grown);
+            return;
+        }
+        state.backoff_until = Some(backoff);
+        self.buffer.push(Delivery::Error {
+            tp: Some((r.tp.clone(), r.generation)),
+            error: Error::NoProgress {
+                topic: r.tp.topic.to_string(),
+                partition: r.tp.partition,
+                offset: r.offset,
+                max_bytes: r.max_bytes,
+            },
+        });
+    }
+
+    /// Reports EOF if `next_offset` is at the end and no EOF was reported there yet.
+    fn maybe_eof(
+        &self,
+        state: &mut PartitionState,
+        r: &Requested,
+        next_offset: i64,
+        watermarks: Watermarks,
+    ) {
         let end = watermarks.end(self.policy.isolation);
         if self.policy.partition_eof && next_offset >= end && state.last_eof != Some(next_offset) {
             state.last_eof = Some(next_offset);
@@ -204,7 +284,6 @@ impl PartitionTable {
                 offset: next_offset,
             });
         }
-        false
     }
 
     /// Topics with partitions that need a leader, and every assigned topic.

@@ -12,8 +12,9 @@ impl PartitionTable {
         let mut state = self.lock();
         for (tp, offset) in partitions {
             let generation = self.new_generation();
+            // Purge first: start_state may push this generation's out-of-range error.
+            self.buffer.purge_before(tp, generation);
             let fetch = self.start_state(tp, generation, *offset);
-            self.buffer.purge(tp);
             match state.get_mut(tp) {
                 Some(existing) => existing.move_to(generation, fetch),
                 None => {

@@ -8,8 +8,9 @@
 //!   reachable only through [`PartitionTable`]'s methods. Callers name an intent (seek, pause,
 //!   take the ready partitions, apply a fetch, mark an offset committed); nobody outside this
 //!   module locks the map.
-//! - Generations come from one counter and are never reused: each assign, seek and pause gives
-//!   the partition a new one, and anything fetched or buffered under an older one is stale.
+//! - Generations come from one counter and are never reused: each assign, seek, pause and
+//!   out-of-range reset gives the partition a new one, and anything fetched or buffered under
+//!   an older one is stale.
 //! - A partition is removed from the table before its final progress is read (see
 //!   [`PartitionTable::remove`]), so nothing more can be handed out for it afterwards.
 //!
@@ -32,6 +33,7 @@ mod fetcher;
 mod group;
 mod partition;
 mod shared;
+mod stored;
 #[cfg(test)]
 mod tests;
 
@@ -55,6 +57,7 @@ use partition::{FetchState, PartitionState, Progress};
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
 pub(crate) use partition::ResolveTo;
 pub(crate) use shared::Shared;
+pub(crate) use stored::CommittedLookup;
 
 /// The consumer's settings the table applies.
 #[derive(Debug, Clone, Copy)]
@@ -65,6 +68,13 @@ struct Policy {
     isolation: IsolationLevel,
     partition_eof: bool,
     auto_offset_store: bool,
+    /// A `group.id` is configured: [`Offset::Stored`] reads the group's committed offset.
+    group: bool,
+    /// `max.partition.fetch.bytes`.
+    max_partition_bytes: i32,
+    /// How far a partition's size limit may grow when a fetch makes no progress: at least
+    /// `fetch.max.bytes`.
+    max_partition_bytes_cap: i32,
 }
 
 /// Every assigned partition's state, the generation counter, and the delivery buffer.
@@ -92,6 +102,11 @@ impl PartitionTable {
                 isolation: config.isolation_level,
                 partition_eof: config.enable_partition_eof,
                 auto_offset_store: config.group.enable_auto_offset_store,
+                group: config.group.group_id.is_some(),
+                max_partition_bytes: config.max_partition_fetch_bytes,
+                max_partition_bytes_cap: config
+                    .fetch_max_bytes
+                    .max(config.max_partition_fetch_bytes),
             },
         }
     }
@@ -106,26 +121,34 @@ impl PartitionTable {
     }
 
     /// The fetch state a partition starts in for `offset`. Under `auto.offset.reset=error`, a
-    /// partition without an explicit offset fails at once, with an error event.
+    /// partition without an explicit offset fails at once, with an error event pushed now:
+    /// callers purge the partition's old deliveries before, never after.
     fn start_state(&self, tp: &TopicPartition, generation: u64, offset: Offset) -> FetchState {
         match offset {
             Offset::Beginning => FetchState::Resolve(ResolveTo::Earliest),
             Offset::End => FetchState::Resolve(ResolveTo::Latest),
             Offset::At(o) if o >= 0 => FetchState::Fetching(o),
-            Offset::At(_) | Offset::Stored | Offset::Default => match self.policy.reset {
-                Some(to) => FetchState::Resolve(to),
-                None => {
-                    self.buffer.push(Delivery::Error {
-                        tp: Some((tp.clone(), generation)),
-                        error: Error::OffsetOutOfRange {
-                            topic: tp.topic.to_string(),
-                            partition: tp.partition,
-                            offset: -1,
-                        },
-                    });
-                    FetchState::Failed
-                }
-            },
+            Offset::Stored if self.policy.group => FetchState::Committed,
+            Offset::At(_) | Offset::Stored | Offset::Default => self.reset_state(tp, generation),
+        }
+    }
+
+    /// Where `auto.offset.reset` sends a partition without a valid position; under `error`,
+    /// `Failed` with the error event pushed now (purge the partition's old deliveries first).
+    fn reset_state(&self, tp: &TopicPartition, generation: u64) -> FetchState {
+        match self.policy.reset {
+            Some(to) => FetchState::Resolve(to),
+            None => {
+                self.buffer.push(Delivery::Error {
+                    tp: Some((tp.clone(), generation)),
+                    error: Error::OffsetOutOfRange {
+                        topic: tp.topic.to_string(),
+                        partition: tp.partition,
+                        offset: -1,
+                    },
+                });
+                FetchState::Failed
+            }
         }
     }
 
@@ -154,13 +177,21 @@ impl PartitionTable {
     }
 
     /// Moves an assigned partition to `offset` under a new generation and drops what was
-    /// buffered for it.
+    /// buffered for it before. The purge runs under the map lock and spares the new
+    /// generation, so a fetch applied meanwhile is never lost. The next commit sends the new
+    /// position even when it is below the committed offset (see
+    /// [`PartitionState::moved_by_application`]).
+    ///
+    /// The purge comes before [`start_state`](Self::start_state), which may push the
+    /// partition's out-of-range error: that error belongs to the new generation.
     pub(crate) fn seek(&self, tp: &TopicPartition, offset: Offset) -> Result<()> {
-        let generation = self.new_generation();
-        let fetch = self.start_state(tp, generation, offset);
-        self.with_partition(tp, |state| state.move_to(generation, fetch))?;
-        self.buffer.purge(tp);
-        Ok(())
+        self.with_partition(tp, |state| {
+            let generation = self.new_generation();
+            self.buffer.purge_before(tp, generation);
+            let fetch = self.start_state(tp, generation, offset);
+            state.move_to(generation, fetch);
+            state.moved_by_application(self.policy.auto_offset_store);
+        })
     }
 
     /// Stops fetching `partitions`: each gets a new generation, its position stays where the
@@ -176,8 +207,9 @@ impl PartitionTable {
                 };
                 state.move_to(generation, fetch);
                 state.paused = true;
+                // Under the map lock, so no fetch of the new generation can land before it.
+                self.buffer.purge_before(tp, generation);
             })?;
-            self.buffer.purge(tp);
         }
         Ok(())
     }
@@ -220,6 +252,18 @@ impl PartitionTable {
         self.lock()
             .get(tp)
             .is_some_and(|s| s.generation == generation)
+    }
+
+    /// Moves the position past data the application never sees (a fetch ending in control
+    /// batches or aborted data), once everything before was handed out: Java's position
+    /// follows the fetch, so lag reaches 0 and commits reach the end. Takes only the
+    /// partition's progress lock.
+    pub(crate) fn advance(&self, progress: &Mutex<Progress>, generation: u64, offset: i64) {
+        progress.lock().expect("progress lock").advance(
+            generation,
+            offset,
+            self.policy.auto_offset_store,
+        );
     }
 
     /// Records that the message at `offset`, fetched under `generation`, goes to the

@@ -17,6 +17,9 @@ use crate::types::Watermarks;
 pub(crate) enum FetchState {
     /// The position must be looked up with ListOffsets first.
     Resolve(ResolveTo),
+    /// The position is the group's committed offset ([`Offset::Stored`](crate::Offset) with
+    /// a `group.id`), being looked up with OffsetFetch; without one, `auto.offset.reset`.
+    Committed,
     /// Fetching from this offset.
     Fetching(i64),
     /// Stopped after an error the application must act on (seek to restart).
@@ -71,6 +74,21 @@ impl Progress {
     }
 }
 
+impl Progress {
+    /// Moves the position to `offset` (past markers and aborted data the application never
+    /// sees), and the stored offset too when `store`; `false` if stale. Never backwards.
+    pub(crate) fn advance(&mut self, generation: u64, offset: i64, store: bool) -> bool {
+        if self.generation != generation || self.position.is_some_and(|p| p >= offset) {
+            return false;
+        }
+        self.position = Some(offset);
+        if store {
+            self.stored = Some(offset);
+        }
+        true
+    }
+}
+
 fn start_position(fetch: FetchState) -> Option<i64> {
     match fetch {
         FetchState::Fetching(o) => Some(o),
@@ -101,6 +119,10 @@ pub(crate) struct PartitionState {
     /// The group's committed offset, as last fetched or committed by this member.
     pub(crate) committed_offset: Option<i64>,
     pub(crate) watermarks: Option<Watermarks>,
+    /// The partition's fetch size limit, grown past `max.partition.fetch.bytes` after a
+    /// fetch that made no progress (an incomplete first batch); `None` when not grown. Back to
+    /// `None` on progress and on every move.
+    pub(crate) grown_max_bytes: Option<i32>,
     /// The position at which the last EOF event was sent. Another is due when the position
     /// reaches the end at a different offset (librdkafka's rule: new records, or skipped
     /// aborted data and markers, re-arm it).
@@ -126,6 +148,7 @@ impl PartitionState {
             })),
             watermarks: None,
             committed_offset: None,
+            grown_max_bytes: None,
             last_eof: None,
         }
     }
@@ -136,6 +159,7 @@ impl PartitionState {
         self.generation = generation;
         self.fetch = fetch;
         self.backoff_until = None;
+        self.grown_max_bytes = None;
         self.last_eof = None;
         let mut progress = self.progress.lock().expect("progress lock");
         progress.generation = generation;
@@ -168,6 +192,19 @@ impl PartitionState {
     /// `stored` if it is ahead of the committed offset: what a commit should send.
     pub(crate) fn uncommitted(&self, stored: Option<i64>) -> Option<i64> {
         stored.filter(|s| *s > self.committed_offset.unwrap_or(-1))
+    }
+
+    /// After the application moved the partition (seek): the committed offset no longer
+    /// bounds what a commit sends, so a lower offset is committed too (Java commits the
+    /// position, wherever a seek put it). With `store` (`enable.auto.offset.store`), the
+    /// stored offset follows the move: the new position when known, else nothing until a
+    /// message is handed out.
+    pub(crate) fn moved_by_application(&mut self, store: bool) {
+        self.committed_offset = None;
+        if store {
+            let mut progress = self.progress.lock().expect("progress lock");
+            progress.stored = progress.position;
+        }
     }
 
     /// Stores `offset` for the next commit.

@@ -83,6 +83,14 @@ fn drain(t: &PartitionTable) -> Vec<String> {
                 ..
             } => t.is_current(&tp, generation).then(|| "err".to_owned()),
             Popped::Error { tp: None, .. } => Some("err".to_owned()),
+            Popped::Advance {
+                generation,
+                progress,
+                offset,
+            } => {
+                t.advance(&progress, generation, offset);
+                None
+            }
             Popped::Group(_) => None,
         })
         .collect()
@@ -194,4 +202,192 @@ fn out_of_range_without_a_reset_policy_fails_the_partition_with_an_error() {
     assert!(!t.apply_fetch(&r, outcome, Instant::now()));
     assert_eq!(drain(&t), ["err"]);
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "failed");
+}
+
+#[test]
+fn auto_offset_reset_error_without_an_offset_reports_the_error_once_and_stays_stopped() {
+    let t = table(&[("auto.offset.reset", "error")]);
+    let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+    t.add(&[(a.clone(), Offset::Default), (b.clone(), Offset::At(0))]);
+    assert_eq!(drain(&t), ["err"], "assigning with Default");
+    t.seek(&b, Offset::Stored).unwrap();
+    assert_eq!(drain(&t), ["err"], "seeking to Stored");
+    assert_eq!(drain(&t), Vec::<String>::new(), "exactly once");
+    assert!(t.take_ready(1, Instant::now()).0.is_empty(), "both stopped");
+    assert!(t.take_lookups(Instant::now()).is_empty());
+}
+
+#[test]
+fn a_partition_left_out_of_an_incremental_response_at_the_end_reports_eof() {
+    let t = table(&[("enable.partition.eof", "true")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..3, 3), Instant::now());
+    assert_eq!(drain(&t), ["m0", "m1", "m2", "eof3"]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(
+        drain(&t),
+        Vec::<String>::new(),
+        "one EOF per arrival at the end"
+    );
+    t.seek(&tp, Offset::At(3)).unwrap();
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(drain(&t), ["eof3"], "the seek re-arms EOF");
+    t.seek(&tp, Offset::At(1)).unwrap();
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, FetchOutcome::Unchanged, Instant::now());
+    assert_eq!(drain(&t), Vec::<String>::new(), "not at the end");
+}
+
+#[test]
+fn a_fetch_without_progress_grows_the_partition_limit_then_reports_a_typed_error_with_backoff() {
+    let t = table(&[
+        ("max.partition.fetch.bytes", "1000"),
+        ("fetch.max.bytes", "3000"),
+    ]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(4))]);
+    let incomplete = || FetchOutcome::Incomplete {
+        watermarks: Watermarks {
+            log_start_offset: 0,
+            high_watermark: 10,
+            last_stable_offset: 10,
+        },
+    };
+    let later = Instant::now() + std::time::Duration::from_secs(60);
+    let mut limits = Vec::new();
+    for _ in 0..2 {
+        let r = take(&t, &tp);
+        assert_eq!(r.offset, 4);
+        limits.push(r.max_bytes);
+        t.apply_fetch(&r, incomplete(), later);
+        assert_eq!(
+            drain(&t),
+            Vec::<String>::new(),
+            "no error while the limit grows"
+        );
+    }
+    assert_eq!(limits, [1000, 2000]);
+    let r = take(&t, &tp);
+    assert_eq!(r.max_bytes, 3000, "grown up to fetch.max.bytes");
+    t.apply_fetch(&r, incomplete(), later);
+    let errors: Vec<Error> = std::iter::from_fn(|| t.buffer.pop())
+        .filter_map(|p| match p {
+            Popped::Error { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            errors[..],
+            [Error::NoProgress {
+                offset: 4,
+                max_bytes: 3000,
+                ..
+            }]
+        ),
+        "{errors:?}"
+    );
+    assert!(
+        t.take_ready(1, Instant::now()).0.is_empty(),
+        "backed off, no hot loop"
+    );
+    // Progress at last: the limit returns to max.partition.fetch.bytes.
+    t.lock().get_mut(&tp).unwrap().backoff_until = None;
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 4..6, 10), Instant::now());
+    assert_eq!(take(&t, &tp).max_bytes, 1000);
+}
+
+#[test]
+fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_before_are_out() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    // Records 0..3, then a COMMIT marker at 3 and an aborted batch at 4: next offset 5.
+    let FetchOutcome::Data {
+        messages,
+        watermarks,
+        ..
+    } = data(&tp, 0..3, 5)
+    else {
+        unreachable!()
+    };
+    let outcome = FetchOutcome::Data {
+        messages,
+        next_offset: 5,
+        error: None,
+        watermarks,
+    };
+    t.apply_fetch(&r, outcome, Instant::now());
+    assert_eq!(drain(&t), ["m0", "m1", "m2"]);
+    assert_eq!(t.position(&tp), Some(5));
+    assert_eq!(t.lag(&tp), Some(0));
+    assert_eq!(t.pending_offsets(None), [(tp.clone(), 5)]);
+    // A fetch holding only a marker moves them too.
+    let r = take(&t, &tp);
+    let only_marker = FetchOutcome::Data {
+        messages: Vec::new(),
+        next_offset: 6,
+        error: None,
+        watermarks,
+    };
+    t.apply_fetch(&r, only_marker, Instant::now());
+    assert_eq!(drain(&t), Vec::<String>::new());
+    assert_eq!(t.position(&tp), Some(6));
+}
+
+#[test]
+fn an_out_of_range_reset_makes_what_was_buffered_before_it_stale() {
+    let t = table(&[("auto.offset.reset", "earliest")]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..3, 10), Instant::now());
+    let r = take(&t, &tp);
+    let outcome = FetchOutcome::Error(KafkaCode::OFFSET_OUT_OF_RANGE);
+    assert!(
+        t.apply_fetch(&r, outcome, Instant::now()),
+        "the manager resolves it"
+    );
+    assert_eq!(
+        drain(&t),
+        Vec::<String>::new(),
+        "records from before the reset"
+    );
+    assert_eq!(t.position(&tp), None, "unknown until the reset resolves");
+    let lookups = t.take_lookups(Instant::now());
+    assert_eq!(lookups[&1].len(), 1, "the reset is looked up");
+}
+
+#[test]
+fn a_commit_after_a_backward_seek_sends_the_lower_offset() {
+    let t = table(&[]);
+    let tp = TopicPartition::new("t", 0);
+    t.add(&[(tp.clone(), Offset::At(0))]);
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 0..10, 10), Instant::now());
+    assert_eq!(drain(&t).len(), 10);
+    t.mark_committed(&[(tp.clone(), 10)]);
+    assert_eq!(t.pending_offsets(None), Vec::new());
+    t.seek(&tp, Offset::At(3)).unwrap();
+    assert_eq!(
+        t.pending_offsets(None),
+        [(tp.clone(), 3)],
+        "right after the seek"
+    );
+    let r = take(&t, &tp);
+    t.apply_fetch(&r, data(&tp, 3..5, 10), Instant::now());
+    assert_eq!(drain(&t), ["m3", "m4"]);
+    assert_eq!(
+        t.pending_offsets(None),
+        [(tp.clone(), 5)],
+        "after consuming on"
+    );
+    t.mark_committed(&[(tp.clone(), 5)]);
+    assert_eq!(t.pending_offsets(None), Vec::new());
 }

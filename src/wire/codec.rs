@@ -271,7 +271,7 @@ impl<'a> Decoder<'a> {
         mut element: impl FnMut(&mut Self) -> Result<T, DecodeError>,
     ) -> Result<Vec<T>, DecodeError> {
         let len = self.array_len(flexible)?.unwrap_or(0);
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(initial_capacity::<T>(len, self.remaining()));
         for _ in 0..len {
             out.push(element(self)?);
         }
@@ -290,6 +290,17 @@ impl<'a> Decoder<'a> {
             self.take(size, "tagged field")?;
         }
         Ok(())
+    }
+}
+
+/// How many elements of `T` to reserve for an array announcing `len` elements, with
+/// `remaining` input bytes left: never more than those bytes could pay for, so the reservation
+/// is bounded by the input's size whatever `T`'s. (Each element takes at least one input byte,
+/// so the vector still grows to hold every element that really decodes.)
+pub(crate) fn initial_capacity<T>(len: usize, remaining: usize) -> usize {
+    match size_of::<T>() {
+        0 => len,
+        size => len.min(remaining / size),
     }
 }
 
@@ -435,6 +446,29 @@ mod tests {
         ));
         let err = Decoder::new(&buf).nullable_bytes(false).unwrap_err();
         assert!(matches!(err, DecodeError::InvalidLength { .. }));
+    }
+
+    #[test]
+    fn an_array_length_reserves_no_more_memory_than_the_input_holds() {
+        // A hostile broker announces as many elements as bytes remain (1 MiB): each element
+        // of a large type must not turn one input byte into ~150 reserved bytes.
+        type Big = [u8; 150];
+        let remaining = 1 << 20;
+        let reserved = initial_capacity::<Big>(remaining, remaining) * size_of::<Big>();
+        assert!(
+            reserved <= remaining,
+            "{reserved} bytes reserved for {remaining} of input"
+        );
+        assert_eq!(
+            initial_capacity::<u8>(10, 100),
+            10,
+            "honest lengths are reserved whole"
+        );
+        assert_eq!(
+            initial_capacity::<()>(10, 0),
+            10,
+            "zero-sized elements cost nothing"
+        );
     }
 
     #[test]

@@ -285,7 +285,9 @@ fn decode_partition(
     let aborted_transactions = match d.array_len(flexible)? {
         None => None,
         Some(len) => {
-            let mut list = Vec::with_capacity(len);
+            let mut list = Vec::with_capacity(
+                super::codec::initial_capacity::<AbortedTransaction>(len, d.remaining()),
+            );
             for _ in 0..len {
                 list.push(AbortedTransaction {
                     producer_id: d.i64()?,

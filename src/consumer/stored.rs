@@ -1,0 +1,103 @@
+//! [`Offset::Stored`](crate::Offset) for assigned partitions: the group's committed offset,
+//! read with OffsetFetch from the group coordinator when a `group.id` is configured.
+//!
+//! The partition table marks such partitions as waiting (see `state::stored`); this task asks
+//! the coordinator for all of them at once, retries after `fetch.error.backoff.ms` on failure,
+//! and ends when none is waiting.
+
+use std::{collections::BTreeMap, sync::Arc};
+
+use tokio::time::Instant;
+
+use crate::{
+    error::{Error, KafkaCode, Result},
+    group::coordinator::Coordinator,
+    state::{CommittedLookup, Shared},
+    wire::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic},
+};
+
+/// Starts looking up the committed offsets of the partitions waiting for them, if any.
+pub(crate) fn look_up_committed(shared: &Arc<Shared>) {
+    let Some(group_id) = shared.config.group.group_id.clone() else {
+        return;
+    };
+    let lookups = shared.partitions.take_committed_lookups(Instant::now());
+    if lookups.is_empty() {
+        return;
+    }
+    let task = tokio::spawn({
+        let shared = Arc::clone(shared);
+        async move {
+            let coordinator = Coordinator::new(group_id, shared.config.client.clone());
+            let mut lookups = lookups;
+            while !lookups.is_empty() && !shared.is_closed() {
+                let answer = fetch(&shared, &coordinator, &lookups).await;
+                let failed = answer.is_err();
+                let backoff = Instant::now() + shared.config.fetch_error_backoff;
+                shared.partitions.apply_committed(&lookups, answer, backoff);
+                shared.notify_change();
+                if failed {
+                    tokio::time::sleep_until(backoff).await;
+                }
+                lookups = shared.partitions.take_committed_lookups(Instant::now());
+            }
+        }
+    });
+    shared.track(task);
+}
+
+/// The committed offsets of `lookups`, in the same order (`None`: nothing committed).
+async fn fetch(
+    shared: &Shared,
+    coordinator: &Coordinator,
+    lookups: &[CommittedLookup],
+) -> Result<Vec<Option<i64>>> {
+    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
+    for (tp, _) in lookups {
+        topics.entry(&tp.topic).or_default().push(tp.partition);
+    }
+    let request = OffsetFetchRequest {
+        group_id: shared.config.group.group_id.clone().unwrap_or_default(),
+        topics: Some(
+            topics
+                .into_iter()
+                .map(|(name, partition_indexes)| OffsetFetchTopic {
+                    name: name.to_owned(),
+                    partition_indexes,
+                })
+                .collect(),
+        ),
+        require_stable: true,
+    };
+    let timeout = shared.config.client.request_timeout;
+    let response = coordinator
+        .request(&shared.cluster, request, timeout)
+        .await?;
+    if let Some(code) = KafkaCode::from_code(response.error_code) {
+        return Err(Error::Kafka {
+            api: "OffsetFetch",
+            code,
+            context: None,
+        });
+    }
+    lookups
+        .iter()
+        .map(|(tp, _)| {
+            let found = response
+                .topics
+                .iter()
+                .filter(|t| t.name == *tp.topic)
+                .flat_map(|t| &t.partitions)
+                .find(|p| p.partition_index == tp.partition);
+            match found {
+                Some(p) if p.error_code != 0 => Err(Error::Kafka {
+                    api: "OffsetFetch",
+                    code: KafkaCode(p.error_code),
+                    context: Some(tp.to_string()),
+                }),
+                Some(p) if p.committed_offset >= 0 => Ok(Some(p.committed_offset)),
+                _ => Ok(None),
+            }
+        })
+        .collect()
+}
