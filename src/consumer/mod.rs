@@ -136,14 +136,13 @@ impl Consumer {
     /// static members). Waits at most `timeout`. A no-op without a subscription.
     pub async fn unsubscribe(&self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
-        if let Some(member) = member {
-            if tokio::time::timeout(timeout, member.shutdown())
+        if let Some(member) = member
+            && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
             {
                 tracing::warn!("leaving the group timed out after {timeout:?}");
             }
-        }
     }
 
     /// Commits the stored offsets (by default: one past the last message handed to the
@@ -338,14 +337,13 @@ impl Consumer {
     /// when the brokers are gone.
     pub async fn close_within(self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
-        if let Some(member) = member {
-            if tokio::time::timeout(timeout, member.shutdown())
+        if let Some(member) = member
+            && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
             {
                 tracing::warn!("closing the group membership timed out after {timeout:?}");
             }
-        }
         let tasks = self.shutdown();
         for task in tasks {
             let _ = task.await;

@@ -654,8 +654,8 @@ impl<'p> General<'p> {
                     continue;
                 };
                 // Back to its previous-generation owner if that one has far fewer.
-                if let Some(&(prev, _)) = previous.get(&tp) {
-                    if !self.fixed[prev]
+                if let Some(&(prev, _)) = previous.get(&tp)
+                    && !self.fixed[prev]
                         && self.p.subscribes(prev, tp.0)
                         && self.len(member) > self.len(prev) + 1
                     {
@@ -664,7 +664,6 @@ impl<'p> General<'p> {
                         modified = true;
                         continue;
                     }
-                }
                 let size = self.len(member);
                 if self.potential[tp.0].iter().any(|&o| size > self.len(o) + 1) {
                     let least_loaded = self
