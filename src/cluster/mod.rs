@@ -8,6 +8,9 @@ mod bootstrap;
 pub(crate) mod connection;
 mod metadata;
 pub(crate) mod pool;
+mod sasl;
+mod tls;
+mod transport;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 
