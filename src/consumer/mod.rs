@@ -140,9 +140,9 @@ impl Consumer {
             && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("leaving the group timed out after {timeout:?}");
-            }
+        {
+            tracing::warn!("leaving the group timed out after {timeout:?}");
+        }
     }
 
     /// Commits the stored offsets (by default: one past the last message handed to the
@@ -341,9 +341,9 @@ impl Consumer {
             && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("closing the group membership timed out after {timeout:?}");
-            }
+        {
+            tracing::warn!("closing the group membership timed out after {timeout:?}");
+        }
         let tasks = self.shutdown();
         for task in tasks {
             let _ = task.await;

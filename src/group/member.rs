@@ -315,11 +315,12 @@ impl Member {
                         .metadata_refresh_interval
                         .min(Duration::from_secs(5));
                 if let Ok(topics) = self.subscribed_topics().await
-                    && topics != snapshot {
-                        tracing::info!(group = %self.group_id, "subscribed topics changed; rejoining");
-                        self.rejoin.store(true, Ordering::Release);
-                        continue;
-                    }
+                    && topics != snapshot
+                {
+                    tracing::info!(group = %self.group_id, "subscribed topics changed; rejoining");
+                    self.rejoin.store(true, Ordering::Release);
+                    continue;
+                }
             }
             let until = next_heartbeat.min(next_commit).min(next_metadata);
             let _ = tokio::time::timeout_at(until, self.wake.notified()).await;

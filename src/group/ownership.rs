@@ -67,12 +67,13 @@ impl Member {
         }
         let final_offsets = self.shared.remove_partitions(revoked);
         if self.config.enable_auto_commit
-            && let Err(e) = commit::commit(self, &final_offsets, None).await {
-                tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
-                self.shared
-                    .buffer
-                    .push(Delivery::Error { tp: None, error: e });
-            }
+            && let Err(e) = commit::commit(self, &final_offsets, None).await
+        {
+            tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
+            self.shared
+                .buffer
+                .push(Delivery::Error { tp: None, error: e });
+        }
         if let Some(l) = &self.listener {
             l.on_revoked(revoked);
         }

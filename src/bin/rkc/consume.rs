@@ -157,13 +157,14 @@ async fn partitions_to_read(
             }
         }
         if let Some(want) = args.partition
-            && !topic.partitions.iter().any(|p| p.partition == want) {
-                return Err(Error::Request {
-                    broker: metadata.originating_broker.clone(),
-                    api: "Metadata",
-                    reason: format!("topic `{name}` has no partition {want}"),
-                });
-            }
+            && !topic.partitions.iter().any(|p| p.partition == want)
+        {
+            return Err(Error::Request {
+                broker: metadata.originating_broker.clone(),
+                api: "Metadata",
+                reason: format!("topic `{name}` has no partition {want}"),
+            });
+        }
     }
     Ok(partitions)
 }
