@@ -569,3 +569,36 @@ async fn sasl_to_a_listener_without_sasl_says_so() {
     );
     rkc_fails_with(&setup, "does not do SASL");
 }
+
+#[tokio::test]
+async fn ca_directory_and_inline_ca_pem_are_trusted_like_a_ca_file() {
+    secured();
+    let ca_pem = std::fs::read_to_string(pki("ca.pem")).unwrap();
+    for (bootstrap, ca) in [
+        // a directory of PEM files (the PKI dir also holds keys and other PEM certificates)
+        ("localhost:39910", format!("ssl.ca.location={}", pki(""))),
+        ("127.0.0.1:39910", format!("ssl.ca.pem={ca_pem}")),
+    ] {
+        let out = support::rkc(&[
+            "metadata",
+            "-b",
+            bootstrap,
+            "-X",
+            "security.protocol=ssl",
+            "-X",
+            &ca,
+        ]);
+        assert!(
+            out.status.success(),
+            "{bootstrap} {}: {}",
+            ca.lines().next().unwrap_or_default(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut config = rskafka_consumer::ClientConfig::new(bootstrap).unwrap();
+        config
+            .apply_pairs(["security.protocol=ssl", ca.as_str()])
+            .unwrap();
+        let cluster = rskafka_consumer::Cluster::connect(config).await.unwrap();
+        assert_eq!(cluster.metadata(None).await.unwrap().brokers.len(), 1);
+    }
+}

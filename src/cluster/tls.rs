@@ -31,8 +31,47 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls_graviola::default_provider())
 }
 
+/// The CPU features graviola needs and this CPU lacks (graviola would panic without them).
+fn missing_cpu_features() -> Vec<&'static str> {
+    let mut missing = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        macro_rules! need {
+            ($($f:tt),*) => {$(
+                if !std::arch::is_x86_feature_detected!($f) {
+                    missing.push($f);
+                }
+            )*};
+        }
+        need!("aes", "pclmulqdq", "bmi1", "bmi2", "adx", "avx", "avx2");
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        macro_rules! need {
+            ($($f:tt),*) => {$(
+                if !std::arch::is_aarch64_feature_detected!($f) {
+                    missing.push($f);
+                }
+            )*};
+        }
+        need!("aes", "sha2", "pmull", "neon");
+    }
+    missing
+}
+
 /// Builds the rustls client settings for `tls`; file and PEM problems name the property.
 pub(crate) fn client_config(tls: &TlsConfig) -> Result<Arc<RustlsConfig>, ConfigError> {
+    let missing = missing_cpu_features();
+    if !missing.is_empty() {
+        return Err(bad(
+            "security.protocol",
+            "ssl",
+            format!(
+                "TLS needs CPU features this machine lacks: {}",
+                missing.join(", ")
+            ),
+        ));
+    }
     let provider = provider();
     let builder = RustlsConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -335,6 +374,11 @@ impl ServerCertVerifier for NoVerification {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_cpu_runs_the_crypto_provider() {
+        assert_eq!(missing_cpu_features(), Vec::<&str>::new());
+    }
 
     #[test]
     fn default_roots_are_never_empty() {

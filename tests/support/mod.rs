@@ -36,9 +36,10 @@ pub fn bootstrap() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
     BOOTSTRAP.get_or_init(|| {
         if let Ok(b) = std::env::var("KAFKA_BOOTSTRAP")
-            && !b.trim().is_empty() {
-                return b.trim().to_owned();
-            }
+            && !b.trim().is_empty()
+        {
+            return b.trim().to_owned();
+        }
         let launcher = repo_root().join("testcontainers/kafka");
         let out = Command::new(&launcher)
             .arg("start")
@@ -503,9 +504,10 @@ impl RkcProcess {
             }
             RkcLine::Stderr(l) => {
                 if let Ok(v) = serde_json::from_str::<Value>(&l)
-                    && v.get("event").is_some() {
-                        self.events.push(v);
-                    }
+                    && v.get("event").is_some()
+                {
+                    self.events.push(v);
+                }
                 self.stderr.push_str(&l);
                 self.stderr.push('\n');
             }
@@ -531,9 +533,10 @@ impl RkcProcess {
 
     fn poll_exit(&mut self) -> Option<i32> {
         if self.exit.is_none()
-            && let Some(status) = self.child.try_wait().expect("wait for rkc") {
-                self.exit = Some(status.code().unwrap_or(-1));
-            }
+            && let Some(status) = self.child.try_wait().expect("wait for rkc")
+        {
+            self.exit = Some(status.code().unwrap_or(-1));
+        }
         self.exit
     }
 
