@@ -263,6 +263,16 @@ pub enum SaslFailure {
          (hint: use its SASL port, or security.protocol=plaintext or ssl)"
     )]
     NotSaslListener,
+    /// No OAUTHBEARER token could be had from the token endpoint.
+    #[error(
+        "no token from the OAUTHBEARER token endpoint: {detail} (hint: check \
+         sasl.oauthbearer.token.endpoint.url, sasl.oauthbearer.client.id / .client.secret, and \
+         https.ca.location for the endpoint's CA)"
+    )]
+    TokenUnavailable {
+        /// What went wrong (never the secret).
+        detail: String,
+    },
     /// The settings are incomplete (e.g. no password).
     #[error("{reason}")]
     Misconfigured {

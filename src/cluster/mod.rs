@@ -7,6 +7,7 @@
 mod bootstrap;
 pub(crate) mod connection;
 mod metadata;
+mod oidc;
 pub(crate) mod pool;
 mod sasl;
 mod tls;

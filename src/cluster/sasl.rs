@@ -1,6 +1,7 @@
 //! SASL authentication of a fresh connection (after ApiVersions, before any other request):
-//! PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER through rskafka's SaslHandshake v1 +
-//! SaslAuthenticate exchange (its pure-Rust `rsasl` does the mechanism steps).
+//! PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER (OIDC client credentials, or unsecured JWTs for
+//! tests) through rskafka's SaslHandshake v1 + SaslAuthenticate exchange (its pure-Rust
+//! `rsasl` does the mechanism steps).
 //!
 //! Invariants: credentials leave this module only towards the broker; every failure is a
 //! [`SaslFailure`] that names the mechanism, never the user's password or token.
@@ -47,6 +48,9 @@ fn failure(mechanism: &'static str, error: SaslError) -> SaslFailure {
         SaslError::ApiError(ApiError::UnsupportedSaslMechanism)
         | SaslError::UnsupportedSaslMechanism => SaslFailure::MechanismNotEnabled { mechanism },
         SaslError::ApiError(ApiError::IllegalSaslState) => SaslFailure::NotSaslListener,
+        SaslError::Callback(e) => SaslFailure::TokenUnavailable {
+            detail: e.to_string(),
+        },
         other => SaslFailure::Other {
             mechanism,
             detail: other.to_string(),
@@ -80,18 +84,29 @@ fn misconfigured(reason: &str) -> SaslFailure {
     }
 }
 
-/// OAUTHBEARER credentials: an unsecured JWT from `sasl.oauthbearer.config` (testing only).
+/// OAUTHBEARER credentials: tokens from the OIDC token endpoint, or an unsecured JWT from
+/// `sasl.oauthbearer.config` (testing only).
 fn oauthbearer(sasl: &SaslConfig) -> Result<OauthBearerCredentials, SaslFailure> {
     if sasl.oauthbearer_method == OAuthBearerMethod::Oidc {
-        return Err(misconfigured(
-            "sasl.oauthbearer.method=oidc is not supported yet; use \
-             enable.sasl.oauthbearer.unsecure.jwt=true for test clusters",
-        ));
+        let sasl = Arc::new(sasl.clone());
+        return Ok(OauthBearerCredentials {
+            callback: Arc::new(move || {
+                let sasl = Arc::clone(&sasl);
+                Box::pin(async move {
+                    super::oidc::token(&sasl)
+                        .await
+                        .map_err(|detail| Box::new(TokenError(detail)).into())
+                })
+            }),
+            authz_id: None,
+            bearer_kvs: Vec::new(),
+        });
     }
     if !sasl.oauthbearer_unsecure_jwt {
         return Err(misconfigured(
-            "OAUTHBEARER needs a token source: set enable.sasl.oauthbearer.unsecure.jwt=true \
-             and sasl.oauthbearer.config=principal=NAME (test clusters only)",
+            "OAUTHBEARER needs a token source: sasl.oauthbearer.method=oidc with a token \
+             endpoint, or enable.sasl.oauthbearer.unsecure.jwt=true and \
+             sasl.oauthbearer.config=principal=NAME (test clusters only)",
         ));
     }
     let spec = UnsecuredJwt::parse(
@@ -111,6 +126,18 @@ fn oauthbearer(sasl: &SaslConfig) -> Result<OauthBearerCredentials, SaslFailure>
         bearer_kvs: extensions,
     })
 }
+
+/// Why the token endpoint gave no token (carried through rskafka's callback error).
+#[derive(Debug)]
+struct TokenError(String);
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 /// librdkafka's `sasl.oauthbearer.config` for unsecured JWTs:
 /// `principal=NAME [scope=A,B] [lifeSeconds=N] [extension_KEY=VALUE ...]`.

@@ -174,7 +174,8 @@ pub enum OAuthBearerMethod {
     /// `enable.sasl.oauthbearer.unsecure.jwt=true` (testing only).
     #[default]
     Default,
-    /// `oidc`: client-credentials tokens from `sasl.oauthbearer.token.endpoint.url`.
+    /// `oidc`: client-credentials tokens from `sasl.oauthbearer.token.endpoint.url` (KIP-768),
+    /// refreshed at 80 % of their lifetime.
     Oidc,
 }
 
@@ -201,6 +202,11 @@ pub struct SaslConfig {
     pub oauthbearer_token_endpoint_url: Option<String>,
     /// `sasl.oauthbearer.scope`.
     pub oauthbearer_scope: Option<String>,
+    /// `https.ca.location`: CAs (PEM file or directory) for the token endpoint; default the
+    /// system roots, else the embedded ones.
+    pub https_ca_location: Option<PathBuf>,
+    /// `https.ca.pem`: CAs for the token endpoint as PEM text.
+    pub https_ca_pem: Option<String>,
 }
 
 /// Everything about how connections are protected.
@@ -294,6 +300,8 @@ impl SecurityConfig {
                 sasl.oauthbearer_token_endpoint_url = Some(non_empty(name, value)?)
             }
             "sasl.oauthbearer.scope" => sasl.oauthbearer_scope = Some(value.to_owned()),
+            "https.ca.location" => sasl.https_ca_location = Some(non_empty(name, value)?.into()),
+            "https.ca.pem" => sasl.https_ca_pem = Some(non_empty(name, value)?),
             _ => {
                 return Err(ConfigError::UnknownProperty {
                     name: name.to_owned(),
