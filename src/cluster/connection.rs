@@ -197,6 +197,17 @@ fn handshake_error(broker: &str, tls: bool, e: &SyncVersionsError) -> Error {
             broker: broker.to_owned(),
         };
     }
+    if hung_up && tls {
+        // Under TLS 1.3 the broker checks the client certificate after the client already
+        // considers the handshake done; its alert may be lost when our first write meets the
+        // closed socket. Hanging up on the first request after a good handshake means that.
+        return Error::Tls {
+            broker: broker.to_owned(),
+            failure: TlsFailure::ClientCertificateRejected {
+                detail: "the broker closed the connection right after the TLS handshake".into(),
+            },
+        };
+    }
     Error::Handshake {
         broker: broker.to_owned(),
         reason: e.to_string(),
