@@ -760,3 +760,36 @@ fn group_consumer_reads_everything_while_sasl_sessions_expire() {
         rkc.describe()
     );
 }
+
+#[test]
+fn secrets_stay_out_of_trace_logs() {
+    secured();
+    for (mechanism, password) in [
+        ("PLAIN", "alice-secret"),
+        ("PLAIN", "wrong-secret-x"),
+        ("SCRAM-SHA-512", "alice-secret"),
+    ] {
+        let out = Command::new(support::rkc_path())
+            .args(["metadata", "-b", "127.0.0.1:39930"])
+            .args(["-X", "security.protocol=sasl_plaintext"])
+            .args(["-X", &format!("sasl.mechanisms={mechanism}")])
+            .args(["-X", "sasl.username=alice"])
+            .args(["-X", &format!("sasl.password={password}")])
+            .env("RKC_LOG", "trace")
+            .output()
+            .expect("run rkc");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            all.contains("TRACE") || all.contains("DEBUG"),
+            "no trace output to check: {all}"
+        );
+        assert!(
+            !all.contains(password),
+            "{mechanism}: the password leaked:\n{all}"
+        );
+    }
+}
