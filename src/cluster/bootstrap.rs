@@ -17,6 +17,15 @@ pub(crate) async fn connect_any(
     for addr in addresses {
         match BrokerConnection::connect(addr, config).await {
             Ok(conn) => return Ok(conn),
+            // Wrong security settings fail the same way on every broker: say so at once.
+            Err(
+                e @ (Error::Tls { .. }
+                | Error::Sasl { .. }
+                | Error::PlaintextToTls { .. }
+                | Error::Config(_)),
+            ) => {
+                return Err(e);
+            }
             Err(e) => {
                 tracing::warn!(broker = %addr, error = %e, "bootstrap broker unavailable");
                 attempts.push(e.to_string());

@@ -7,7 +7,11 @@
 mod bootstrap;
 pub(crate) mod connection;
 mod metadata;
+mod oidc;
 pub(crate) mod pool;
+mod sasl;
+mod tls;
+mod transport;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 

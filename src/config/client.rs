@@ -4,6 +4,7 @@ use std::{fmt, str::FromStr, time::Duration};
 
 use super::{
     ConfigError,
+    security::SecurityConfig,
     values::{int_in_range, invalid_value, key_value, millis, non_empty},
 };
 
@@ -29,14 +30,13 @@ impl fmt::Display for BrokerAddress {
 impl FromStr for BrokerAddress {
     type Err = ConfigError;
 
-    /// Parses `host:port`, `[ipv6]:port`, optionally prefixed `PLAINTEXT://` as in librdkafka.
+    /// Parses `host:port`, `[ipv6]:port`, optionally prefixed `PLAINTEXT://` (or another
+    /// listener scheme) as in librdkafka.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = |reason: &str| invalid_value("bootstrap.servers", s, reason);
         let addr = s.trim();
-        let addr = addr
-            .strip_prefix("PLAINTEXT://")
-            .or_else(|| addr.strip_prefix("plaintext://"))
-            .unwrap_or(addr);
+        // `PLAINTEXT://`, `SSL://`, `SASL_SSL://`…: the scheme is informative only.
+        let addr = addr.split_once("://").map_or(addr, |(_, rest)| rest);
         let (host, port) = if let Some(rest) = addr.strip_prefix('[') {
             let (host, port) = rest
                 .split_once("]:")
@@ -73,6 +73,8 @@ pub struct ClientConfig {
     /// `receive.message.max.bytes`: the largest response frame accepted; larger length prefixes
     /// are treated as a corrupt stream. Default 100 000 000.
     pub max_response_bytes: usize,
+    /// `security.protocol`, `ssl.*` and `sasl.*`: TLS and SASL. Default plaintext.
+    pub security: SecurityConfig,
 }
 
 impl Default for ClientConfig {
@@ -83,6 +85,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(30),
             request_timeout: Duration::from_secs(60),
             max_response_bytes: 100_000_000,
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -122,11 +125,7 @@ impl ClientConfig {
             "receive.message.max.bytes" => {
                 self.max_response_bytes = int_in_range(name, value, 1000, i32::MAX.into())? as usize
             }
-            _ => {
-                return Err(ConfigError::UnknownProperty {
-                    name: name.to_owned(),
-                });
-            }
+            _ => self.security.set(name, value)?,
         }
         Ok(())
     }
@@ -150,7 +149,7 @@ mod tests {
 
     #[test]
     fn bootstrap_list_accepts_librdkafka_forms() {
-        let c = ClientConfig::new("PLAINTEXT://a:1, b:2,[::1]:3,").unwrap();
+        let c = ClientConfig::new("PLAINTEXT://a:1, SSL://b:2,[::1]:3,").unwrap();
         let shown: Vec<String> = c
             .bootstrap_servers
             .iter()

@@ -134,13 +134,12 @@ impl Consumer {
     /// static members). Waits at most `timeout`. A no-op without a subscription.
     pub async fn unsubscribe(&self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
-        if let Some(member) = member {
-            if tokio::time::timeout(timeout, member.shutdown())
+        if let Some(member) = member
+            && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("leaving the group timed out after {timeout:?}");
-            }
+        {
+            tracing::warn!("leaving the group timed out after {timeout:?}");
         }
     }
 
@@ -314,13 +313,12 @@ impl Consumer {
     /// when the brokers are gone.
     pub async fn close_within(self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
-        if let Some(member) = member {
-            if tokio::time::timeout(timeout, member.shutdown())
+        if let Some(member) = member
+            && tokio::time::timeout(timeout, member.shutdown())
                 .await
                 .is_err()
-            {
-                tracing::warn!("closing the group membership timed out after {timeout:?}");
-            }
+        {
+            tracing::warn!("closing the group membership timed out after {timeout:?}");
         }
         let tasks = self.shutdown();
         for task in tasks {

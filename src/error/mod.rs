@@ -175,6 +175,132 @@ pub enum Error {
         /// One line per broker tried.
         attempts: Vec<String>,
     },
+
+    /// TLS could not be established with a broker (`security.protocol=ssl|sasl_ssl`).
+    #[error("TLS with {broker} failed: {failure}")]
+    Tls {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What failed, with a hint.
+        failure: TlsFailure,
+    },
+
+    /// SASL authentication with a broker failed (`security.protocol=sasl_plaintext|sasl_ssl`).
+    #[error("SASL authentication with {broker} failed: {failure}")]
+    Sasl {
+        /// `host:port` of the broker.
+        broker: String,
+        /// What failed, with a hint.
+        failure: SaslFailure,
+    },
+
+    /// A plaintext connection was closed or answered with garbage during the first request:
+    /// the port most likely expects TLS.
+    #[error(
+        "{broker} closed the plaintext connection during the first request \
+         (hint: the port probably expects TLS: set security.protocol=ssl or sasl_ssl)"
+    )]
+    PlaintextToTls {
+        /// `host:port` of the broker.
+        broker: String,
+    },
+}
+
+/// Why TLS with a broker failed, each with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum TlsFailure {
+    /// The certificate chain does not lead to a trusted CA.
+    #[error(
+        "the broker's certificate is not signed by a trusted CA \
+         (hint: set ssl.ca.location to the CA file that signed it)"
+    )]
+    UntrustedCertificate,
+    /// The certificate does not name the host that was connected to.
+    #[error(
+        "the broker's certificate is not valid for this host name \
+         (hint: connect by a name listed in the certificate, or set \
+         ssl.endpoint.identification.algorithm=none)"
+    )]
+    HostnameMismatch,
+    /// The certificate has expired (or the local clock is wrong).
+    #[error("the broker's certificate has expired (hint: renew it, or check the local clock)")]
+    CertificateExpired,
+    /// The broker refused this client's certificate, or wanted one and got none.
+    #[error(
+        "the broker rejected the client certificate ({detail}) (hint: set \
+         ssl.certificate.location and ssl.key.location to a certificate the broker trusts)"
+    )]
+    ClientCertificateRejected {
+        /// The alert the broker sent.
+        detail: String,
+    },
+    /// The port does not speak TLS.
+    #[error(
+        "the port does not speak TLS (hint: it is probably a plaintext listener: \
+         security.protocol=plaintext or sasl_plaintext)"
+    )]
+    NotTls,
+    /// Anything else.
+    #[error("{detail}")]
+    Other {
+        /// The TLS library's description.
+        detail: String,
+    },
+}
+
+/// Why SASL authentication failed, each with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SaslFailure {
+    /// The broker rejected the credentials.
+    #[error(
+        "{mechanism}: the broker rejected the credentials \
+         (hint: check sasl.username and sasl.password, and the mechanism the user was created for)"
+    )]
+    AuthenticationFailed {
+        /// The mechanism used.
+        mechanism: &'static str,
+    },
+    /// The broker does not enable the mechanism on this listener.
+    #[error(
+        "the broker does not enable {mechanism} on this listener \
+         (hint: set sasl.mechanisms to one the listener enables)"
+    )]
+    MechanismNotEnabled {
+        /// The mechanism asked for.
+        mechanism: &'static str,
+    },
+    /// The listener does not do SASL (the broker refused the SASL handshake).
+    #[error(
+        "the listener does not do SASL \
+         (hint: use its SASL port, or security.protocol=plaintext or ssl)"
+    )]
+    NotSaslListener,
+    /// No OAUTHBEARER token could be had from the token endpoint.
+    #[error(
+        "no token from the OAUTHBEARER token endpoint: {detail} (hint: check \
+         sasl.oauthbearer.token.endpoint.url, sasl.oauthbearer.client.id / .client.secret, and \
+         https.ca.location for the endpoint's CA)"
+    )]
+    TokenUnavailable {
+        /// What went wrong (never the secret).
+        detail: String,
+    },
+    /// The settings are incomplete (e.g. no password).
+    #[error("{reason}")]
+    Misconfigured {
+        /// What is missing.
+        reason: String,
+    },
+    /// Anything else.
+    #[error("{mechanism}: {detail}")]
+    Other {
+        /// The mechanism used.
+        mechanism: &'static str,
+        /// What went wrong.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -195,6 +321,7 @@ impl Error {
             | Self::OffsetOutOfRange { .. }
             | Self::NotAssigned { .. }
             | Self::Closed => false,
+            Self::Tls { .. } | Self::Sasl { .. } | Self::PlaintextToTls { .. } => false,
         }
     }
 }

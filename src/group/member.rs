@@ -320,12 +320,12 @@ impl Member {
                         .config
                         .metadata_refresh_interval
                         .min(Duration::from_secs(5));
-                if let Ok(topics) = self.subscribed_topics().await {
-                    if topics != snapshot {
-                        tracing::info!(group = %self.group_id, "subscribed topics changed; rejoining");
-                        self.rejoin.store(true, Ordering::Release);
-                        continue;
-                    }
+                if let Ok(topics) = self.subscribed_topics().await
+                    && topics != snapshot
+                {
+                    tracing::info!(group = %self.group_id, "subscribed topics changed; rejoining");
+                    self.rejoin.store(true, Ordering::Release);
+                    continue;
                 }
             }
             let until = next_heartbeat.min(next_commit).min(next_metadata);

@@ -59,13 +59,13 @@ impl Member {
             return;
         }
         let final_offsets = self.shared.remove_partitions(revoked);
-        if self.config.enable_auto_commit {
-            if let Err(e) = commit::commit(self, &final_offsets, None).await {
-                tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
-                self.shared
-                    .buffer
-                    .push(Delivery::Error { tp: None, error: e });
-            }
+        if self.config.enable_auto_commit
+            && let Err(e) = commit::commit(self, &final_offsets, None).await
+        {
+            tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
+            self.shared
+                .buffer
+                .push(Delivery::Error { tp: None, error: e });
         }
         if let Some(l) = &self.listener {
             l.on_revoked(revoked);

@@ -58,10 +58,10 @@ impl Leaders {
         pool: &ConnectionPool,
         topic: &str,
     ) -> Result<TopicLayout> {
-        if let Some(cached) = self.topics.lock().expect("leaders lock").get(topic) {
-            if cached.fetched.elapsed() < MAX_AGE {
-                return Ok(cached.layout.clone());
-            }
+        if let Some(cached) = self.topics.lock().expect("leaders lock").get(topic)
+            && cached.fetched.elapsed() < MAX_AGE
+        {
+            return Ok(cached.layout.clone());
         }
         let request = MetadataRequest {
             topics: Some(vec![topic.to_owned()]),

@@ -197,12 +197,11 @@ fn zstd(mut input: &[u8], limit: usize) -> Result<Vec<u8>, Failure> {
         if let (Some(stored), Some(computed)) = (
             decoder.get_checksum_from_data(),
             decoder.get_calculated_checksum(),
-        ) {
-            if stored != computed {
-                return Err(Failure::Corrupt(format!(
-                    "zstd content checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
-                )));
-            }
+        ) && stored != computed
+        {
+            return Err(Failure::Corrupt(format!(
+                "zstd content checksum mismatch (stored {stored:#010x}, computed {computed:#010x})"
+            )));
         }
     }
     Ok(out)

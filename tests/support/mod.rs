@@ -35,10 +35,10 @@ pub fn repo_root() -> &'static Path {
 pub fn bootstrap() -> &'static str {
     static BOOTSTRAP: OnceLock<String> = OnceLock::new();
     BOOTSTRAP.get_or_init(|| {
-        if let Ok(b) = std::env::var("KAFKA_BOOTSTRAP") {
-            if !b.trim().is_empty() {
-                return b.trim().to_owned();
-            }
+        if let Ok(b) = std::env::var("KAFKA_BOOTSTRAP")
+            && !b.trim().is_empty()
+        {
+            return b.trim().to_owned();
         }
         let launcher = repo_root().join("testcontainers/kafka");
         let out = Command::new(&launcher)
@@ -503,10 +503,10 @@ impl RkcProcess {
                 }
             }
             RkcLine::Stderr(l) => {
-                if let Ok(v) = serde_json::from_str::<Value>(&l) {
-                    if v.get("event").is_some() {
-                        self.events.push(v);
-                    }
+                if let Ok(v) = serde_json::from_str::<Value>(&l)
+                    && v.get("event").is_some()
+                {
+                    self.events.push(v);
                 }
                 self.stderr.push_str(&l);
                 self.stderr.push('\n');
@@ -532,10 +532,10 @@ impl RkcProcess {
     }
 
     fn poll_exit(&mut self) -> Option<i32> {
-        if self.exit.is_none() {
-            if let Some(status) = self.child.try_wait().expect("wait for rkc") {
-                self.exit = Some(status.code().unwrap_or(-1));
-            }
+        if self.exit.is_none()
+            && let Some(status) = self.child.try_wait().expect("wait for rkc")
+        {
+            self.exit = Some(status.code().unwrap_or(-1));
         }
         self.exit
     }

@@ -156,14 +156,14 @@ async fn partitions_to_read(
                 partitions.push(TopicPartition::new(name.as_str(), p.partition));
             }
         }
-        if let Some(want) = args.partition {
-            if !topic.partitions.iter().any(|p| p.partition == want) {
-                return Err(Error::Request {
-                    broker: metadata.originating_broker.clone(),
-                    api: "Metadata",
-                    reason: format!("topic `{name}` has no partition {want}"),
-                });
-            }
+        if let Some(want) = args.partition
+            && !topic.partitions.iter().any(|p| p.partition == want)
+        {
+            return Err(Error::Request {
+                broker: metadata.originating_broker.clone(),
+                api: "Metadata",
+                reason: format!("topic `{name}` has no partition {want}"),
+            });
         }
     }
     Ok(partitions)

@@ -205,25 +205,24 @@ impl<'p> General<'p> {
                     continue;
                 }
                 // Back to its previous-generation owner if that one has far fewer.
-                if let Some(&(prev, _)) = previous.get(&tp) {
-                    if !self.fixed[prev]
-                        && self.p.subscribes(prev, tp.0)
-                        && self.len(member) > self.len(prev) + 1
-                    {
-                        self.reassign(tp, prev);
-                        reassigned = true;
-                        modified = true;
-                        continue;
-                    }
+                if let Some(&(prev, _)) = previous.get(&tp)
+                    && !self.fixed[prev]
+                    && self.p.subscribes(prev, tp.0)
+                    && self.len(member) > self.len(prev) + 1
+                {
+                    self.reassign(tp, prev);
+                    reassigned = true;
+                    modified = true;
+                    continue;
                 }
                 // To the least loaded subscriber if it has far fewer. Fixed members subscribe
                 // to no movable topic, so the active subscribers are all of them.
-                if let Some((to, size)) = self.loads.least_loaded(tp.0) {
-                    if self.len(member) > size + 1 {
-                        self.reassign(tp, to);
-                        reassigned = true;
-                        modified = true;
-                    }
+                if let Some((to, size)) = self.loads.least_loaded(tp.0)
+                    && self.len(member) > size + 1
+                {
+                    self.reassign(tp, to);
+                    reassigned = true;
+                    modified = true;
                 }
             }
             if !modified || self.moves_left == 0 {

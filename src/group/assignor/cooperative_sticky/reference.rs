@@ -215,16 +215,15 @@ impl<'p> ReferenceGeneral<'p> {
                     continue;
                 };
                 // Back to its previous-generation owner if that one has far fewer.
-                if let Some(&(prev, _)) = previous.get(&tp) {
-                    if !self.fixed[prev]
-                        && self.p.subscribes(prev, tp.0)
-                        && self.len(member) > self.len(prev) + 1
-                    {
-                        self.reassign(tp, prev);
-                        reassigned = true;
-                        modified = true;
-                        continue;
-                    }
+                if let Some(&(prev, _)) = previous.get(&tp)
+                    && !self.fixed[prev]
+                    && self.p.subscribes(prev, tp.0)
+                    && self.len(member) > self.len(prev) + 1
+                {
+                    self.reassign(tp, prev);
+                    reassigned = true;
+                    modified = true;
+                    continue;
                 }
                 let size = self.len(member);
                 if self.potential[tp.0].iter().any(|&o| size > self.len(o) + 1) {
