@@ -4,8 +4,9 @@
 //! Invariants, as kcat 1.7 (format.c, kcat.c) behaves, so that output is byte for byte the same:
 //! - Tokens: `%t` topic, `%p` partition, `%o` offset, `%k` key, `%K` key length, `%s` value,
 //!   `%S` value length, `%R` value length as a big-endian 32-bit integer, `%T` timestamp (ms),
-//!   `%h` headers as `k=v,k=v` (a null header value is `NULL`, an empty one nothing), `%%` a
-//!   percent sign. A lengths is `-1` for null. Any other `%x`, or a trailing `%`, is an error.
+//!   `%h` headers as `k=v,k=v` (a null header value is `NULL`, an empty one nothing; keys and
+//!   values end at their first NUL byte, as C strings), `%%` a percent sign. A length is `-1`
+//!   for null. Any other `%x`, or a trailing `%`, is an error.
 //! - `%k`/`%s` print the bytes as they are; a null *or empty* key/value prints nothing, or the
 //!   null string under `-Z`.
 //! - Literal text takes `\n`, `\r`, `\t`, `\xHH` (hex), `\NNN` (C `strtoul` base 0: decimal,
@@ -125,10 +126,10 @@ impl KcatFormat {
                         if i > 0 {
                             buf.push(b',');
                         }
-                        buf.extend_from_slice(h.key.as_bytes());
+                        buf.extend_from_slice(up_to_nul(h.key.as_bytes()));
                         buf.push(b'=');
                         match h.value.as_deref() {
-                            Some(v) => buf.extend_from_slice(v),
+                            Some(v) => buf.extend_from_slice(up_to_nul(v)),
                             None => buf.extend_from_slice(b"NULL"),
                         }
                     }
@@ -141,6 +142,14 @@ impl KcatFormat {
 fn number(buf: &mut Vec<u8>, n: i64) {
     // Writing into a Vec cannot fail.
     let _ = write!(buf, "{n}");
+}
+
+/// kcat prints header keys and values with `%s`-style C formatting: up to the first NUL.
+fn up_to_nul(bytes: &[u8]) -> &[u8] {
+    bytes
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(bytes, |nul| &bytes[..nul])
 }
 
 fn length(bytes: Option<&[u8]>) -> i64 {
@@ -320,8 +329,16 @@ mod tests {
 
     #[test]
     fn binary_bytes_are_written_as_they_are() {
-        let m = message(Some(b"\xff\n"), Some(b"\x00\xfe"), &[("b", Some(b"\xc3"))]);
-        assert_eq!(render("%k %s %h", &m, None), b"\xff\n \x00\xfe b=\xc3");
+        let m = message(
+            Some(b"\xff\n"),
+            Some(b"\x00\xfe"),
+            &[("b", Some(b"\xc3")), ("z", Some(b"\xff\x00\xfe"))],
+        );
+        // Header values end at a NUL byte, as kcat prints them with C formatting.
+        assert_eq!(
+            render("%k %s %h", &m, None),
+            b"\xff\n \x00\xfe b=\xc3,z=\xff"
+        );
     }
 
     #[test]
