@@ -14,10 +14,7 @@ use rskafka_consumer::{
 
 use crate::{
     ConnectionArgs,
-    output::{
-        Buffering, FormatError, KcatFormat, MessageFormat, MessageSink, emit, error_json,
-        group_event, parse_delimiter, partition_eof,
-    },
+    output::{MessageSink, OutputArgs, emit, error_json, group_event, partition_eof},
 };
 
 /// Arguments of `rkc consume`.
@@ -47,63 +44,8 @@ pub(crate) struct Args {
     /// `enable.auto.commit` decides).
     #[arg(long = "commit", value_name = "MODE", value_parser = ["sync"])]
     commit: Option<String>,
-    /// kcat's output format: %t topic, %p partition, %o offset, %k key, %K key length, %s
-    /// value, %S value length, %R value length (32-bit big-endian), %T timestamp (ms), %h
-    /// headers (k=v,…), %% a percent sign; \n \r \t \xHH escapes.
-    #[arg(
-        short = 'f',
-        long = "format",
-        value_name = "FORMAT",
-        conflicts_with = "json"
-    )]
-    format: Option<String>,
-    /// JSON lines (the default; accepted for kcat's habit).
-    #[arg(short = 'J', long = "json")]
-    json: bool,
-    /// Message delimiter, as kcat's `-D` (\n \t \xHH; default \n). Without -J or -f it selects
-    /// kcat's plain output: the value, then DELIM.
-    #[arg(short = 'D', value_name = "DELIM")]
-    delimiter: Option<String>,
-    /// Key delimiter, as kcat's `-K`: without -J or -f, print the key, DELIM, then the value.
-    #[arg(short = 'K', value_name = "DELIM")]
-    key_delimiter: Option<String>,
-    /// In kcat formats, print null (and empty) keys and values as `NULL` (kcat's `-Z`).
-    #[arg(short = 'Z')]
-    null_as_text: bool,
-    /// Write every message at once instead of buffering (kcat's `-u`).
-    #[arg(short = 'u')]
-    unbuffered: bool,
-}
-
-impl Args {
-    /// The output format the options choose: `-f`, else JSON with `-J` or when neither `-D`
-    /// nor `-K` is given, else kcat's `%k<K>%s<D>` / `%s<D>`.
-    fn message_format(&self) -> Result<MessageFormat, ConfigError> {
-        let invalid = |name: &str, value: &str, e: FormatError| ConfigError::InvalidValue {
-            name: name.into(),
-            value: value.into(),
-            reason: e.to_string(),
-        };
-        let delimiter = match &self.delimiter {
-            Some(d) => parse_delimiter(d).map_err(|e| invalid("-D", d, e))?,
-            None => b"\n".to_vec(),
-        };
-        let null = self.null_as_text.then(|| b"NULL".to_vec());
-        if let Some(f) = &self.format {
-            let format = KcatFormat::parse(f.as_bytes()).map_err(|e| invalid("-f", f, e))?;
-            return Ok(MessageFormat::Kcat { format, null });
-        }
-        if self.json || (self.delimiter.is_none() && self.key_delimiter.is_none()) {
-            return Ok(MessageFormat::Json { delimiter });
-        }
-        let key_delimiter = match &self.key_delimiter {
-            Some(k) => Some(parse_delimiter(k).map_err(|e| invalid("-K", k, e))?),
-            None => None,
-        };
-        let format = KcatFormat::from_delimiters(key_delimiter.as_deref(), &delimiter)
-            .map_err(|e| invalid("-D/-K", "", e))?;
-        Ok(MessageFormat::Kcat { format, null })
-    }
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_offset(s: &str) -> Result<Offset, String> {
@@ -122,7 +64,7 @@ fn parse_offset(s: &str) -> Result<Offset, String> {
 
 /// Consumes until `-e`/`-c` say stop, a signal arrives, or every partition failed.
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
-    let format = args.message_format()?;
+    let format = args.output.message_format()?;
     let mut config = ConsumerConfig::new(&args.connection.brokers)?;
     config.apply_pairs(args.connection.properties.iter().map(String::as_str))?;
     if args.exit_at_end {
@@ -172,12 +114,7 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         partitions
     };
 
-    let buffering = if args.unbuffered {
-        Buffering::Unbuffered
-    } else {
-        Buffering::Buffered
-    };
-    let mut out = MessageSink::new(std::io::stdout().lock(), format, buffering);
+    let mut out = MessageSink::new(std::io::stdout().lock(), format, args.output.buffering());
     let outcome = consume_loop(&consumer, &args, &partitions, &mut out).await;
     if args.group.is_some() {
         // Everything written is handed over: commit it, then leave the group and report the

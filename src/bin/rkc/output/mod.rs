@@ -11,6 +11,7 @@
 mod events;
 mod format;
 mod json;
+mod options;
 
 use std::io::{self, Write};
 
@@ -18,6 +19,7 @@ use rskafka_consumer::Message;
 
 pub(crate) use events::{emit, error_json, group_event, partition_eof};
 pub(crate) use format::{FormatError, KcatFormat, parse_delimiter};
+pub(crate) use options::OutputArgs;
 
 /// Bytes gathered before they are written to the sink.
 const FLUSH_AT: usize = 1 << 20;
