@@ -1,20 +1,21 @@
-//! `rkc consume`: a kcat-like consumer. Messages go to stdout as JSON lines, events and errors
-//! to stderr as JSON lines.
+//! `rkc consume`: a kcat-like consumer. Messages go to stdout (JSON lines by default, or kcat's
+//! `-f` format / `-D` `-K` delimiters, see [`crate::output`]), events and errors to stderr as JSON
+//! lines.
 
 use std::{
     collections::{BTreeSet, HashSet},
-    io::{BufWriter, Write},
+    io::StdoutLock,
     time::Duration,
 };
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use bytes::Bytes;
 use rskafka_consumer::{
-    ConfigError, Consumer, ConsumerConfig, Error, Event, Message, Offset, TopicPartition,
+    ConfigError, Consumer, ConsumerConfig, Error, Event, Offset, TopicPartition,
 };
-use serde_json::{Map, Value, json};
 
-use crate::ConnectionArgs;
+use crate::{
+    ConnectionArgs,
+    output::{MessageSink, OutputArgs, emit, error_json, group_event, partition_eof},
+};
 
 /// Arguments of `rkc consume`.
 #[derive(Debug, clap::Args)]
@@ -43,6 +44,8 @@ pub(crate) struct Args {
     /// `enable.auto.commit` decides).
     #[arg(long = "commit", value_name = "MODE", value_parser = ["sync"])]
     commit: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 fn parse_offset(s: &str) -> Result<Offset, String> {
@@ -61,6 +64,7 @@ fn parse_offset(s: &str) -> Result<Offset, String> {
 
 /// Consumes until `-e`/`-c` say stop, a signal arrives, or every partition failed.
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
+    let format = args.output.message_format()?;
     let mut config = ConsumerConfig::new(&args.connection.brokers)?;
     config.apply_pairs(args.connection.properties.iter().map(String::as_str))?;
     if args.exit_at_end {
@@ -110,7 +114,8 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         partitions
     };
 
-    let outcome = consume_loop(&consumer, &args, &partitions).await;
+    let mut out = MessageSink::new(std::io::stdout().lock(), format, args.output.buffering());
+    let outcome = consume_loop(&consumer, &args, &partitions, &mut out).await;
     if args.group.is_some() {
         // Everything written is handed over: commit it, then leave the group and report the
         // revocation like any other group event.
@@ -173,35 +178,26 @@ async fn consume_loop(
     consumer: &Consumer,
     args: &Args,
     partitions: &[TopicPartition],
+    out: &mut MessageSink<StdoutLock<'_>>,
 ) -> Result<(), Error> {
-    // Explicit partitions, or in a group whatever is assigned right now.
-    let mut all: BTreeSet<TopicPartition> = partitions.iter().cloned().collect();
-    let in_group = args.group.is_some();
+    let mut progress = Progress::new(partitions, args);
     let commit_sync = args.commit.is_some();
     let mut uncommitted = false;
-    let mut at_end: HashSet<TopicPartition> = HashSet::new();
-    let mut failed: HashSet<TopicPartition> = HashSet::new();
     let mut written: u64 = 0;
-    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let mut signals = Signals::new()?;
+    // Only events other than messages can finish the run, so it is checked after those.
+    let mut finished = progress.finished();
     loop {
-        if args.count.is_some_and(|c| written >= c) {
+        if finished || args.count.is_some_and(|c| written >= c) {
             break;
         }
-        let done = all
-            .iter()
-            .all(|tp| at_end.contains(tp) || failed.contains(tp));
-        if args.exit_at_end && done && !(in_group && all.is_empty()) {
-            break;
-        }
-        if !args.exit_at_end && !all.is_empty() && failed.len() == all.len() {
-            break;
-        }
-        // Flush only when nothing more is ready, so output is batched under load.
+        // Write out only when nothing more is ready, so output is batched under load.
         let event = match consumer.poll_event(Duration::ZERO).await {
             Some(event) => event,
             None => {
-                let _ = out.flush();
+                if out.flush().is_err() {
+                    break; // stdout closed
+                }
                 if commit_sync && uncommitted {
                     if let Err(e) = consumer.commit().await {
                         emit(error_json(&e));
@@ -217,36 +213,42 @@ async fn consume_loop(
                 }
             }
         };
-        match event {
-            Ok(Event::Message(m)) => {
-                at_end.remove(&m.topic_partition());
-                if writeln!(out, "{}", message_json(&m)).is_err() {
-                    break; // stdout closed
-                }
-                written += 1;
-                uncommitted = true;
+        if let Ok(Event::Message(m)) = &event {
+            progress.message(m.partition, &m.topic);
+            if out.write(m).is_err() {
+                break; // stdout closed
             }
+            written += 1;
+            uncommitted = true;
+            continue;
+        }
+        // Everything written so far reaches stdout before the event reaches stderr.
+        if out.flush().is_err() {
+            break;
+        }
+        match event {
+            Ok(Event::Message(_)) => unreachable!("handled above"),
             Ok(Event::PartitionEof {
                 topic,
                 partition,
                 offset,
             }) => {
-                emit(
-                    json!({"event": "partition_eof", "topic": &*topic, "partition": partition, "offset": offset}),
-                );
-                at_end.insert(TopicPartition::new(topic, partition));
+                emit(partition_eof(&topic, partition, offset));
+                progress
+                    .at_end
+                    .insert(TopicPartition::new(topic, partition));
             }
             Ok(Event::Assigned(tps)) => {
                 emit(group_event("assigned", &tps));
-                all.extend(tps);
+                progress.all.extend(tps);
             }
             Ok(Event::Revoked(tps)) => {
                 emit(group_event("revoked", &tps));
-                forget(&mut all, &mut at_end, &tps);
+                progress.forget(&tps);
             }
             Ok(Event::Lost(tps)) => {
                 emit(group_event("lost", &tps));
-                forget(&mut all, &mut at_end, &tps);
+                progress.forget(&tps);
             }
             Ok(_) => {}
             Err(e) => {
@@ -254,124 +256,78 @@ async fn consume_loop(
                     topic, partition, ..
                 } = &e
                 {
-                    failed.insert(TopicPartition::new(topic.as_str(), *partition));
+                    progress
+                        .failed
+                        .insert(TopicPartition::new(topic.as_str(), *partition));
                 }
                 emit(error_json(&e));
             }
         }
+        finished = progress.finished();
     }
     let _ = out.flush();
-    if failed.is_empty() {
+    if progress.failed.is_empty() {
         Ok(())
     } else {
         Err(Error::Request {
             broker: "-".into(),
             api: "Fetch",
-            reason: format!("{} partition(s) stopped with errors", failed.len()),
+            reason: format!("{} partition(s) stopped with errors", progress.failed.len()),
         })
     }
 }
 
-fn forget(
-    all: &mut BTreeSet<TopicPartition>,
-    at_end: &mut HashSet<TopicPartition>,
-    tps: &[TopicPartition],
-) {
-    for tp in tps {
-        all.remove(tp);
-        at_end.remove(tp);
-    }
+/// Which partitions are read, at their end, or stopped by an error.
+struct Progress {
+    /// Explicit partitions, or in a group whatever is assigned right now.
+    all: BTreeSet<TopicPartition>,
+    at_end: HashSet<TopicPartition>,
+    failed: HashSet<TopicPartition>,
+    exit_at_end: bool,
+    in_group: bool,
 }
 
-/// `{"event":"assigned"|"revoked"|"lost","partitions":[{"topic","partition"},…]}`.
-fn group_event(kind: &str, partitions: &[TopicPartition]) -> Value {
-    let partitions: Vec<Value> = partitions
-        .iter()
-        .map(|tp| json!({"topic": &*tp.topic, "partition": tp.partition}))
-        .collect();
-    json!({"event": kind, "partitions": partitions})
-}
-
-fn emit(event: Value) {
-    eprintln!("{event}");
-}
-
-/// `{"topic","partition","offset","timestamp","key","value","headers"}`; `key_b64`/`value_b64`
-/// replace `key`/`value` when they are not UTF-8.
-fn message_json(m: &Message) -> Value {
-    let mut obj = Map::new();
-    obj.insert("topic".into(), json!(&*m.topic));
-    obj.insert("partition".into(), json!(m.partition));
-    obj.insert("offset".into(), json!(m.offset));
-    obj.insert("timestamp".into(), json!(m.timestamp));
-    insert_bytes(&mut obj, "key", m.key.as_ref());
-    insert_bytes(&mut obj, "value", m.value.as_ref());
-    let headers: Vec<Value> = m
-        .headers
-        .iter()
-        .map(|h| {
-            let value = match &h.value {
-                None => Value::Null,
-                Some(v) => match std::str::from_utf8(v) {
-                    Ok(s) => json!(s),
-                    Err(_) => json!({"b64": STANDARD.encode(v)}),
-                },
-            };
-            json!([h.key, value])
-        })
-        .collect();
-    obj.insert("headers".into(), Value::Array(headers));
-    Value::Object(obj)
-}
-
-fn insert_bytes(obj: &mut Map<String, Value>, name: &str, bytes: Option<&Bytes>) {
-    match bytes {
-        None => {
-            obj.insert(name.into(), Value::Null);
-        }
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(s) => {
-                obj.insert(name.into(), json!(s));
-            }
-            Err(_) => {
-                obj.insert(format!("{name}_b64"), json!(STANDARD.encode(b)));
-            }
-        },
-    }
-}
-
-/// `{"event":"error","kind","error",…}` with topic/partition/offset for partition errors.
-fn error_json(e: &Error) -> Value {
-    let mut obj = json!({"event": "error", "error": e.to_string()});
-    let (kind, scope) = match e {
-        Error::CorruptBatch {
-            topic,
-            partition,
-            offset,
-            ..
-        } => (
-            "corrupt_batch",
-            Some((topic.clone(), *partition, Some(*offset))),
-        ),
-        Error::OffsetOutOfRange {
-            topic,
-            partition,
-            offset,
-        } => (
-            "offset_out_of_range",
-            Some((topic.clone(), *partition, Some(*offset))),
-        ),
-        _ => ("broker", None),
-    };
-    obj["kind"] = json!(kind);
-    if let Some((topic, partition, offset)) = scope {
-        obj["topic"] = json!(topic);
-        obj["partition"] = json!(partition);
-        if let Some(offset) = offset {
-            obj["offset"] = json!(offset);
+impl Progress {
+    fn new(partitions: &[TopicPartition], args: &Args) -> Self {
+        Self {
+            all: partitions.iter().cloned().collect(),
+            at_end: HashSet::new(),
+            failed: HashSet::new(),
+            exit_at_end: args.exit_at_end,
+            in_group: args.group.is_some(),
         }
     }
-    obj
+
+    /// A message arrived: its partition is no longer at its end.
+    fn message(&mut self, partition: i32, topic: &std::sync::Arc<str>) {
+        if !self.at_end.is_empty() {
+            self.at_end.remove(&TopicPartition::new(
+                std::sync::Arc::clone(topic),
+                partition,
+            ));
+        }
+    }
+
+    fn forget(&mut self, tps: &[TopicPartition]) {
+        for tp in tps {
+            self.all.remove(tp);
+            self.at_end.remove(tp);
+        }
+    }
+
+    /// With `-e`: every partition is at its end or failed (and a group has some). Without:
+    /// every partition failed.
+    fn finished(&self) -> bool {
+        if self.exit_at_end {
+            let done = self
+                .all
+                .iter()
+                .all(|tp| self.at_end.contains(tp) || self.failed.contains(tp));
+            done && !(self.in_group && self.all.is_empty())
+        } else {
+            !self.all.is_empty() && self.failed.len() == self.all.len()
+        }
+    }
 }
 
 /// SIGINT and SIGTERM.

@@ -6,6 +6,7 @@
 mod consume;
 mod group;
 mod metadata;
+mod output;
 
 use std::process::ExitCode;
 
@@ -24,7 +25,7 @@ struct Cli {
 enum Command {
     /// Print brokers, topics, partitions and leaders.
     Metadata(metadata::Args),
-    /// Read messages as JSON lines (kcat-like).
+    /// Read messages as JSON lines or in kcat's formats.
     Consume(consume::Args),
     /// Describe a consumer group, or show its lag.
     Group(group::Args),

@@ -1,0 +1,153 @@
+//! The JSON line of one message, serialized straight from the borrowed [`Message`] (no
+//! intermediate `serde_json::Value`).
+//!
+//! Invariants: the keys come in the documented order `topic, partition, offset, timestamp,
+//! key|key_b64, value|value_b64, headers`; a key or value that is not UTF-8 is written as
+//! standard base64 under the `_b64` name (never both names); a header is `[key, value]` where a
+//! non-UTF-8 value is `{"b64": …}` and a null one `null`; all string escaping is serde_json's.
+
+use base64::{display::Base64Display, engine::general_purpose::STANDARD};
+use rskafka_consumer::{Header, Message};
+use serde::{
+    Serialize, Serializer,
+    ser::{SerializeMap, SerializeSeq},
+};
+
+/// Appends the JSON object of `m` (without a delimiter) to `buf`.
+pub(crate) fn write(buf: &mut Vec<u8>, m: &Message) {
+    // Writing into a Vec cannot fail, and every value here is serializable.
+    serde_json::to_writer(buf, &JsonMessage(m)).expect("a message always serializes to JSON");
+}
+
+struct JsonMessage<'a>(&'a Message);
+
+impl Serialize for JsonMessage<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let m = self.0;
+        let mut map = s.serialize_map(Some(7))?;
+        map.serialize_entry("topic", &*m.topic)?;
+        map.serialize_entry("partition", &m.partition)?;
+        map.serialize_entry("offset", &m.offset)?;
+        map.serialize_entry("timestamp", &m.timestamp)?;
+        bytes_entry(&mut map, "key", "key_b64", m.key.as_deref())?;
+        bytes_entry(&mut map, "value", "value_b64", m.value.as_deref())?;
+        map.serialize_entry("headers", &Headers(&m.headers))?;
+        map.end()
+    }
+}
+
+/// `name: "text"`, `name: null`, or `b64_name: "base64"` when the bytes are not UTF-8.
+fn bytes_entry<M: SerializeMap>(
+    map: &mut M,
+    name: &'static str,
+    b64_name: &'static str,
+    bytes: Option<&[u8]>,
+) -> Result<(), M::Error> {
+    match bytes {
+        None => map.serialize_entry(name, &()),
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(text) => map.serialize_entry(name, text),
+            Err(_) => map.serialize_entry(b64_name, &Base64(b)),
+        },
+    }
+}
+
+/// Bytes as a standard-base64 JSON string, encoded while writing.
+struct Base64<'a>(&'a [u8]);
+
+impl Serialize for Base64<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&Base64Display::new(self.0, &STANDARD))
+    }
+}
+
+/// `[[key, value], …]`.
+struct Headers<'a>(&'a [Header]);
+
+impl Serialize for Headers<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for h in self.0 {
+            seq.serialize_element(&(h.key.as_str(), HeaderValue(h.value.as_deref())))?;
+        }
+        seq.end()
+    }
+}
+
+/// A header value: a string, `null`, or `{"b64": …}` when not UTF-8.
+struct HeaderValue<'a>(Option<&'a [u8]>);
+
+impl Serialize for HeaderValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            None => s.serialize_unit(),
+            Some(v) => match std::str::from_utf8(v) {
+                Ok(text) => s.serialize_str(text),
+                Err(_) => {
+                    let mut map = s.serialize_map(Some(1))?;
+                    map.serialize_entry("b64", &Base64(v))?;
+                    map.end()
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::tests::message;
+
+    fn json(m: &Message) -> String {
+        let mut buf = Vec::new();
+        write(&mut buf, m);
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn text_fields_keep_the_documented_key_order() {
+        let m = message(Some(b"k"), Some(b"v"), &[("h", Some(b"x"))]);
+        assert_eq!(
+            json(&m),
+            r#"{"topic":"t","partition":3,"offset":42,"timestamp":1700000000000,"key":"k","value":"v","headers":[["h","x"]]}"#
+        );
+    }
+
+    #[test]
+    fn null_key_and_value_are_json_null_and_no_headers_is_an_empty_list() {
+        let m = message(None, None, &[]);
+        assert_eq!(
+            json(&m),
+            r#"{"topic":"t","partition":3,"offset":42,"timestamp":1700000000000,"key":null,"value":null,"headers":[]}"#
+        );
+    }
+
+    #[test]
+    fn non_utf8_key_value_and_header_are_base64() {
+        let m = message(
+            Some(b"\xff"),
+            Some(b"\xfe\x00bin"),
+            &[("b", Some(b"\xc3")), ("n", None), ("e", Some(b""))],
+        );
+        assert_eq!(
+            json(&m),
+            r#"{"topic":"t","partition":3,"offset":42,"timestamp":1700000000000,"key_b64":"/w==","value_b64":"/gBiaW4=","headers":[["b",{"b64":"ww=="}],["n",null],["e",""]]}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_json_and_parse_back() {
+        let m = message(
+            Some("quote\" back\\ nl\n tab\t ctl\u{1} é".as_bytes()),
+            Some("😀".as_bytes()),
+            &[("k\"", Some(b"\r"))],
+        );
+        let text = json(&m);
+        assert!(!text.contains('\n'), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["key"], "quote\" back\\ nl\n tab\t ctl\u{1} é");
+        assert_eq!(v["value"], "😀");
+        assert_eq!(v["headers"][0][0], "k\"");
+        assert_eq!(v["headers"][0][1], "\r");
+    }
+}
