@@ -22,6 +22,7 @@ pub mod error;
 mod fetch;
 pub mod group;
 pub mod record;
+pub mod runner;
 pub mod wire;
 
 pub use cluster::{Cluster, ClusterMetadata};
