@@ -298,7 +298,7 @@ fn emit(event: Value) {
 
 /// `{"topic","partition","offset","timestamp","key","value","headers"}`; `key_b64`/`value_b64`
 /// replace `key`/`value` when they are not UTF-8.
-fn message_json(m: &Message) -> Value {
+pub(crate) fn message_json(m: &Message) -> Value {
     let mut obj = Map::new();
     obj.insert("topic".into(), json!(&*m.topic));
     obj.insert("partition".into(), json!(m.partition));
