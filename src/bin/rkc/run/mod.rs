@@ -12,7 +12,15 @@ mod exec;
 mod http;
 mod print;
 
-use std::{path::PathBuf, process::ExitCode, sync::Arc};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicI32, Ordering},
+    },
+    time::Duration,
+};
 
 use rskafka_consumer::runner::{
     DeadLetterSink, Handler, Runner, RunnerConfig, config::HandlerKind,
@@ -95,8 +103,11 @@ pub(crate) async fn main(args: Args) -> ExitCode {
         }
     };
     let handle = runner.handle();
+    let aborted_by = Arc::new(AtomicI32::new(0));
+    let aborted = Arc::clone(&aborted_by);
     tokio::spawn(async move {
-        // The first signal drains; the second exits at once without committing.
+        // The first signal drains; the second stops at once without committing: the runner
+        // returns, and dropping the runtime kills in-flight exec processes.
         let mut received = 0;
         loop {
             let signo = tokio::select! {
@@ -109,11 +120,19 @@ pub(crate) async fn main(args: Args) -> ExitCode {
                 handle.shutdown();
             } else {
                 emit(json!({"event": "abort", "signal": signo}));
+                aborted.store(signo, Ordering::SeqCst);
+                handle.abort();
+                // Should the runner not return promptly, exit anyway.
+                tokio::time::sleep(Duration::from_secs(2)).await;
                 std::process::exit(128 + signo);
             }
         }
     });
     match runner.run().await {
+        Ok(summary) if summary.aborted => {
+            let signo = aborted_by.load(Ordering::SeqCst);
+            ExitCode::from(u8::try_from(128 + signo).unwrap_or(1))
+        }
         Ok(summary) => {
             emit(json!({
                 "event": "stopped",
