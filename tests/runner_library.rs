@@ -24,6 +24,11 @@ use rskafka_consumer::{
 use support::{bootstrap, create_topic, group_offsets, produce, unique, watermarks};
 
 fn config(topic: &str, group: &str, extra: &str) -> RunnerConfig {
+    config_with(topic, group, "", extra)
+}
+
+/// [`config`] with more `[kafka]` properties.
+fn config_with(topic: &str, group: &str, kafka: &str, extra: &str) -> RunnerConfig {
     let text = format!(
         r#"
 [kafka]
@@ -32,6 +37,7 @@ fn config(topic: &str, group: &str, extra: &str) -> RunnerConfig {
 "auto.offset.reset" = "earliest"
 "session.timeout.ms" = "6000"
 "heartbeat.interval.ms" = "500"
+{kafka}
 [source]
 topics = ["{topic}"]
 {extra}
@@ -52,7 +58,10 @@ struct Record {
 
 impl Record {
     fn call(&self, m: &Message, ok: bool) {
-        let key = m.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned());
+        let key = m
+            .key
+            .as_ref()
+            .map(|k| String::from_utf8_lossy(k).into_owned());
         self.calls
             .lock()
             .unwrap()
@@ -213,7 +222,10 @@ async fn a_retrying_message_holds_only_its_partition() {
     );
     // Partition 1 went on meanwhile: all of it ran before 0/0 succeeded.
     assert_eq!(
-        calls[..held_until].iter().filter(|c| c.0 == 1 && c.4).count(),
+        calls[..held_until]
+            .iter()
+            .filter(|c| c.0 == 1 && c.4)
+            .count(),
         10
     );
     assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
@@ -275,9 +287,7 @@ async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_m
         || {
             let calls = record.calls();
             let done = calls.iter().filter(|c| c.4 && key_of(c) != "k1").count();
-            let others = (0..40)
-                .filter(|i| !(i % 4 != 0 && i % 3 == 1))
-                .count();
+            let others = (0..40).filter(|i| !(i % 4 != 0 && i % 3 == 1)).count();
             done == others
         },
     )
@@ -295,10 +305,7 @@ async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_m
         "committed {committed:?} past the unfinished offset 1"
     );
     assert!(
-        !record
-            .calls()
-            .iter()
-            .any(|c| key_of(c) == "k1" && c.1 > 1),
+        !record.calls().iter().any(|c| key_of(c) == "k1" && c.1 > 1),
         "a later k1 message ran before the held one finished"
     );
     release.store(true, Ordering::SeqCst);
@@ -355,12 +362,16 @@ async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
     .unwrap();
     let handle = runner.handle();
     let task = tokio::spawn(async move { runner.run().await.expect("run") });
-    wait_for("the DLQ outage is reported", Duration::from_secs(60), || {
-        record
-            .events()
-            .iter()
-            .any(|e| matches!(e, RunnerEvent::DlqUnavailable { .. }))
-    })
+    wait_for(
+        "the DLQ outage is reported",
+        Duration::from_secs(60),
+        || {
+            record
+                .events()
+                .iter()
+                .any(|e| matches!(e, RunnerEvent::DlqUnavailable { .. }))
+        },
+    )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let committed = tokio::task::spawn_blocking({
@@ -435,10 +446,17 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
     let handle = runner.handle();
     let task = tokio::spawn(async move { runner.run().await.expect("run") });
     // Open, then at least two failed half-open probes.
-    wait_for("the circuit opens and probes fail", Duration::from_secs(60), || {
-        record.events().iter().any(|e| matches!(e, RunnerEvent::CircuitOpen { .. }))
-            && record.calls().len() >= 6
-    })
+    wait_for(
+        "the circuit opens and probes fail",
+        Duration::from_secs(60),
+        || {
+            record
+                .events()
+                .iter()
+                .any(|e| matches!(e, RunnerEvent::CircuitOpen { .. }))
+                && record.calls().len() >= 6
+        },
+    )
     .await;
     assert!(
         sink.letters().len() < 3,
@@ -446,9 +464,11 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
         sink.letters().len()
     );
     down.store(false, Ordering::SeqCst);
-    wait_for("everything ended after recovery", Duration::from_secs(60), || {
-        record.succeeded().len() + sink.letters().len() == 40
-    })
+    wait_for(
+        "everything ended after recovery",
+        Duration::from_secs(60),
+        || record.succeeded().len() + sink.letters().len() == 40,
+    )
     .await;
     let summary = stop(handle, task).await;
     let events = record.events();
@@ -457,11 +477,141 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
         .filter(|e| matches!(e, RunnerEvent::CircuitOpen { .. }))
         .count();
     assert_eq!(opened, 1, "one circuit_open event per opening");
-    assert!(events.iter().any(|e| matches!(e, RunnerEvent::CircuitClosed)));
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, RunnerEvent::CircuitClosed))
+    );
     // Nothing lost: every message was processed or is in the DLQ.
     let mut ended = record.succeeded();
-    ended.extend(sink.letters().iter().map(|l| (l.message.partition, l.message.offset)));
+    ended.extend(
+        sink.letters()
+            .iter()
+            .map(|l| (l.message.partition, l.message.offset)),
+    );
     assert_eq!(ended.len(), 40);
     assert_eq!(summary.unfinished, 0);
+    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_hands_partitions_over_and_every_message_is_processed() {
+    let topic = unique("runner-rebalance");
+    let group = unique("runner-rebalance-g");
+    create_topic(&topic, 4);
+    for p in ["0", "1", "2", "3"] {
+        produce(&topic, &["--partition", p, "--count", "25"]);
+    }
+    let record = Arc::new(Record::default());
+    let events = Arc::new(Mutex::new(Vec::<(usize, RunnerEvent)>::new()));
+    let start = |member: usize| {
+        let r = Arc::clone(&record);
+        let ev = Arc::clone(&events);
+        let runner = Runner::builder(config(&topic, &group, "[handler]\nmax_in_flight = 4"))
+            .handler(handler_fn(move |m: Message| {
+                let r = Arc::clone(&r);
+                async move {
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    r.call(&m, true);
+                    Ok(())
+                }
+            }))
+            .on_event(move |e| ev.lock().unwrap().push((member, e.clone())))
+            .build()
+            .unwrap();
+        let handle = runner.handle();
+        (
+            handle,
+            tokio::spawn(async move { runner.run().await.expect("run") }),
+        )
+    };
+    let (ha, ta) = start(0);
+    wait_for("member 0 processed some", Duration::from_secs(60), || {
+        record.calls().len() >= 10
+    })
+    .await;
+    let (hb, tb) = start(1);
+    wait_for("member 1 got partitions", Duration::from_secs(60), || {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(m, e)| *m == 1 && matches!(e, RunnerEvent::Assigned(t) if !t.is_empty()))
+    })
+    .await;
+    wait_for("all 100 processed", Duration::from_secs(90), || {
+        record.succeeded().len() == 100
+    })
+    .await;
+    let a = stop(ha, ta).await;
+    let b = stop(hb, tb).await;
+    let processed = a.processed + b.processed;
+    eprintln!(
+        "processed {processed} for 100 messages (member 0: {}, member 1: {})",
+        a.processed, b.processed
+    );
+    assert!(b.processed > 0, "the second member took partitions over");
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(m, e)| *m == 0 && matches!(e, RunnerEvent::Revoked(_))),
+        "member 0 revoked partitions"
+    );
+    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_busy_and_waiting_past_max_poll_interval_keeps_the_membership() {
+    let topic = unique("runner-long");
+    let group = unique("runner-long-g");
+    create_topic(&topic, 1);
+    produce(&topic, &["--count", "3"]);
+    let record = Arc::new(Record::default());
+    let (r, e) = (Arc::clone(&record), Arc::clone(&record));
+    let runner = Runner::builder(config_with(
+        &topic,
+        &group,
+        "\"max.poll.interval.ms\" = \"3000\"",
+        "[handler]\ntimeout = \"60s\"\n\
+         [retry]\nmax_attempts = 3\ninitial_backoff = \"5s\"\nmax_backoff = \"5s\"",
+    ))
+    .handler(handler_fn(move |m: Message| {
+        let r = Arc::clone(&r);
+        async move {
+            // Offset 0: a first attempt longer than max.poll.interval.ms, then a retry wait
+            // about as long, then success.
+            if m.offset == 0 && current_attempt() == 1 {
+                tokio::time::sleep(Duration::from_secs(4)).await;
+                r.call(&m, false);
+                return Err(HandlerError::retryable("slow downstream"));
+            }
+            r.call(&m, true);
+            Ok(())
+        }
+    }))
+    .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
+    .build()
+    .unwrap();
+    let handle = runner.handle();
+    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    wait_for("all 3 processed", Duration::from_secs(60), || {
+        record.succeeded().len() == 3
+    })
+    .await;
+    stop(handle, task).await;
+    let events = record.events();
+    let assigned = events
+        .iter()
+        .filter(|e| matches!(e, RunnerEvent::Assigned(_)))
+        .count();
+    assert_eq!(assigned, 1, "assigned once: {events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, RunnerEvent::Lost(_) | RunnerEvent::Revoked(_))),
+        "membership kept: {events:?}"
+    );
     assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
 }
