@@ -20,10 +20,7 @@ use std::{
 };
 
 use futures::{FutureExt, future::BoxFuture};
-use tokio::{
-    sync::{mpsc, watch},
-    time::Instant,
-};
+use tokio::{sync::mpsc, time::Instant};
 
 use super::{
     DeadLetter, DeadLetterSink, DlqReceipt, Handler, HandlerError, IdempotencyStore, IdentityKind,
@@ -33,7 +30,7 @@ use super::{
     events::Source,
     handler::with_attempt,
     retry::{Decision, RetryPolicy},
-    shutdown::Stop,
+    shutdown::{RunnerHandle, Stop},
 };
 use crate::{Consumer, Event, TopicPartition, config::ConsumerConfig};
 
@@ -136,10 +133,9 @@ impl Engine {
     }
 
     /// Runs until a shutdown (graceful: returns after committing and leaving) or an abort.
-    pub(crate) async fn run(
-        mut self,
-        mut stop: watch::Receiver<Stop>,
-    ) -> Result<RunSummary, RunnerError> {
+    pub(crate) async fn run(mut self, handle: RunnerHandle) -> Result<RunSummary, RunnerError> {
+        // The handle (and so the sender) lives as long as the loop: `changed` never fails.
+        let mut stop = handle.subscribe();
         loop {
             let now = Instant::now();
             if *stop.borrow() == Stop::Abort {
@@ -487,6 +483,11 @@ impl Engine {
                 .find_map(|(tp, p)| p.ready(1).first().map(|o| (tp.clone(), *o)))
         });
         let Some((tp, offset)) = candidate else {
+            // Nothing held at all (e.g. the parked messages' partitions were revoked): there
+            // is nothing to test recovery with, and paused partitions would bring nothing.
+            if self.partitions.values().all(|p| p.jobs.is_empty()) {
+                self.close_circuit(Instant::now());
+            }
             return;
         };
         if let Some(job) = self

@@ -210,7 +210,6 @@ impl Runner {
     /// Only when the consumer cannot start or subscribe; failures while running are
     /// retried, dead-lettered or reported as [`RunnerEvent`]s.
     pub async fn run(self) -> Result<RunSummary, RunnerError> {
-        let stop = self.handle.subscribe();
         let consumer = Consumer::new(self.consumer_config.clone()).await?;
         let topics: Vec<&str> = self
             .config
@@ -239,7 +238,7 @@ impl Runner {
             CircuitBreaker::new(self.config.dlq.circuit()),
             self.events,
         );
-        engine.run(stop).await
+        engine.run(self.handle).await
     }
 }
 
