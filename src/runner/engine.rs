@@ -40,6 +40,9 @@ pub(crate) const PARTITION_CAP: usize = 1000;
 /// How long `poll_event` waits when nothing else wakes the loop.
 const POLL_WAIT: Duration = Duration::from_millis(500);
 
+/// Results or messages taken in one go before the next dispatch round.
+const BATCH: usize = 256;
+
 /// Pause before retrying a failed commit.
 const COMMIT_RETRY: Duration = Duration::from_secs(1);
 
@@ -173,7 +176,16 @@ impl Engine {
             tokio::select! {
                 biased;
                 _ = stop.changed() => {}
-                Some(done) = self.done_rx.recv() => self.on_done(done),
+                Some(done) = self.done_rx.recv() => {
+                    self.on_done(done);
+                    // Take what else finished in one go: one dispatch round for all of it.
+                    for _ in 0..BATCH {
+                        match self.done_rx.try_recv() {
+                            Ok(done) => self.on_done(done),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 result = async {
                     match self.commit.as_mut() {
                         Some(c) => c.await,
@@ -187,6 +199,13 @@ impl Engine {
                 event = consumer.poll_event(POLL_WAIT) => {
                     if let Some(event) = event {
                         self.on_event(event).await;
+                        // Take what else is ready without waiting, up to a batch.
+                        for _ in 0..BATCH {
+                            match consumer.poll_event(Duration::ZERO).await {
+                                Some(event) => self.on_event(event).await,
+                                None => break,
+                            }
+                        }
                     }
                 }
             }
