@@ -615,3 +615,66 @@ async fn a_message_busy_and_waiting_past_max_poll_interval_keeps_the_membership(
     );
     assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_attempt_is_retried_and_a_panicking_handler_is_dead_lettered() {
+    let topic = unique("runner-timeout");
+    let group = unique("runner-timeout-g");
+    create_topic(&topic, 1);
+    produce(&topic, &["--count", "3"]);
+    let record = Arc::new(Record::default());
+    let sink = Arc::new(MemorySink::new());
+    let (r, e) = (Arc::clone(&record), Arc::clone(&record));
+    let runner = Runner::builder(config(
+        &topic,
+        &group,
+        "[handler]\ntimeout = \"200ms\"\n\
+         [retry]\nmax_attempts = 3\ninitial_backoff = \"10ms\"\nmax_backoff = \"50ms\"",
+    ))
+    .handler(handler_fn(move |m: Message| {
+        let r = Arc::clone(&r);
+        async move {
+            if m.offset == 0 && current_attempt() == 1 {
+                // Far past the timeout: the attempt is abandoned.
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            }
+            if m.offset == 1 {
+                panic!("handler bug");
+            }
+            r.call(&m, true);
+            Ok(())
+        }
+    }))
+    .dead_letter_sink(sink.clone())
+    .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
+    .build()
+    .unwrap();
+    let handle = runner.handle();
+    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    wait_for(
+        "0 and 2 processed, 1 dead-lettered",
+        Duration::from_secs(60),
+        || record.succeeded().len() == 2 && sink.letters().len() == 1,
+    )
+    .await;
+    stop(handle, task).await;
+    let retry: Vec<(i64, u32, String)> = record
+        .events()
+        .iter()
+        .filter_map(|e| match e {
+            RunnerEvent::Retry {
+                source,
+                attempt,
+                error_class,
+                ..
+            } => Some((source.offset, *attempt, error_class.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retry, [(0, 1, "Timeout".to_owned())]);
+    let letter = &sink.letters()[0];
+    assert_eq!(letter.message.offset, 1);
+    assert_eq!(letter.error_class, "Panic");
+    assert_eq!(letter.attempts, 1);
+    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+}
