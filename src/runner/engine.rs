@@ -7,8 +7,8 @@
 //!   its place in the group however long a message waits.
 //! - A commit covers only each partition's contiguous finished prefix (see `acks`), is never
 //!   sent while the circuit is open, and one commit is in flight at a time.
-//! - Held bytes stay under the budget (`queued.max.messages.kbytes`) plus one fetch: over it
-//!   every partition is paused until they drop under half; a partition holding
+//! - Held bytes stay under the budget (`queued.max.messages.kbytes`) plus one round of
+//!   [`BATCH`] messages: over it every partition is paused until they drop under half; a partition holding
 //!   [`PARTITION_CAP`] messages (e.g. behind one that waits for a retry) is paused alone.
 //! - Results of an attempt on a partition that was revoked or lost since are ignored.
 

@@ -1,6 +1,6 @@
 //! The runner: a message handler made fault-tolerant — ordering and concurrency, retries with
 //! backoff, dead-lettering behind a circuit breaker, idempotency, backpressure and graceful
-//! shutdown — on top of the group [`Consumer`](crate::Consumer).
+//! shutdown — on top of the group [`crate::Consumer`].
 //!
 //! Invariants (each module leads with its own):
 //! - At-least-once: an offset is committed only when every message before it in its partition
