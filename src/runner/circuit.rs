@@ -6,6 +6,8 @@
 //! nothing is dead-lettered, dispatched or committed while it is open. After `cooldown` it is
 //! half-open: exactly one message is let through; its success closes the circuit, its failure
 //! opens it again for another `cooldown`. Time is always passed in, so tests drive the clock.
+//! Outcomes are counted in [`BUCKETS`] buckets per window (constant memory and time per
+//! message at any rate), so the window's edge is exact to `window / BUCKETS`.
 
 use std::{collections::VecDeque, time::Duration};
 
@@ -50,13 +52,27 @@ pub struct Tripped {
     pub total: u32,
 }
 
+/// Buckets per window.
+pub const BUCKETS: u32 = 32;
+
+/// Messages that ended in one slice of the window.
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    start: Instant,
+    total: u32,
+    failures: u32,
+}
+
 /// The dead-letter circuit breaker.
 #[derive(Debug)]
 pub struct CircuitBreaker {
     policy: CircuitPolicy,
     state: CircuitState,
-    /// (when, failed) of each message that ended, oldest first, within the window.
-    outcomes: VecDeque<(Instant, bool)>,
+    /// Outcomes per slice of the window, oldest first.
+    buckets: VecDeque<Bucket>,
+    /// Sums over `buckets`.
+    total: u32,
+    failures: u32,
 }
 
 impl CircuitBreaker {
@@ -65,7 +81,9 @@ impl CircuitBreaker {
         Self {
             policy,
             state: CircuitState::Closed,
-            outcomes: VecDeque::new(),
+            buckets: VecDeque::new(),
+            total: 0,
+            failures: 0,
         }
     }
 
@@ -85,10 +103,22 @@ impl CircuitBreaker {
         if self.state != CircuitState::Closed {
             return None;
         }
-        self.outcomes.push_back((now, failed));
         self.expire(now);
-        let total = self.outcomes.len() as u32;
-        let failures = self.outcomes.iter().filter(|(_, f)| *f).count() as u32;
+        let width = self.width();
+        match self.buckets.back_mut() {
+            Some(b) if now < b.start + width => {
+                b.total += 1;
+                b.failures += u32::from(failed);
+            }
+            _ => self.buckets.push_back(Bucket {
+                start: now,
+                total: 1,
+                failures: u32::from(failed),
+            }),
+        }
+        self.total += 1;
+        self.failures += u32::from(failed);
+        let (total, failures) = (self.total, self.failures);
         if failed
             && failures >= self.policy.min_failures
             && f64::from(failures) >= self.policy.max_failure_ratio * f64::from(total)
@@ -122,7 +152,9 @@ impl CircuitBreaker {
     pub fn probe_ended(&mut self, now: Instant, succeeded: bool) {
         if succeeded {
             self.state = CircuitState::Closed;
-            self.outcomes.clear();
+            self.buckets.clear();
+            self.total = 0;
+            self.failures = 0;
         } else {
             self.open(now);
         }
@@ -142,10 +174,18 @@ impl CircuitBreaker {
         };
     }
 
+    fn width(&self) -> Duration {
+        (self.policy.window / BUCKETS).max(Duration::from_millis(1))
+    }
+
+    /// Drops the buckets that lie wholly before the window ending at `now`.
     fn expire(&mut self, now: Instant) {
-        while let Some(&(t, _)) = self.outcomes.front() {
-            if now.duration_since(t) > self.policy.window {
-                self.outcomes.pop_front();
+        let width = self.width();
+        while let Some(b) = self.buckets.front() {
+            if now.saturating_duration_since(b.start + width) > self.policy.window {
+                self.total -= b.total;
+                self.failures -= b.failures;
+                self.buckets.pop_front();
             } else {
                 break;
             }
@@ -223,5 +263,20 @@ mod tests {
         assert_eq!(b.record(t0 + Duration::from_secs(65), true), None);
         assert_eq!(b.record(t0 + Duration::from_secs(65), true), None);
         assert!(b.is_closed());
+    }
+
+    #[test]
+    fn memory_stays_constant_at_any_rate() {
+        let mut b = breaker();
+        let t0 = Instant::now();
+        for i in 0..200_000u64 {
+            b.record(t0 + Duration::from_micros(i * 100), false);
+        }
+        assert!(
+            b.buckets.len() <= BUCKETS as usize + 1,
+            "{}",
+            b.buckets.len()
+        );
+        assert!(b.total <= 200_000);
     }
 }
