@@ -139,6 +139,12 @@ impl Engine {
     pub(crate) async fn run(mut self, handle: RunnerHandle) -> Result<RunSummary, RunnerError> {
         // The handle (and so the sender) lives as long as the loop: `changed` never fails.
         let mut stop = handle.subscribe();
+        // The poll and the timer live across rounds: a round that ends on a finished
+        // message does not re-register them.
+        let consumer = Arc::clone(&self.consumer);
+        let mut poll = poll_once(Arc::clone(&consumer));
+        let sleep = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(sleep);
         loop {
             let now = Instant::now();
             if *stop.borrow() == Stop::Abort {
@@ -172,7 +178,9 @@ impl Engine {
             self.maybe_commit(now);
 
             let wake = self.next_wake();
-            let consumer = Arc::clone(&self.consumer);
+            if sleep.deadline() != wake {
+                sleep.as_mut().reset(wake);
+            }
             tokio::select! {
                 biased;
                 _ = stop.changed() => {}
@@ -195,13 +203,16 @@ impl Engine {
                     self.commit = None;
                     self.on_committed(result);
                 }
-                _ = tokio::time::sleep_until(wake) => {}
-                event = consumer.poll_event(POLL_WAIT) => {
+                _ = &mut sleep => {}
+                event = &mut poll => {
+                    poll = poll_once(Arc::clone(&consumer));
                     if let Some(event) = event {
                         self.on_event(event).await;
-                        // Take what else is ready without waiting, up to a batch.
+                        // Take what else is ready, up to a batch, never waiting (a zero
+                        // timeout would still wait for the timer's next tick; `poll_event` is
+                        // cancel safe).
                         for _ in 0..BATCH {
-                            match consumer.poll_event(Duration::ZERO).await {
+                            match consumer.poll_event(Duration::ZERO).now_or_never().flatten() {
                                 Some(event) => self.on_event(event).await,
                                 None => break,
                             }
@@ -210,6 +221,8 @@ impl Engine {
                 }
             }
         }
+        drop(poll);
+        drop(consumer);
         // Graceful end: commit what finished, then leave the group.
         self.settle_commit().await;
         let all: Vec<TopicPartition> = self.partitions.keys().cloned().collect();
@@ -241,13 +254,15 @@ impl Engine {
         if let Some(t) = self.breaker.reopens_at() {
             wake = wake.min(t);
         }
-        if let Some(t) = self.commit_retry_at {
+        if let Some(t) = self.commit_retry_at.filter(|_| self.commit.is_none()) {
             wake = wake.min(t);
         }
         if let Some(t) = self.draining {
             wake = wake.min(t);
         }
-        wake
+        // Everything due by now was handled at the top of this round: a wake in the past
+        // would only spin the loop.
+        wake.max(Instant::now() + Duration::from_millis(1))
     }
 
     async fn on_event(&mut self, event: crate::Result<Event>) {
@@ -374,6 +389,7 @@ impl Engine {
         if offsets.is_empty() {
             return;
         }
+        self.commit_retry_at = None;
         let consumer = Arc::clone(&self.consumer);
         self.commit = Some(Box::pin(async move {
             let plain: Vec<(TopicPartition, i64)> =
@@ -778,6 +794,11 @@ impl Engine {
         tracing::info!("circuit closed: processing resumes");
         self.emit(RunnerEvent::CircuitClosed);
     }
+}
+
+/// One poll of the consumer, owning its handle so it can live across rounds of the loop.
+fn poll_once(consumer: Arc<Consumer>) -> BoxFuture<'static, Option<crate::Result<Event>>> {
+    Box::pin(async move { consumer.poll_event(POLL_WAIT).await })
 }
 
 /// Whether the idempotency store knows `identity`; a store error counts as unknown (the
