@@ -504,19 +504,32 @@ async fn a_rebalance_hands_partitions_over_and_every_message_is_processed() {
     }
     let record = Arc::new(Record::default());
     let events = Arc::new(Mutex::new(Vec::<(usize, RunnerEvent)>::new()));
+    // Member 0 cannot get past offset 5 of any partition before member 1 has partitions, so
+    // there is always work left to hand over.
+    let second_assigned = Arc::new(AtomicBool::new(false));
     let start = |member: usize| {
         let r = Arc::clone(&record);
         let ev = Arc::clone(&events);
+        let gate = Arc::clone(&second_assigned);
+        let gate_ev = Arc::clone(&second_assigned);
         let runner = Runner::builder(config(&topic, &group, "[handler]\nmax_in_flight = 4"))
             .handler(handler_fn(move |m: Message| {
-                let r = Arc::clone(&r);
+                let (r, gate) = (Arc::clone(&r), Arc::clone(&gate));
                 async move {
+                    while member == 0 && m.offset >= 5 && !gate.load(Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     tokio::time::sleep(Duration::from_millis(30)).await;
                     r.call(&m, true);
                     Ok(())
                 }
             }))
-            .on_event(move |e| ev.lock().unwrap().push((member, e.clone())))
+            .on_event(move |e| {
+                if member == 1 && matches!(e, RunnerEvent::Assigned(t) if !t.is_empty()) {
+                    gate_ev.store(true, Ordering::SeqCst);
+                }
+                ev.lock().unwrap().push((member, e.clone()))
+            })
             .build()
             .unwrap();
         let handle = runner.handle();
