@@ -1,12 +1,13 @@
 //! `rkc`: the command-line face of rskafka-consumer.
 //!
 //! Exit codes: 0 success, 1 the operation failed (cluster unreachable, broker error),
-//! 2 invalid usage or configuration.
+//! 2 invalid usage or configuration; `rkc run` adds 128 + N after a second signal N.
 
 mod consume;
 mod group;
 mod metadata;
 mod output;
+mod run;
 
 use std::process::ExitCode;
 
@@ -29,6 +30,8 @@ enum Command {
     Consume(consume::Args),
     /// Describe a consumer group, or show its lag.
     Group(group::Args),
+    /// Run a handler on every message: retries, dead letters, graceful shutdown.
+    Run(run::Args),
 }
 
 /// Options every subcommand that talks to a cluster shares.
@@ -70,11 +73,16 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let command = match cli.command {
+        Command::Run(args) => return runtime.block_on(run::main(args)),
+        other => other,
+    };
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
             Command::Metadata(args) => metadata::run(args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Group(args) => group::run(args).await,
+            Command::Run(_) => unreachable!("handled above"),
         }
     });
     match result {

@@ -10,7 +10,7 @@
 
 mod events;
 mod format;
-mod json;
+pub(crate) mod json;
 mod options;
 
 use std::io::{self, Write};

@@ -1,0 +1,152 @@
+//! `rkc run --config FILE.toml`: the runner as a service. Messages go to the configured
+//! handler (`print`, `exec`, `http`); retries, dead letters and the circuit are JSON events on
+//! stderr (`{"event":"retry",…}`, `{"event":"dead_lettered",…}`, `{"event":"circuit_open",…}`).
+//!
+//! Exit codes: 0 after a graceful shutdown (SIGTERM/SIGINT: in-flight messages finish within
+//! `[shutdown] timeout`, finished offsets are committed, the member leaves the group); 2 for
+//! an invalid configuration (the message names the file and the key); 1 when the consumer
+//! cannot start; 128 + the signal number when a second signal stops it at once (nothing
+//! unfinished is committed).
+
+mod exec;
+mod http;
+mod print;
+
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicI32, Ordering},
+    },
+    time::Duration,
+};
+
+use rskafka_consumer::runner::{
+    DeadLetterSink, Handler, Runner, RunnerConfig, config::HandlerKind,
+};
+use serde_json::json;
+use tokio::signal::unix::{SignalKind, signal};
+
+/// Arguments of `rkc run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The runner's TOML configuration (see examples/consumer.toml).
+    #[arg(long = "config", value_name = "FILE.toml")]
+    config: PathBuf,
+}
+
+fn emit(event: serde_json::Value) {
+    eprintln!("{event}");
+}
+
+/// The configured handler.
+fn handler(config: &RunnerConfig) -> Result<Arc<dyn Handler>, String> {
+    Ok(match config.handler.kind {
+        HandlerKind::Print => Arc::new(print::PrintHandler),
+        HandlerKind::Exec => Arc::new(exec::ExecHandler::new(
+            config.handler.command.as_deref().unwrap_or_default(),
+        )),
+        HandlerKind::Http => Arc::new(http::HttpHandler::new(
+            config.handler.url.as_deref().unwrap_or_default(),
+        )?),
+    })
+}
+
+/// The dead-letter writer for `[dlq]`. The project's DLQ producer is wired in here; until
+/// then there is none, and a message that fails for good holds its partition (reported as a
+/// `dlq_unavailable` event), since nothing may be skipped.
+fn dead_letter_sink(_config: &RunnerConfig) -> Option<Arc<dyn DeadLetterSink>> {
+    None
+}
+
+/// Runs until a signal; returns the process exit code.
+pub(crate) async fn main(args: Args) -> ExitCode {
+    let config = match RunnerConfig::load(&args.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("rkc: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let handler = match handler(&config) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("rkc: {}: `handler.url`: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let mut builder = Runner::builder(config.clone())
+        .shared_handler(handler)
+        .on_event(|event| emit(event.to_json()));
+    match dead_letter_sink(&config) {
+        Some(sink) => builder = builder.dead_letter_sink(sink),
+        None => tracing::warn!(
+            "no dead-letter writer in this build: a message that fails for good holds its partition"
+        ),
+    }
+    let runner = match builder.build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("rkc: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (mut int, mut term) = match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(i), Ok(t)) => (i, t),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("rkc: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let handle = runner.handle();
+    let aborted_by = Arc::new(AtomicI32::new(0));
+    let aborted = Arc::clone(&aborted_by);
+    tokio::spawn(async move {
+        // The first signal drains; the second stops at once without committing: the runner
+        // returns, and dropping the runtime kills in-flight exec processes.
+        let mut received = 0;
+        loop {
+            let signo = tokio::select! {
+                _ = int.recv() => 2,
+                _ = term.recv() => 15,
+            };
+            received += 1;
+            if received == 1 {
+                emit(json!({"event": "shutdown", "signal": signo}));
+                handle.shutdown();
+            } else {
+                emit(json!({"event": "abort", "signal": signo}));
+                aborted.store(signo, Ordering::SeqCst);
+                handle.abort();
+                // Should the runner not return promptly, exit anyway.
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                std::process::exit(128 + signo);
+            }
+        }
+    });
+    match runner.run().await {
+        Ok(summary) if summary.aborted => {
+            let signo = aborted_by.load(Ordering::SeqCst);
+            ExitCode::from(u8::try_from(128 + signo).unwrap_or(1))
+        }
+        Ok(summary) => {
+            emit(json!({
+                "event": "stopped",
+                "processed": summary.processed,
+                "skipped": summary.skipped,
+                "dead_lettered": summary.dead_lettered,
+                "retries": summary.retries,
+                "unfinished": summary.unfinished,
+            }));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("rkc: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,593 @@
+//! `RunnerConfig`: the runner's settings, read from TOML (`rkc run --config FILE.toml`) or
+//! built in code.
+//!
+//! Invariants: unknown keys and bad values are errors that name the file, the key and what
+//! was expected — never a silent default; `[kafka]` takes librdkafka property names and
+//! values exactly as `-X` does; `enable.auto.commit` is refused (the runner owns commits);
+//! every section but `[kafka]` and `[source]` is optional with the defaults documented here.
+
+use std::{
+    collections::BTreeMap,
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::{Deserialize, Deserializer, de};
+
+use super::{circuit::CircuitPolicy, idempotency::IdentityKind, retry::RetryPolicy};
+use crate::ConsumerConfig;
+
+/// A configuration file was unreadable, malformed or invalid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{expected}", file.display(), if key.is_empty() { String::new() } else { format!("`{key}`: ") })]
+pub struct ConfigFileError {
+    /// The file (or `<config>` for a configuration built in code).
+    pub file: PathBuf,
+    /// The key, as a dotted path (`retry.max_attempts`, `kafka."session.timeout.ms"`);
+    /// empty for a file that is not TOML at all.
+    pub key: String,
+    /// What was wrong and what was expected.
+    pub expected: String,
+}
+
+/// Everything the runner is configured with.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// `[kafka]`: librdkafka properties (`"bootstrap.servers"`, `"group.id"`, …).
+    pub kafka: BTreeMap<String, KafkaValue>,
+    /// `[source]`: what to consume.
+    pub source: SourceConfig,
+    /// `[handler]`.
+    #[serde(default)]
+    pub handler: HandlerConfig,
+    /// `[retry]`.
+    #[serde(default)]
+    pub retry: RetryConfig,
+    /// `[dlq]`.
+    #[serde(default)]
+    pub dlq: DlqConfig,
+    /// `[idempotency]`.
+    #[serde(default)]
+    pub idempotency: IdempotencyConfig,
+    /// `[shutdown]`.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+/// A `[kafka]` value: a string as `-X` takes it; TOML integers and booleans are accepted and
+/// written the way librdkafka spells them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaValue(pub String);
+
+impl<'de> Deserialize<'de> for KafkaValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl de::Visitor<'_> for V {
+            type Value = KafkaValue;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string (as -X takes it), an integer or a boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<KafkaValue, E> {
+                Ok(KafkaValue(v.to_owned()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<KafkaValue, E> {
+                Ok(KafkaValue(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<KafkaValue, E> {
+                Ok(KafkaValue(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<KafkaValue, E> {
+                Ok(KafkaValue(v.to_string()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// Topics to subscribe to; entries starting with `^` are regular expressions.
+    pub topics: Vec<String>,
+}
+
+/// `[handler] kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HandlerKind {
+    /// Run `command` per message.
+    Exec,
+    /// POST each message to `url`.
+    Http,
+    /// Print each message as a JSON line (the default).
+    #[default]
+    Print,
+}
+
+/// `[handler] ordering`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ordering {
+    /// One message at a time per partition, partitions concurrently (the default).
+    #[default]
+    Partition,
+    /// Same key in order, different keys of a partition concurrently.
+    Key,
+}
+
+/// `[handler]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HandlerConfig {
+    /// `exec`, `http` or `print` (default).
+    pub kind: HandlerKind,
+    /// Longest one attempt may take (default 30 s); a timed-out attempt is retryable.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// `partition` (default) or `key`.
+    pub ordering: Ordering,
+    /// Messages processed at once, over all partitions (default 16).
+    pub max_in_flight: usize,
+    /// For `exec`: the program and its arguments.
+    pub command: Option<Vec<String>>,
+    /// For `http`: where to POST (`http://host:port/path`).
+    pub url: Option<String>,
+}
+
+impl Default for HandlerConfig {
+    fn default() -> Self {
+        Self {
+            kind: HandlerKind::Print,
+            timeout: Duration::from_secs(30),
+            ordering: Ordering::Partition,
+            max_in_flight: 16,
+            command: None,
+            url: None,
+        }
+    }
+}
+
+/// `[retry]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included (default 5).
+    pub max_attempts: u32,
+    /// Delay after the first failure (default 100 ms), doubling per attempt.
+    #[serde(with = "humantime_serde")]
+    pub initial_backoff: Duration,
+    /// Longest delay (default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RetryConfig {
+    /// The policy these settings describe.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            initial_backoff: self.initial_backoff,
+            max_backoff: self.max_backoff,
+        }
+    }
+}
+
+/// `[dlq] header_style`: whose provenance headers the DLQ records carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HeaderStyle {
+    /// Kafka Connect's `__connect.errors.*` (default).
+    #[default]
+    Connect,
+    /// Spring Kafka's `kafka_dlt-*`.
+    Spring,
+    /// Kafka Streams' `__streams.errors.*`.
+    Streams,
+}
+
+/// `[dlq] compression`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DlqCompression {
+    /// No compression (default).
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// snappy.
+    Snappy,
+    /// lz4.
+    Lz4,
+    /// zstd.
+    Zstd,
+}
+
+/// `[dlq]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DlqConfig {
+    /// The dead-letter topic; default `<source topic>.dlq`.
+    pub topic: Option<String>,
+    /// Provenance header style (default `connect`).
+    pub header_style: HeaderStyle,
+    /// Compression of DLQ records (default none).
+    pub compression: DlqCompression,
+    /// Failure ratio in the window that opens the circuit (default 0.5).
+    pub max_failure_ratio: f64,
+    /// The breaker's window (default 60 s).
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+    /// Failures in the window below which the circuit never opens (default 10).
+    pub min_failures: u32,
+    /// How long the circuit stays open before a probe (default 30 s).
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+}
+
+impl Default for DlqConfig {
+    fn default() -> Self {
+        Self {
+            topic: None,
+            header_style: HeaderStyle::Connect,
+            compression: DlqCompression::None,
+            max_failure_ratio: 0.5,
+            window: Duration::from_secs(60),
+            min_failures: 10,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DlqConfig {
+    /// The breaker policy these settings describe.
+    pub fn circuit(&self) -> CircuitPolicy {
+        CircuitPolicy {
+            max_failure_ratio: self.max_failure_ratio,
+            window: self.window,
+            min_failures: self.min_failures,
+            cooldown: self.cooldown,
+        }
+    }
+
+    /// The dead-letter topic for messages of `source_topic`.
+    pub fn topic_for(&self, source_topic: &str) -> String {
+        self.topic
+            .clone()
+            .unwrap_or_else(|| format!("{source_topic}.dlq"))
+    }
+}
+
+/// `[idempotency] store`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `"memory"`: a bounded LRU in this process (default).
+    Memory,
+    /// A file path: the persistent store.
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for StoreLocation {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.as_str() {
+            "memory" => Ok(Self::Memory),
+            "" => Err(de::Error::invalid_value(
+                de::Unexpected::Str(&s),
+                &"\"memory\" or a file path",
+            )),
+            _ => Ok(Self::File(PathBuf::from(s))),
+        }
+    }
+}
+
+/// `[idempotency]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdempotencyConfig {
+    /// `offset` (default), `record_key` or `header:NAME`.
+    #[serde(deserialize_with = "identity_kind")]
+    pub key: IdentityKind,
+    /// `memory` (default) or the path of the persistent store.
+    pub store: StoreLocation,
+    /// Identities the memory store holds (default 100 000).
+    pub capacity: usize,
+    /// How long an identity is remembered (default 24 h).
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            key: IdentityKind::Offset,
+            store: StoreLocation::Memory,
+            capacity: 100_000,
+            ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+fn identity_kind<'de, D: Deserializer<'de>>(d: D) -> Result<IdentityKind, D::Error> {
+    let s = String::deserialize(d)?;
+    IdentityKind::parse(&s).ok_or_else(|| {
+        de::Error::invalid_value(
+            de::Unexpected::Str(&s),
+            &"\"offset\", \"record_key\" or \"header:NAME\"",
+        )
+    })
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShutdownConfig {
+    /// How long in-flight handlers may take to finish at shutdown (default 25 s).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(25),
+        }
+    }
+}
+
+impl RunnerConfig {
+    /// Reads and checks the TOML file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigFileError {
+            file: path.to_owned(),
+            key: String::new(),
+            expected: format!("cannot read: {e}"),
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and checks TOML `text`; errors name `file`.
+    pub fn from_toml(text: &str, file: &Path) -> Result<Self, ConfigFileError> {
+        let fail = |key: String, expected: String| ConfigFileError {
+            file: file.to_owned(),
+            key,
+            expected,
+        };
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| fail(String::new(), e.to_string().trim().to_owned()))?;
+        let config: Self = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let key = if path == "." { String::new() } else { path };
+            fail(key, e.inner().message().trim().to_owned())
+        })?;
+        config.validate().map_err(|(k, e)| fail(k, e))?;
+        config.consumer_config().map_err(|mut e| {
+            e.file = file.to_owned();
+            e
+        })?;
+        Ok(config)
+    }
+
+    /// Checks the relations TOML types cannot express; `(key, what was expected)`.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let bad = |k: &str, e: &str| Err((k.to_owned(), e.to_owned()));
+        if self.source.topics.is_empty() || self.source.topics.iter().any(|t| t.is_empty()) {
+            return bad(
+                "source.topics",
+                "at least one non-empty topic name or ^regex",
+            );
+        }
+        match self.handler.kind {
+            HandlerKind::Exec => {
+                if self.handler.command.as_ref().is_none_or(|c| c.is_empty()) {
+                    return bad(
+                        "handler.command",
+                        "kind = \"exec\" needs command = [\"program\", \"arg\", …]",
+                    );
+                }
+            }
+            HandlerKind::Http => match self.handler.url.as_deref() {
+                None => return bad("handler.url", "kind = \"http\" needs url = \"http://…\""),
+                Some(u) if !u.starts_with("http://") => {
+                    return bad(
+                        "handler.url",
+                        "an http:// URL (https is not supported yet: use a local sidecar)",
+                    );
+                }
+                Some(_) => {}
+            },
+            HandlerKind::Print => {}
+        }
+        if self.handler.max_in_flight == 0 {
+            return bad("handler.max_in_flight", "at least 1");
+        }
+        if self.handler.timeout.is_zero() {
+            return bad("handler.timeout", "a duration above zero, e.g. \"30s\"");
+        }
+        if self.retry.max_attempts == 0 {
+            return bad(
+                "retry.max_attempts",
+                "at least 1 (the first attempt counts)",
+            );
+        }
+        if self.retry.initial_backoff > self.retry.max_backoff {
+            return bad("retry.initial_backoff", "at most retry.max_backoff");
+        }
+        if !(self.dlq.max_failure_ratio > 0.0 && self.dlq.max_failure_ratio <= 1.0) {
+            return bad("dlq.max_failure_ratio", "a ratio above 0 and at most 1");
+        }
+        if self.dlq.min_failures == 0 {
+            return bad("dlq.min_failures", "at least 1");
+        }
+        if self.dlq.topic.as_deref() == Some("") {
+            return bad("dlq.topic", "a topic name");
+        }
+        if self.idempotency.capacity == 0 {
+            return bad("idempotency.capacity", "at least 1");
+        }
+        Ok(())
+    }
+
+    /// The consumer configuration of `[kafka]`, with the runner's own commit settings.
+    pub fn consumer_config(&self) -> Result<ConsumerConfig, ConfigFileError> {
+        let fail = |key: &str, expected: String| ConfigFileError {
+            file: PathBuf::from("<config>"),
+            key: format!("kafka.\"{key}\""),
+            expected,
+        };
+        let bootstrap = self
+            .kafka
+            .get("bootstrap.servers")
+            .or_else(|| self.kafka.get("metadata.broker.list"))
+            .ok_or_else(|| fail("bootstrap.servers", "is required".into()))?;
+        let mut config = ConsumerConfig::new(&bootstrap.0)
+            .map_err(|e| fail("bootstrap.servers", e.to_string()))?;
+        for (name, KafkaValue(value)) in &self.kafka {
+            match name.as_str() {
+                "bootstrap.servers" | "metadata.broker.list" => {}
+                "enable.auto.commit" => {
+                    return Err(fail(
+                        name,
+                        "is not allowed: the runner commits each partition's finished prefix itself"
+                            .into(),
+                    ));
+                }
+                _ => config
+                    .set(name, value)
+                    .map_err(|e| fail(name, e.to_string()))?,
+            }
+        }
+        if config.group.group_id.is_none() {
+            return Err(fail(
+                "group.id",
+                "is required: the runner consumes as a group".into(),
+            ));
+        }
+        config
+            .set("enable.auto.commit", "false")
+            .map_err(|e| fail("enable.auto.commit", e.to_string()))?;
+        config
+            .group
+            .validate()
+            .map_err(|e| fail("session.timeout.ms", e.to_string()))?;
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<RunnerConfig, ConfigFileError> {
+        RunnerConfig::from_toml(text, Path::new("c.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+[kafka]
+"bootstrap.servers" = "127.0.0.1:9092"
+"group.id" = "g"
+[source]
+topics = ["orders"]
+"#;
+
+    #[test]
+    fn a_minimal_file_gets_the_documented_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.handler, HandlerConfig::default());
+        assert_eq!(c.handler.kind, HandlerKind::Print);
+        assert_eq!(c.retry.max_attempts, 5);
+        assert_eq!(c.retry.initial_backoff, Duration::from_millis(100));
+        assert_eq!(c.retry.max_backoff, Duration::from_secs(30));
+        assert_eq!(c.dlq.topic_for("orders"), "orders.dlq");
+        assert_eq!(c.idempotency.store, StoreLocation::Memory);
+        assert_eq!(c.shutdown.timeout, Duration::from_secs(25));
+        let consumer = c.consumer_config().unwrap();
+        assert!(!consumer.group.enable_auto_commit);
+    }
+
+    #[test]
+    fn kafka_values_may_be_strings_integers_or_booleans() {
+        let c = parse(&format!("{MINIMAL}\n[handler]\ntimeout = \"250ms\"\n",)).unwrap();
+        assert_eq!(c.handler.timeout, Duration::from_millis(250));
+        let text = MINIMAL.replace(
+            "\"group.id\" = \"g\"",
+            "\"group.id\" = \"g\"\n\"session.timeout.ms\" = 6000\n\"enable.partition.eof\" = true",
+        );
+        let consumer = parse(&text).unwrap().consumer_config().unwrap();
+        assert_eq!(consumer.group.session_timeout, Duration::from_secs(6));
+        assert!(consumer.enable_partition_eof);
+    }
+
+    #[test]
+    fn errors_name_the_file_the_key_and_what_was_expected() {
+        let e = parse(&format!("{MINIMAL}\n[retry]\nmax_attempts = \"many\"\n")).unwrap_err();
+        assert_eq!(e.key, "retry.max_attempts");
+        assert!(
+            e.to_string().starts_with("c.toml: `retry.max_attempts`: "),
+            "{e}"
+        );
+        assert!(e.expected.contains("u32"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}\n[retry]\nmax_atempts = 3\n")).unwrap_err();
+        assert!(e.expected.contains("max_atempts"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}\n[handler]\nordering = \"random\"\n")).unwrap_err();
+        assert_eq!(e.key, "handler.ordering");
+        assert!(e.expected.contains("partition"), "{e}");
+
+        let e = parse(&format!("{MINIMAL}\n[handler]\ntimeout = \"soon\"\n")).unwrap_err();
+        assert_eq!(e.key, "handler.timeout");
+
+        let e = parse(&format!("{MINIMAL}\n[handler]\nkind = \"exec\"\n")).unwrap_err();
+        assert_eq!(e.key, "handler.command");
+
+        let e = parse(&format!("{MINIMAL}\n[idempotency]\nkey = \"value\"\n")).unwrap_err();
+        assert_eq!(e.key, "idempotency.key");
+
+        let e = parse("[kafka\n").unwrap_err();
+        assert!(e.to_string().starts_with("c.toml: "), "{e}");
+    }
+
+    #[test]
+    fn kafka_properties_are_checked_and_auto_commit_is_refused() {
+        let e = parse(&MINIMAL.replace(
+            "\"group.id\" = \"g\"",
+            "\"group.id\" = \"g\"\n\"enable.auto.commit\" = \"false\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "kafka.\"enable.auto.commit\"");
+        assert_eq!(e.file, PathBuf::from("c.toml"));
+        assert!(e.expected.contains("runner commits"), "{e}");
+
+        let e = parse(&MINIMAL.replace(
+            "\"group.id\" = \"g\"",
+            "\"group.id\" = \"g\"\n\"session.timeout.ms\" = \"soon\"",
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "kafka.\"session.timeout.ms\"");
+
+        let e = parse(&MINIMAL.replace("\"group.id\" = \"g\"", "\"no.such\" = \"1\"")).unwrap_err();
+        assert_eq!(e.key, "kafka.\"no.such\"");
+
+        let e = parse(&MINIMAL.replace("\"group.id\" = \"g\"", "")).unwrap_err();
+        assert_eq!(e.key, "kafka.\"group.id\"");
+    }
+
+    #[test]
+    fn the_shipped_example_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.toml");
+        RunnerConfig::load(&path).unwrap();
+    }
+}
