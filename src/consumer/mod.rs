@@ -143,27 +143,47 @@ impl Consumer {
 
     /// Commits the stored offsets (by default: one past the last message handed to the
     /// application) of every assigned partition, and waits for the coordinator's answer.
+    ///
+    /// A commit is only sent with a generation the group accepts: during a rebalance it waits
+    /// for the rebalance to finish. Retriable failures (coordinator moved or loading, timeouts,
+    /// a rebalance starting) are retried with backoff; all of it within `socket.timeout.ms`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RebalanceInProgress`] when the member was still rebalancing at the deadline
+    /// (nothing was sent); [`Error::Kafka`] with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID when
+    /// the member was fenced (its partitions are lost, [`Event::Lost`], and it rejoins); the
+    /// last error when retries ran out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future (for a shorter bound, `tokio::time::timeout`) stops
+    /// retrying; a request already sent may still be applied by the coordinator.
     pub async fn commit(&self) -> Result<()> {
         let member = self.member()?;
         let pending = commit::pending_offsets(&self.shared, None);
-        commit::commit(&member, &pending, None).await
+        commit::commit(&member, &pending, None, member.commit_deadline()).await
     }
 
     /// Commits explicit offsets (the next offset to consume per partition), with optional
-    /// commit metadata.
+    /// commit metadata. Waits, retries and fails as [`Consumer::commit`] does; a retry under a
+    /// newer generation carries only the partitions still assigned.
     pub async fn commit_offsets(
         &self,
         offsets: &[(TopicPartition, i64)],
         metadata: Option<&str>,
     ) -> Result<()> {
         let member = self.member()?;
-        commit::commit(&member, offsets, metadata).await
+        commit::commit(&member, offsets, metadata, member.commit_deadline()).await
     }
 
     /// Starts [`Consumer::commit`] in the background; a failure arrives as an error event.
     pub fn commit_async(&self) -> Result<()> {
         let member = self.member()?;
-        tokio::spawn(async move { member.commit_pending(None).await });
+        tokio::spawn(async move {
+            let deadline = member.commit_deadline();
+            member.commit_pending(None, deadline).await
+        });
         Ok(())
     }
 

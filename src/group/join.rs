@@ -25,7 +25,10 @@ use super::{
     protocol::{Assignment, Subscription, TopicPartitions},
 };
 
-use super::member::{Member, Next};
+use super::{
+    member::{Member, Next},
+    phase::Phase,
+};
 
 impl Member {
     pub(super) fn protocol_kind(&self, name: Option<&str>) -> RebalanceProtocol {
@@ -113,6 +116,8 @@ impl Member {
         };
         let long = rebalance_timeout + Duration::from_secs(5);
         tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
+        // Commits keep the generation held until the join completes (see `phase`).
+        self.phase.set(Phase::Joining { generation });
         let joining = JoiningGuard::enter(&self.joining);
         let joined = self
             .coordinator
@@ -133,6 +138,7 @@ impl Member {
             id.member_id = joined.member_id.clone();
             id.generation = joined.generation_id;
         }
+        self.phase.set(Phase::Syncing);
         let protocol = joined.protocol_name.clone();
         tracing::debug!(
             group = %self.group_id,
@@ -172,6 +178,9 @@ impl Member {
                 error: e,
             })
         })?;
+        self.phase.set(Phase::Stable {
+            generation: joined.generation_id,
+        });
         let new: Vec<TopicPartition> = assignment
             .partitions
             .iter()

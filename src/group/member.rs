@@ -46,6 +46,7 @@ use super::{
     assignor::{Assignor, assignor_by_name},
     commit,
     coordinator::{Coordinator, is_coordinator_error},
+    phase::{Phase, PhaseCell},
     subscription::Subscribed,
 };
 
@@ -68,6 +69,8 @@ pub(crate) struct Member {
     pub(super) assignors: Vec<Box<dyn Assignor>>,
     pub(super) coordinator: Coordinator,
     pub(super) identity: Mutex<Identity>,
+    /// Where the member stands in the group, for commits (see `phase`).
+    pub(crate) phase: PhaseCell,
     pub(super) listener: Option<Arc<dyn RebalanceListener>>,
     /// Milliseconds since `started` of the application's last poll.
     pub(super) last_poll_ms: AtomicU64,
@@ -94,6 +97,10 @@ impl std::fmt::Debug for Member {
             .finish_non_exhaustive()
     }
 }
+
+/// How soon a heartbeat that failed (timeout, broken connection, coordinator moved) is
+/// retried.
+const HEARTBEAT_RETRY: Duration = Duration::from_millis(100);
 
 /// How a failed group request is handled.
 pub(super) enum Next {
@@ -140,6 +147,7 @@ impl Member {
                 generation: -1,
                 ..Identity::default()
             }),
+            phase: PhaseCell::new(),
             listener,
             last_poll_ms: AtomicU64::new(0),
             started: Instant::now(),
@@ -216,9 +224,57 @@ impl Member {
             id.generation = -1;
             std::mem::take(&mut id.owned)
         };
+        self.phase.set(Phase::Unjoined);
         self.lose(&lost);
         self.rejoin.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// A commit sent with `generation` by `member_id` was refused with ILLEGAL_GENERATION or
+    /// UNKNOWN_MEMBER_ID. If that is still the member's stable generation, the member was
+    /// fenced: its partitions are lost (not revoked), it rejoins at once, and this returns
+    /// true. A generation a join has already moved past changes nothing (false).
+    pub(crate) fn fenced_by_commit(
+        &self,
+        generation: i32,
+        member_id: &str,
+        code: KafkaCode,
+    ) -> bool {
+        let lost = {
+            let mut id = self.identity.lock().expect("identity lock");
+            if self.phase.get() != (Phase::Stable { generation })
+                || id.generation != generation
+                || id.member_id != member_id
+            {
+                return false;
+            }
+            id.generation = -1;
+            if code == KafkaCode::UNKNOWN_MEMBER_ID {
+                id.member_id.clear();
+            }
+            std::mem::take(&mut id.owned)
+        };
+        tracing::warn!(group = %self.group_id, %code, generation, "commit fenced; partitions lost, rejoining");
+        self.phase.fence(generation);
+        self.lose(&lost);
+        self.rejoin.store(true, Ordering::Release);
+        self.wake.notify_one();
+        true
+    }
+
+    /// A commit sent with `generation` was refused with REBALANCE_IN_PROGRESS: if the member
+    /// has not joined the new round yet, it does now.
+    pub(crate) fn rebalance_seen_by_commit(&self, generation: i32) {
+        if self.phase.get() == (Phase::Stable { generation }) {
+            self.rejoin.store(true, Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The deadline of a commit the member makes itself (before a revocation, on close):
+    /// `socket.timeout.ms` from now.
+    pub(crate) fn commit_deadline(&self) -> Instant {
+        Instant::now() + self.shared.config.client.request_timeout
     }
 
     /// Sends a request to the coordinator with the request timeout.
@@ -232,20 +288,12 @@ impl Member {
             .await
     }
 
-    /// Reacts to an error code seen outside the task (commits): coordinator moves and fencing.
+    /// Reacts to an error code seen outside the task (offset fetches): a coordinator that
+    /// moved is looked up again.
     pub(crate) async fn note_error_code(&self, e: &Error) {
         if let Error::Kafka { code, .. } = e {
             if is_coordinator_error(*code) {
                 self.coordinator.forget().await;
-            }
-            if matches!(
-                *code,
-                KafkaCode::ILLEGAL_GENERATION
-                    | KafkaCode::UNKNOWN_MEMBER_ID
-                    | KafkaCode::REBALANCE_IN_PROGRESS
-            ) {
-                self.rejoin.store(true, Ordering::Release);
-                self.wake.notify_one();
             }
         }
     }
@@ -282,8 +330,9 @@ impl Member {
                     Err(next) => {
                         self.rejoin.store(true, Ordering::Release);
                         // A rejoin the protocol asks for (MEMBER_ID_REQUIRED, a rebalance
-                        // starting during SyncGroup) goes at once; failures back off.
-                        let immediate = matches!(next, Next::Rejoin);
+                        // starting during SyncGroup, a fenced member id or generation) goes
+                        // at once, as Java does; failures back off.
+                        let immediate = matches!(next, Next::Rejoin | Next::Lost { .. });
                         if !self.handle(next).await {
                             return;
                         }
@@ -303,6 +352,10 @@ impl Member {
             if now >= next_heartbeat {
                 next_heartbeat = now + self.config.heartbeat_interval;
                 if let Err(next) = self.heartbeat().await {
+                    if matches!(next, Next::Retry | Next::Rediscover) {
+                        // A heartbeat that failed is retried soon, not a whole interval later.
+                        next_heartbeat = now + HEARTBEAT_RETRY.min(self.config.heartbeat_interval);
+                    }
                     if !self.handle(next).await {
                         return;
                     }
@@ -311,7 +364,9 @@ impl Member {
             }
             if self.config.enable_auto_commit && now >= next_commit {
                 next_commit = now + self.config.auto_commit_interval;
-                self.commit_pending(None).await;
+                // Retried within one heartbeat interval: the task must get back to heartbeats.
+                self.commit_pending(None, now + self.config.heartbeat_interval)
+                    .await;
             }
             if now >= next_metadata {
                 next_metadata = now
@@ -354,12 +409,14 @@ impl Member {
                     }
                     std::mem::take(&mut id.owned)
                 };
+                self.phase.set(Phase::Unjoined);
                 self.lose(&lost);
                 self.rejoin.store(true, Ordering::Release);
                 true
             }
             Next::Fatal(e) => {
                 let lost = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+                self.phase.set(Phase::Unjoined);
                 self.lose(&lost);
                 self.shared
                     .buffer
@@ -403,6 +460,7 @@ impl Member {
             id.member_id.clear();
             std::mem::take(&mut id.owned)
         };
+        self.phase.set(Phase::Unjoined);
         self.lose(&lost);
         self.last_poll_ms.store(u64::MAX, Ordering::Release);
         while self.last_poll_ms.load(Ordering::Acquire) == u64::MAX
@@ -413,10 +471,11 @@ impl Member {
         self.rejoin.store(true, Ordering::Release);
     }
 
-    /// Commits stored offsets ahead of the committed ones; errors become error events.
-    pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>) {
+    /// Commits stored offsets ahead of the committed ones (retrying until `deadline`);
+    /// errors become error events.
+    pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>, deadline: Instant) {
         let pending = commit::pending_offsets(&self.shared, only);
-        if let Err(e) = commit::commit(self, &pending, None).await {
+        if let Err(e) = commit::commit(self, &pending, None, deadline).await {
             tracing::warn!(group = %self.group_id, error = %e, "commit failed");
             self.shared
                 .buffer
@@ -489,6 +548,7 @@ impl Member {
         self.wake.notify_one();
         let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
         self.revoke(&owned).await;
+        self.phase.set(Phase::Closed);
         if self.config.group_instance_id.is_none() {
             self.send_leave("the consumer is closing").await;
         }

@@ -8,5 +8,6 @@ pub(crate) mod coordinator;
 mod join;
 pub mod member;
 mod ownership;
+pub(crate) mod phase;
 pub mod protocol;
 pub(crate) mod subscription;

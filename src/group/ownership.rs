@@ -60,7 +60,8 @@ impl Member {
         }
         let final_offsets = self.shared.remove_partitions(revoked);
         if self.config.enable_auto_commit {
-            if let Err(e) = commit::commit(self, &final_offsets, None).await {
+            let deadline = self.commit_deadline();
+            if let Err(e) = commit::commit(self, &final_offsets, None, deadline).await {
                 tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
                 self.shared
                     .buffer
