@@ -8,8 +8,10 @@ mod support;
 use std::{collections::BTreeSet, time::Duration};
 
 use support::{
-    RkcProcess, SteadyProducer, bootstrap, create_topic, disjoint_and_complete, owned_after, unique,
+    OurMember, RkcProcess, SteadyProducer, bootstrap, create_topic, describe_group,
+    disjoint_and_complete, owned_after, unique,
 };
+use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(60);
 const PARTITIONS: i32 = 12;
@@ -17,6 +19,11 @@ const PARTITIONS: i32 = 12;
 /// `rkc consume -G GROUP --commit sync`, cooperative-sticky, session 6 s, with the group's
 /// debug logs on stderr (the "joined" lines carry the generation).
 fn member(group: &str, topic: &str) -> RkcProcess {
+    member_with_session(group, topic, 6000)
+}
+
+fn member_with_session(group: &str, topic: &str, session_ms: u32) -> RkcProcess {
+    let session = format!("session.timeout.ms={session_ms}");
     RkcProcess::spawn_with_env(
         &[
             "consume",
@@ -31,7 +38,7 @@ fn member(group: &str, topic: &str) -> RkcProcess {
             "-X",
             "partition.assignment.strategy=cooperative-sticky",
             "-X",
-            "session.timeout.ms=6000",
+            &session,
             "-X",
             "heartbeat.interval.ms=500",
             "-X",
@@ -73,7 +80,7 @@ fn sync_commits_during_cooperative_rebalances_fail_never_and_start_no_rebalance(
         a.owned().len() == PARTITIONS as usize && !a.messages.is_empty()
     });
     let mut b = member(&group, &topic);
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = Instant::now() + WAIT;
     loop {
         a.observe_for(Duration::from_millis(100));
         b.observe_for(Duration::from_millis(100));
@@ -81,7 +88,7 @@ fn sync_commits_during_cooperative_rebalances_fail_never_and_start_no_rebalance(
             break;
         }
         assert!(
-            std::time::Instant::now() < deadline,
+            Instant::now() < deadline,
             "A and B share the partitions\n{}\n{}",
             a.describe(),
             b.describe()
@@ -122,4 +129,102 @@ fn sync_commits_during_cooperative_rebalances_fail_never_and_start_no_rebalance(
         b.describe()
     );
     assert!(owned_after(&b.events).is_empty(), "{}", b.describe());
+}
+
+/// The group's state as librdkafka's AdminClient reports it (`"STABLE"`,
+/// `"PREPARING_REBALANCE"`, …).
+fn group_state(group: &str) -> String {
+    let d = tokio::task::block_in_place(|| describe_group(group));
+    d["state"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Polls and commits (as `rkc --commit sync` does) for `budget`; returns how many commits
+/// succeeded.
+async fn consume_and_commit(a: &mut OurMember, budget: Duration) -> usize {
+    let deadline = Instant::now() + budget;
+    let mut committed = 0;
+    while Instant::now() < deadline {
+        a.pump_for(Duration::from_millis(100)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Ok(Ok(())) = tokio::time::timeout(left, a.consumer.commit()).await {
+            committed += 1;
+        }
+    }
+    committed
+}
+
+/// A member dies (SIGKILL, session 20 s) and a new one joins at once: the group prepares a
+/// rebalance and waits for the dead member's session to expire. Meanwhile the survivor (our
+/// library consumer, cooperative-sticky, committing after each batch as `rkc --commit sync`
+/// does) has rejoined — its JoinGroup is parked at the coordinator — and keeps receiving
+/// records and committing them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn survivors_keep_consuming_and_committing_while_a_rebalance_waits_for_a_dead_member() {
+    let topic = unique("grp-survivor");
+    create_topic(&topic, 6);
+    let group = unique("g-survivor");
+    let producer = SteadyProducer::start(&topic, 6, Duration::from_millis(30));
+    let mut a = OurMember::start(
+        "A",
+        &group,
+        &[&topic],
+        &[
+            "partition.assignment.strategy=cooperative-sticky",
+            "enable.auto.commit=false",
+        ],
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while a.owned.len() < 6 || a.messages.is_empty() {
+        assert!(Instant::now() < deadline, "{}", a.describe());
+        a.pump().await;
+    }
+    let mut b = member_with_session(&group, &topic, 20_000);
+    loop {
+        a.pump().await;
+        b.observe_for(Duration::from_millis(50));
+        if disjoint_and_complete(&[&a.owned, &b.owned()], &topic, 6) && !b.messages.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A and B share the partitions\n{}\n{}",
+            a.describe(),
+            b.describe()
+        );
+    }
+    b.signal("KILL");
+    let _c = member(&group, &topic);
+    loop {
+        consume_and_commit(&mut a, Duration::from_millis(200)).await;
+        let state = group_state(&group);
+        if state.starts_with("PREPARING") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group never prepared a rebalance (last state {state})"
+        );
+    }
+    // A's next heartbeat (every 0.5 s) sees the rebalance and A rejoins; its JoinGroup then
+    // waits at the coordinator for the dead member.
+    consume_and_commit(&mut a, Duration::from_secs(1)).await;
+    let before = a.messages.len();
+    let committed = consume_and_commit(&mut a, Duration::from_secs(3)).await;
+    let received = a.messages.len() - before;
+    let state = group_state(&group);
+    assert!(
+        state.starts_with("PREPARING"),
+        "the rebalance ended ({state}) before the window closed (B's session is 20 s): A was \
+         held back ({received} records, {committed} commits in the window)\n{}",
+        a.describe()
+    );
+    assert!(
+        received > 0 && committed > 0,
+        "A keeps consuming and committing while the rebalance waits: {received} records, \
+         {committed} commits\n{}",
+        a.describe()
+    );
+    assert!(a.errors.is_empty(), "{}", a.describe());
+    drop(producer);
 }

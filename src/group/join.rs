@@ -26,6 +26,7 @@ use super::{
 };
 
 use super::{
+    coordinator::Lane,
     member::{Member, Next},
     phase::Phase,
 };
@@ -121,7 +122,7 @@ impl Member {
         let joining = JoiningGuard::enter(&self.joining);
         let joined = self
             .coordinator
-            .request(&self.shared.cluster, join, long)
+            .request(&self.shared.cluster, Lane::LongPoll, join, long)
             .await
             .map_err(|e| self.classify(e))?;
         self.session_confirmed();
@@ -164,7 +165,7 @@ impl Member {
         };
         let synced = self
             .coordinator
-            .request(&self.shared.cluster, sync, long)
+            .request(&self.shared.cluster, Lane::LongPoll, sync, long)
             .await
             .map_err(|e| self.classify(e))?;
         self.session_confirmed();

@@ -45,7 +45,7 @@ use crate::{
 use super::{
     assignor::{Assignor, assignor_by_name},
     commit,
-    coordinator::{Coordinator, is_coordinator_error},
+    coordinator::{Coordinator, Lane, is_coordinator_error},
     phase::{Phase, PhaseCell},
     subscription::Subscribed,
 };
@@ -284,7 +284,7 @@ impl Member {
     ) -> Result<R::Response> {
         let timeout = self.shared.config.client.request_timeout;
         self.coordinator
-            .request(&self.shared.cluster, request, timeout)
+            .request(&self.shared.cluster, Lane::Prompt, request, timeout)
             .await
     }
 
