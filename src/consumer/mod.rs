@@ -239,27 +239,34 @@ impl Consumer {
 
     /// The next message or event, waiting at most `timeout`.
     pub async fn poll_event(&self, timeout: Duration) -> Option<Result<Event>> {
-        if let Some(member) = self.member.lock().expect("member lock").as_ref() {
+        let member = self.member.lock().expect("member lock").clone();
+        if let Some(member) = &member {
             member.polled();
         }
-        // Fast path: something is ready (the common case under load), no clock or wake-up.
+        // Fast path: something is ready (the common case under load), no wake-up.
         while let Some(popped) = self.shared.buffer.pop() {
-            if let Some(event) = self.accept(popped) {
+            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
                 return Some(event);
             }
         }
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;
-            // The wait may have spanned a pause of the whole process (SIGSTOP): if the session
-            // expired meanwhile, the partitions go first and `popped` is dropped as stale.
-            if let Some(member) = self.member.lock().expect("member lock").as_ref() {
-                member.check_session();
-            }
-            if let Some(event) = self.accept(popped) {
+            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
                 return Some(event);
             }
         }
+    }
+
+    /// [`Consumer::accept`] after the session check: if the member's session lapsed (the
+    /// process may have been stopped, SIGSTOP, at any point before this), its partitions go
+    /// first and `popped` is dropped as stale. Every path that hands something out comes
+    /// through here.
+    fn accept_checked(&self, member: Option<&Member>, popped: Popped) -> Option<Result<Event>> {
+        if let Some(member) = member {
+            member.check_session();
+        }
+        self.accept(popped)
     }
 
     /// Messages, events and errors as an async stream; it ends when the consumer is closed.

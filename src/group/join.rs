@@ -6,7 +6,7 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::Ordering,
     time::Duration,
 };
 
@@ -119,13 +119,12 @@ impl Member {
         tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
         // Commits keep the generation held until the join completes (see `phase`).
         self.phase.set(Phase::Joining { generation });
-        let joining = JoiningGuard::enter(&self.joining);
+        let join_sent = self.now_ms();
         let joined = self
             .coordinator
             .request(&self.shared.cluster, Lane::LongPoll, join, long)
             .await
             .map_err(|e| self.classify(e))?;
-        self.session_confirmed();
         if let Some(code) = KafkaCode::from_code(joined.error_code) {
             if code.0 == 79 {
                 // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
@@ -134,6 +133,7 @@ impl Member {
             }
             return Err(self.classify_code("JoinGroup", code));
         }
+        self.session_confirmed(join_sent);
         {
             let mut id = self.identity.lock().expect("identity lock");
             id.member_id = joined.member_id.clone();
@@ -163,16 +163,16 @@ impl Member {
             protocol_name: protocol.clone(),
             assignments,
         };
+        let sync_sent = self.now_ms();
         let synced = self
             .coordinator
             .request(&self.shared.cluster, Lane::LongPoll, sync, long)
             .await
             .map_err(|e| self.classify(e))?;
-        self.session_confirmed();
-        drop(joining);
         if let Some(code) = KafkaCode::from_code(synced.error_code) {
             return Err(self.classify_code("SyncGroup", code));
         }
+        self.session_confirmed(sync_sent);
         let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
             Next::Fatal(Error::Decode {
                 source_desc: "SyncGroup assignment".into(),
@@ -281,22 +281,6 @@ impl Member {
                     }),
             })
             .collect())
-    }
-}
-
-/// Marks a JoinGroup/SyncGroup exchange in flight (the session clock pauses) until dropped.
-struct JoiningGuard<'a>(&'a AtomicBool);
-
-impl<'a> JoiningGuard<'a> {
-    fn enter(flag: &'a AtomicBool) -> Self {
-        flag.store(true, Ordering::Release);
-        JoiningGuard(flag)
-    }
-}
-
-impl Drop for JoiningGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -47,6 +47,7 @@ use super::{
     commit,
     coordinator::{Coordinator, Lane, is_coordinator_error},
     phase::{Phase, PhaseCell},
+    session::SessionClock,
     subscription::Subscribed,
 };
 
@@ -75,12 +76,8 @@ pub(crate) struct Member {
     /// Milliseconds since `started` of the application's last poll.
     pub(super) last_poll_ms: AtomicU64,
     pub(super) started: Instant,
-    /// Milliseconds since `started` after which the session is presumed expired (no heartbeat
-    /// or join succeeded for `session.timeout.ms`); `u64::MAX` before the first join.
-    pub(super) session_deadline_ms: AtomicU64,
-    /// Set while a JoinGroup/SyncGroup is in flight: the coordinator holds those requests for
-    /// as long as the rebalance takes, so the session clock does not run meanwhile.
-    pub(super) joining: AtomicBool,
+    /// The session as the member knows it (milliseconds since `started`; see `session`).
+    pub(super) session: SessionClock,
     /// Listed topics already reported as not available (see `subscribed_topics`).
     pub(super) missing_reported: Mutex<BTreeSet<String>>,
     /// Set when the member must (re)join.
@@ -124,6 +121,7 @@ impl Member {
         listener: Option<Arc<dyn RebalanceListener>>,
     ) -> Result<Arc<Self>> {
         let config = shared.config.group.clone();
+        let session_ms = u64::try_from(config.session_timeout.as_millis()).unwrap_or(u64::MAX);
         let group_id = config.group_id.clone().ok_or_else(|| {
             Error::Config(crate::ConfigError::InvalidValue {
                 name: "group.id".into(),
@@ -151,8 +149,7 @@ impl Member {
             listener,
             last_poll_ms: AtomicU64::new(0),
             started: Instant::now(),
-            session_deadline_ms: AtomicU64::new(u64::MAX),
-            joining: AtomicBool::new(false),
+            session: SessionClock::new(session_ms),
             missing_reported: Mutex::new(BTreeSet::new()),
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
@@ -189,29 +186,19 @@ impl Member {
         self.expire_session_if_due(self.now_ms());
     }
 
-    /// Restarts the session clock: the coordinator just answered a heartbeat or a join.
-    pub(super) fn session_confirmed(&self) {
-        let deadline = self.now_ms().saturating_add(
-            u64::try_from(self.config.session_timeout.as_millis()).unwrap_or(u64::MAX),
-        );
-        self.session_deadline_ms.store(deadline, Ordering::Release);
+    /// The coordinator confirmed the member in answer to a request sent at `sent_ms` (see
+    /// `session`).
+    pub(super) fn session_confirmed(&self, sent_ms: u64) {
+        self.session.confirm(sent_ms, self.now_ms());
     }
 
-    /// If no heartbeat or join succeeded for `session.timeout.ms` (and none is in flight),
-    /// the partitions are lost: they stop being fetched, their buffered records are dropped,
-    /// a Lost event is queued, and the member rejoins (keeping its member id: if the
-    /// coordinator still knows it, the rejoin is an ordinary one).
+    /// If no heartbeat or join sent in the last `session.timeout.ms` was confirmed (a join in
+    /// flight does not pause this), the partitions are lost: they stop being fetched, their
+    /// buffered records are dropped, a Lost event is queued, and the member rejoins (keeping
+    /// its member id: if the coordinator still knows it, the rejoin is an ordinary one).
     pub(super) fn expire_session_if_due(&self, now_ms: u64) {
-        let deadline = self.session_deadline_ms.load(Ordering::Acquire);
-        if now_ms <= deadline || self.joining.load(Ordering::Acquire) {
-            return;
-        }
         // Once per expiry, even if the task and a poll get here together.
-        if self
-            .session_deadline_ms
-            .compare_exchange(deadline, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !self.session.expire_if_due(now_ms) {
             return;
         }
         tracing::warn!(
@@ -256,6 +243,7 @@ impl Member {
         };
         tracing::warn!(group = %self.group_id, %code, generation, "commit fenced; partitions lost, rejoining");
         self.phase.fence(generation);
+        self.session.stop();
         self.lose(&lost);
         self.rejoin.store(true, Ordering::Release);
         self.wake.notify_one();
@@ -298,7 +286,8 @@ impl Member {
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    /// Milliseconds since the member started (the session clock's scale).
+    pub(super) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
@@ -321,7 +310,7 @@ impl Member {
                 continue;
             }
             if self.rejoin.swap(false, Ordering::AcqRel) {
-                match self.join_and_sync().await {
+                match self.join_with_heartbeats().await {
                     Ok(topics) => {
                         snapshot = topics;
                         failures = 0;
@@ -410,6 +399,7 @@ impl Member {
                     std::mem::take(&mut id.owned)
                 };
                 self.phase.set(Phase::Unjoined);
+                self.session.stop();
                 self.lose(&lost);
                 self.rejoin.store(true, Ordering::Release);
                 true
@@ -461,6 +451,7 @@ impl Member {
             std::mem::take(&mut id.owned)
         };
         self.phase.set(Phase::Unjoined);
+        self.session.stop();
         self.lose(&lost);
         self.last_poll_ms.store(u64::MAX, Ordering::Release);
         while self.last_poll_ms.load(Ordering::Acquire) == u64::MAX
@@ -484,6 +475,7 @@ impl Member {
     }
 
     async fn heartbeat(&self) -> std::result::Result<(), Next> {
+        let sent = self.now_ms();
         let (member_id, generation) = self.identity();
         let request = HeartbeatRequest {
             group_id: self.group_id.clone(),
@@ -497,13 +489,45 @@ impl Member {
             .map_err(|e| self.classify(e))?;
         match KafkaCode::from_code(response.error_code) {
             None => {
-                self.session_confirmed();
+                self.session_confirmed(sent);
                 Ok(())
             }
             Some(code) => {
                 tracing::debug!(group = %self.group_id, %code, "heartbeat");
                 Err(self.classify_code("Heartbeat", code))
             }
+        }
+    }
+
+    /// Heartbeats every `heartbeat.interval.ms` while a JoinGroup/SyncGroup is in flight (on
+    /// the prompt connection, not held by the parked join). An answer that knows the member
+    /// (no error, or REBALANCE_IN_PROGRESS) keeps the session running; any other outcome is
+    /// left to the join, whose own answer decides. Never returns.
+    async fn heartbeats_during_join(&self) {
+        loop {
+            tokio::time::sleep(self.config.heartbeat_interval).await;
+            let sent = self.now_ms();
+            let (member_id, generation) = self.identity();
+            let request = HeartbeatRequest {
+                group_id: self.group_id.clone(),
+                generation_id: generation,
+                member_id,
+                group_instance_id: self.config.group_instance_id.clone(),
+            };
+            if let Ok(response) = self.coordinator_request(request).await {
+                match KafkaCode::from_code(response.error_code) {
+                    None | Some(KafkaCode::REBALANCE_IN_PROGRESS) => self.session_confirmed(sent),
+                    Some(_) => {}
+                }
+            }
+        }
+    }
+
+    /// One join round with heartbeats alongside (see [`Member::heartbeats_during_join`]).
+    async fn join_with_heartbeats(&self) -> std::result::Result<BTreeMap<String, i32>, Next> {
+        tokio::select! {
+            joined = self.join_and_sync() => joined,
+            () = self.heartbeats_during_join() => unreachable!("heartbeats never end"),
         }
     }
 

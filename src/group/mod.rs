@@ -10,4 +10,5 @@ pub mod member;
 mod ownership;
 pub(crate) mod phase;
 pub mod protocol;
+mod session;
 pub(crate) mod subscription;

@@ -1,0 +1,113 @@
+//! The member's session and poll clocks against the real broker: a member that was stopped
+//! (SIGSTOP) past its session hands out nothing of partitions it may have lost, and time spent
+//! waiting inside `poll` counts as polling.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{
+    OurMember, RkcProcess, SteadyProducer, bootstrap, create_topic, describe_group,
+    disjoint_and_complete, unique,
+};
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(90);
+
+/// `rkc consume -G GROUP --commit sync`, cooperative-sticky, heartbeat 0.5 s.
+fn rkc_member(group: &str, topic: &str, session_ms: u32) -> RkcProcess {
+    let session = format!("session.timeout.ms={session_ms}");
+    RkcProcess::spawn(&[
+        "consume",
+        "-b",
+        bootstrap(),
+        "-t",
+        topic,
+        "-G",
+        group,
+        "--commit",
+        "sync",
+        "-X",
+        "partition.assignment.strategy=cooperative-sticky",
+        "-X",
+        &session,
+        "-X",
+        "heartbeat.interval.ms=500",
+        "-X",
+        "auto.offset.reset=earliest",
+    ])
+}
+
+fn group_state(group: &str) -> String {
+    let d = describe_group(group);
+    d["state"].as_str().unwrap_or_default().to_owned()
+}
+
+/// A is stopped while its JoinGroup is parked at the coordinator (the rebalance waits for a
+/// dead member with a 20 s session), with records of its partitions already buffered. The
+/// stop is simulated in-process: A runs on a current-thread runtime whose only thread sleeps
+/// (nothing of A runs, the clock moves on), as under SIGSTOP. The rebalance completes without
+/// A's SyncGroup, A is dropped and B takes every partition. When A resumes, the first poll
+/// must hand out no buffered record: the session check comes before anything is handed out,
+/// and a join in flight does not pause the session clock.
+#[tokio::test(flavor = "current_thread")]
+async fn a_member_resumed_after_its_session_hands_out_nothing_of_partitions_it_lost() {
+    let topic = unique("grp-sigstop");
+    create_topic(&topic, 6);
+    let group = unique("g-sigstop");
+    let producer = SteadyProducer::start(&topic, 6, Duration::from_millis(20));
+    let mut a = OurMember::start(
+        "A",
+        &group,
+        &[&topic],
+        &["partition.assignment.strategy=cooperative-sticky"],
+    )
+    .await;
+    let deadline = Instant::now() + WAIT;
+    while a.owned.len() < 6 || a.messages.is_empty() {
+        assert!(Instant::now() < deadline, "{}", a.describe());
+        a.pump().await;
+    }
+    let mut dead = rkc_member(&group, &topic, 20_000);
+    loop {
+        a.pump_for(Duration::from_millis(100)).await;
+        dead.observe_for(Duration::from_millis(20));
+        if disjoint_and_complete(&[&a.owned, &dead.owned()], &topic, 6) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", dead.describe());
+    }
+    dead.signal("KILL");
+    let killed = std::time::Instant::now();
+    let mut b = rkc_member(&group, &topic, 6000);
+    loop {
+        a.pump_for(Duration::from_millis(200)).await;
+        if group_state(&group).starts_with("PREPARING") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rebalance started");
+    }
+    // A's next heartbeat sees the rebalance and its JoinGroup parks. A stops polling: its
+    // fetcher fills the buffer.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let owned_before = a.owned.clone();
+    assert!(!owned_before.is_empty());
+    // Frozen until the dead member's session ended (20 s after the kill), the rebalance
+    // completed without A's SyncGroup (A's 6 s session) and B took over.
+    let frozen = Duration::from_secs(20 + 6 + 6).saturating_sub(killed.elapsed());
+    std::thread::sleep(frozen);
+    let first = a.consumer.poll_event(Duration::ZERO).await;
+    match &first {
+        Some(Ok(rskafka_consumer::Event::Message(m))) => panic!(
+            "after its session lapsed A handed out {} [{}] @ {} before anything else\n{}",
+            m.topic,
+            m.partition,
+            m.offset,
+            a.describe()
+        ),
+        Some(Ok(rskafka_consumer::Event::Lost(_))) => {}
+        other => panic!("A's first event after the stop is Lost, not {other:?}"),
+    }
+    b.wait_until(WAIT, "B owns every partition", |b| b.owned().len() == 6);
+    drop(producer);
+}
