@@ -111,3 +111,38 @@ async fn a_member_resumed_after_its_session_hands_out_nothing_of_partitions_it_l
     b.wait_until(WAIT, "B owns every partition", |b| b.owned().len() == 6);
     drop(producer);
 }
+
+/// An idle subscriber blocked in one long `poll_event` (longer than max.poll.interval.ms,
+/// nothing to read) is polling the whole time: it stays in the group, keeps its partitions,
+/// and the poll ends with nothing rather than with a "did not poll" error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_blocked_inside_poll_counts_as_polling() {
+    let topic = unique("grp-idle-poll");
+    create_topic(&topic, 2);
+    let group = unique("g-idle-poll");
+    let mut a = OurMember::with_config(
+        "A",
+        support::group_config(&group, &["max.poll.interval.ms=7000"]),
+    )
+    .await;
+    a.subscribe(&[&topic]);
+    let deadline = Instant::now() + WAIT;
+    while a.owned.len() < 2 {
+        assert!(Instant::now() < deadline, "{}", a.describe());
+        a.pump().await;
+    }
+    let polled = a.consumer.poll_event(Duration::from_secs(12)).await;
+    assert!(
+        polled.is_none(),
+        "a 12 s poll with nothing to read returns nothing, got {polled:?}"
+    );
+    a.pump_for(Duration::from_millis(500)).await;
+    assert!(a.errors.is_empty(), "{}", a.describe());
+    assert_eq!(
+        a.events.len(),
+        1,
+        "only the first assignment\n{}",
+        a.describe()
+    );
+    assert_eq!(a.consumer.assignment().len(), 2, "{}", a.describe());
+}

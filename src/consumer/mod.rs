@@ -240,9 +240,8 @@ impl Consumer {
     /// The next message or event, waiting at most `timeout`.
     pub async fn poll_event(&self, timeout: Duration) -> Option<Result<Event>> {
         let member = self.member.lock().expect("member lock").clone();
-        if let Some(member) = &member {
-            member.polled();
-        }
+        // Until this poll returns, the application counts as polling (max.poll.interval.ms).
+        let _polling = member.as_deref().map(Member::polling);
         // Fast path: something is ready (the common case under load), no wake-up.
         while let Some(popped) = self.shared.buffer.pop() {
             if let Some(event) = self.accept_checked(member.as_deref(), popped) {

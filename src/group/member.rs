@@ -22,7 +22,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -73,8 +73,10 @@ pub(crate) struct Member {
     /// Where the member stands in the group, for commits (see `phase`).
     pub(crate) phase: PhaseCell,
     pub(super) listener: Option<Arc<dyn RebalanceListener>>,
-    /// Milliseconds since `started` of the application's last poll.
+    /// Milliseconds since `started` of the application's last poll (entry or exit).
     pub(super) last_poll_ms: AtomicU64,
+    /// Polls in progress: time spent waiting inside `poll` is polling.
+    pub(super) in_poll: AtomicU32,
     pub(super) started: Instant,
     /// The session as the member knows it (milliseconds since `started`; see `session`).
     pub(super) session: SessionClock,
@@ -98,6 +100,21 @@ impl std::fmt::Debug for Member {
 /// How soon a heartbeat that failed (timeout, broken connection, coordinator moved) is
 /// retried.
 const HEARTBEAT_RETRY: Duration = Duration::from_millis(100);
+
+/// A poll in progress (see [`Member::polling`]); its end also counts as a poll.
+pub(crate) struct Polling<'a>(&'a Member);
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let member = self.0;
+        let _ = member
+            .last_poll_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                (last != u64::MAX).then(|| member.now_ms())
+            });
+        member.in_poll.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// How a failed group request is handled.
 pub(super) enum Next {
@@ -148,6 +165,7 @@ impl Member {
             phase: PhaseCell::new(),
             listener,
             last_poll_ms: AtomicU64::new(0),
+            in_poll: AtomicU32::new(0),
             started: Instant::now(),
             session: SessionClock::new(session_ms),
             missing_reported: Mutex::new(BTreeSet::new()),
@@ -168,10 +186,13 @@ impl Member {
         self.identity.lock().expect("identity lock").owned.clone()
     }
 
-    /// Records that the application polled (for `max.poll.interval.ms`), and drops the
-    /// assignment first if the session has expired (see the module documentation), so the
-    /// poll cannot hand out records of partitions the member no longer owns.
-    pub(crate) fn polled(&self) {
+    /// Records that the application is polling (for `max.poll.interval.ms`) until the
+    /// returned guard is dropped: time spent waiting inside a poll is polling, as in both
+    /// reference clients. Drops the assignment first if the session has expired (see the
+    /// module documentation), so the poll cannot hand out records of partitions the member no
+    /// longer owns.
+    pub(crate) fn polling(&self) -> Polling<'_> {
+        self.in_poll.fetch_add(1, Ordering::AcqRel);
         let now = self.now_ms();
         let was = self.last_poll_ms.swap(now, Ordering::AcqRel);
         if was == u64::MAX {
@@ -179,6 +200,7 @@ impl Member {
             self.wake.notify_one();
         }
         self.expire_session_if_due(now);
+        Polling(self)
     }
 
     /// Drops the assignment now if the session has expired (see [`Member::polled`]).
@@ -422,6 +444,9 @@ impl Member {
     }
 
     fn poll_overdue(&self) -> bool {
+        if self.in_poll.load(Ordering::Acquire) > 0 {
+            return false;
+        }
         let last = self.last_poll_ms.load(Ordering::Acquire);
         last != u64::MAX
             && Duration::from_millis(self.now_ms().saturating_sub(last))
