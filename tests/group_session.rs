@@ -146,3 +146,56 @@ async fn time_blocked_inside_poll_counts_as_polling() {
     );
     assert_eq!(a.consumer.assignment().len(), 2, "{}", a.describe());
 }
+
+/// `unsubscribe` while the member's JoinGroup is parked (the rebalance waits for a dead member
+/// with a 20 s session): once it returns, the group task is gone, so the join completing later
+/// assigns nothing; a later `subscribe` runs one member, not two. The member is static
+/// (`group.instance.id`): it sends no LeaveGroup, so nothing at the coordinator cancels the
+/// parked join — only stopping the task does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsubscribe_during_a_join_stops_the_member_and_a_later_subscribe_runs_one() {
+    let topic = unique("grp-unsub-join");
+    create_topic(&topic, 2);
+    let group = unique("g-unsub-join");
+    let mut dead = rkc_member(&group, &topic, 20_000);
+    dead.wait_until(WAIT, "the first member owns both partitions", |d| {
+        d.owned().len() == 2
+    });
+    dead.signal("KILL");
+    let killed = std::time::Instant::now();
+    let instance = unique("static");
+    let mut a = OurMember::with_config(
+        "A",
+        support::group_config(
+            &group,
+            &[
+                &format!("group.instance.id={instance}"),
+                "partition.assignment.strategy=cooperative-sticky",
+            ],
+        ),
+    )
+    .await;
+    a.subscribe(&[&topic]);
+    a.pump_for(Duration::from_secs(2)).await;
+    assert!(a.owned.is_empty(), "the join waits for the dead member");
+    a.consumer.unsubscribe(Duration::from_secs(5)).await;
+    // Past the dead member's session: a join still running would complete and assign.
+    while killed.elapsed() < Duration::from_secs(26) {
+        a.pump_for(Duration::from_millis(500)).await;
+    }
+    assert!(
+        a.consumer.assignment().is_empty() && a.events.is_empty() && a.errors.is_empty(),
+        "nothing is assigned after unsubscribe returned\n{}",
+        a.describe()
+    );
+    a.subscribe(&[&topic]);
+    let deadline = Instant::now() + WAIT;
+    while a.owned.len() < 2 {
+        assert!(Instant::now() < deadline, "{}", a.describe());
+        a.pump().await;
+    }
+    let members = tokio::task::block_in_place(|| describe_group(&group))["members"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(members, 1, "one member after subscribing again");
+}

@@ -121,7 +121,7 @@ impl Consumer {
             Subscribed::parse(topics)?,
             listener,
         )?;
-        self.shared.track(tokio::spawn(Arc::clone(&member).run()));
+        member.start();
         *slot = Some(member);
         Ok(())
     }
@@ -129,6 +129,9 @@ impl Consumer {
     /// Leaves the group: commits what was consumed (with auto commit), revokes the partitions
     /// ([`Event::Revoked`] is still delivered by `poll_event`) and sends LeaveGroup (not for
     /// static members). Waits at most `timeout`. A no-op without a subscription.
+    ///
+    /// The group task is stopped first, even with a JoinGroup/SyncGroup in flight: once this
+    /// returns nothing more is assigned, and a later [`Consumer::subscribe`] runs one member.
     pub async fn unsubscribe(&self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
         if let Some(member) = member {
@@ -351,6 +354,9 @@ impl Consumer {
     }
 
     fn shutdown(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some(member) = self.member.lock().expect("member lock").as_ref() {
+            member.abort();
+        }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.buffer.close();
         self.shared.notify_change();

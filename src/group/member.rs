@@ -27,7 +27,7 @@ use std::{
     time::Duration,
 };
 
-use tokio::{sync::Notify, time::Instant};
+use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 
 use crate::{
     config::GroupConfig,
@@ -87,6 +87,8 @@ pub(crate) struct Member {
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
     pub(super) wake: Notify,
     pub(super) closing: AtomicBool,
+    /// The group task, until the member shuts down (see [`Member::start`]).
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Member {
@@ -172,7 +174,23 @@ impl Member {
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
+            task: Mutex::new(None),
         }))
+    }
+
+    /// Starts the group task. It runs until [`Member::shutdown`] (or [`Member::abort`]) stops
+    /// it.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let task = tokio::spawn(Arc::clone(self).run());
+        *self.task.lock().expect("task lock") = Some(task);
+    }
+
+    /// Stops the group task without waiting (the consumer is dropped).
+    pub(crate) fn abort(&self) {
+        self.closing.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().expect("task lock").take() {
+            task.abort();
+        }
     }
 
     /// Member id and generation, for commits.
@@ -592,10 +610,24 @@ impl Member {
     /// Leaves the group: commits what was consumed (with auto commit), revokes the
     /// partitions, and sends LeaveGroup unless the member is static (KIP-345: a static member
     /// keeps its assignment through a restart within the session timeout).
+    ///
+    /// The group task is stopped first, and gone when this continues: a JoinGroup/SyncGroup it
+    /// had in flight can no longer assign anything (a later subscribe never runs two tasks).
     pub(crate) async fn shutdown(&self) {
         self.closing.store(true, Ordering::Release);
         self.wake.notify_one();
-        let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        // What the task was moving when stopped is still in the table: revoke that too.
+        let mut owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+        for tp in self.shared.assigned() {
+            if !owned.contains(&tp) {
+                owned.push(tp);
+            }
+        }
         self.revoke(&owned).await;
         self.phase.set(Phase::Closed);
         if self.config.group_instance_id.is_none() {
