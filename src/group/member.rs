@@ -472,7 +472,8 @@ impl Member {
     }
 
     /// `max.poll.interval.ms` passed without a poll: leave the group (partitions lost, nothing
-    /// committed: the application may still be working on them) and wait for the next poll.
+    /// committed: the application may still be working on them; no LeaveGroup for a static
+    /// member) and wait for the next poll.
     async fn leave_for_poll_timeout(&self) {
         tracing::warn!(group = %self.group_id, "max.poll.interval.ms exceeded; leaving the group");
         self.shared.buffer.push(Delivery::Error {
@@ -486,7 +487,12 @@ impl Member {
                 ),
             },
         });
-        self.send_leave("max.poll.interval.ms exceeded").await;
+        // A static member never sends LeaveGroup (as Java): it stops heartbeating, and the
+        // coordinator keeps its place until the session ends, so a quick return causes no
+        // rebalance.
+        if self.config.group_instance_id.is_none() {
+            self.send_leave("max.poll.interval.ms exceeded").await;
+        }
         let lost = {
             let mut id = self.identity.lock().expect("identity lock");
             id.generation = -1;
