@@ -199,3 +199,57 @@ async fn unsubscribe_during_a_join_stops_the_member_and_a_later_subscribe_runs_o
         .map_or(0, Vec::len);
     assert_eq!(members, 1, "one member after subscribing again");
 }
+
+/// A transactional producer holding a pending offset commit for the group (begin, send
+/// offsets to the transaction, wait on stdin, then commit the transaction).
+const PENDING_TXN_OFFSETS: &str = r#"
+import json, sys, uuid
+from confluent_kafka import Consumer, Producer, TopicPartition
+bootstrap, group, topic, offset = sys.argv[1:5]
+p = Producer({"bootstrap.servers": bootstrap, "transactional.id": "txn-offsets-" + uuid.uuid4().hex})
+p.init_transactions()
+p.begin_transaction()
+c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+p.send_offsets_to_transaction([TopicPartition(topic, 0, int(offset))], c.consumer_group_metadata())
+print(json.dumps({"state": "open"}), flush=True)
+sys.stdin.readline()
+p.commit_transaction()
+print(json.dumps({"state": "committed"}), flush=True)
+"#;
+
+/// While a transactional offset commit for the group is pending, OffsetFetch (require_stable)
+/// answers UNSTABLE_OFFSET_COMMIT: the member retries it (as Java does) and starts at the
+/// transaction's offset once it commits, instead of giving up on the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_transactional_offset_commit_delays_the_assignment_and_is_then_used() {
+    let topic = unique("grp-unstable-offsets");
+    create_topic(&topic, 1);
+    support::produce(&topic, &["--partition", "0", "--count", "10"]);
+    let group = unique("g-unstable-offsets");
+    let script = std::env::temp_dir().join(format!("{}.py", unique("pending-txn-offsets")));
+    std::fs::write(&script, PENDING_TXN_OFFSETS).unwrap();
+    let mut txn = support::PeerProcess::spawn(
+        script.to_str().unwrap(),
+        &[bootstrap(), &group, &topic, "6"],
+    );
+    assert_eq!(txn.read_json(WAIT)["state"], "open");
+    let mut a = OurMember::with_config("A", support::group_config(&group, &[])).await;
+    a.subscribe(&[&topic]);
+    a.pump_for(Duration::from_secs(4)).await;
+    assert!(a.messages.is_empty(), "{}", a.describe());
+    txn.send_line("commit");
+    assert_eq!(txn.read_json(WAIT)["state"], "committed");
+    let deadline = Instant::now() + WAIT;
+    while a.messages.is_empty() {
+        assert!(Instant::now() < deadline, "{}", a.describe());
+        a.pump().await;
+    }
+    assert_eq!(
+        a.messages[0].1,
+        6,
+        "starts at the transaction's offset\n{}",
+        a.describe()
+    );
+    assert!(a.errors.is_empty(), "{}", a.describe());
+    let _ = std::fs::remove_file(&script);
+}

@@ -170,6 +170,33 @@ async fn send(
     Ok(failed)
 }
 
+/// [`fetch_committed`], retried with backoff until `deadline` while it fails with a
+/// retriable error: UNSTABLE_OFFSET_COMMIT (a transactional offset commit for the group is
+/// pending and clears when the transaction ends), a coordinator moving or loading, a timeout
+/// or a broken connection. As Java, instead of giving up on the group or rejoining.
+pub(crate) async fn fetch_committed_until(
+    member: &Member,
+    partitions: &[TopicPartition],
+    deadline: Instant,
+) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+    let mut attempt: u32 = 0;
+    loop {
+        match fetch_committed(member, partitions).await {
+            Ok(committed) => return Ok(committed),
+            Err(e) if e.is_retriable() => {
+                attempt += 1;
+                let pause = Duration::from_millis((50u64 << attempt.min(5)).min(1000));
+                if Instant::now() + pause >= deadline {
+                    return Err(e);
+                }
+                tracing::debug!(group = %member.group_id, error = %e, "offset fetch failed; retrying");
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The committed offsets of `partitions` (`None` where the group has none).
 pub(crate) async fn fetch_committed(
     member: &Member,

@@ -29,7 +29,9 @@ impl Member {
         if added.is_empty() {
             return Ok(());
         }
-        let committed = commit::fetch_committed(self, added).await?;
+        // Retried within the rebalance timeout; heartbeats go on meanwhile.
+        let deadline = tokio::time::Instant::now() + self.config.max_poll_interval;
+        let committed = commit::fetch_committed_until(self, added, deadline).await?;
         let start: Vec<(TopicPartition, Offset)> = committed
             .iter()
             .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
