@@ -102,7 +102,9 @@ impl Consumer {
         self.subscribe_with(topics, None)
     }
 
-    /// [`Consumer::subscribe`], with callbacks run by the group task around each rebalance.
+    /// [`Consumer::subscribe`], with callbacks around each rebalance: `on_assigned` and
+    /// `on_lost` run on the group task, `on_revoked` on the application's poll path just before
+    /// the poll returns [`Event::Revoked`] (see [`RebalanceListener`]).
     pub fn subscribe_with(
         &self,
         topics: &[&str],
@@ -267,6 +269,10 @@ impl Consumer {
     fn accept_checked(&self, member: Option<&Member>, popped: Popped) -> Option<Result<Event>> {
         if let Some(member) = member {
             member.check_session();
+            if let Popped::Group(Event::Revoked(partitions)) = &popped {
+                // The revocation's listener runs here, on the application's poll path.
+                member.revocation_handed_out(partitions);
+            }
         }
         self.accept(popped)
     }

@@ -74,7 +74,7 @@ impl Member {
             .is_some_and(|a| a.rebalance_protocol() == RebalanceProtocol::Cooperative);
         if !cooperative {
             let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
-            self.revoke(&owned).await;
+            self.revoke_acknowledged(&owned).await;
         }
         let topics = self
             .subscribed_topics()
@@ -208,7 +208,7 @@ impl Member {
                 .expect("identity lock")
                 .owned
                 .retain(|tp| !revoked.contains(tp));
-            self.revoke(&revoked).await;
+            self.revoke_acknowledged(&revoked).await;
             if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
                 // KIP-429: the released partitions are assigned in a follow-up round.
                 self.rejoin.store(true, Ordering::Release);

@@ -14,9 +14,11 @@
 //! was stopped (SIGSTOP, a long GC-like pause, a VM migration) therefore never hands out stale
 //! records of partitions another member already owns.
 //!
-//! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions,
-//! committing first. Under cooperative-sticky (KIP-429) only partitions that move are revoked;
-//! they are released in one round and assigned to their new owner in the next.
+//! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions
+//! before the JoinGroup. Under cooperative-sticky (KIP-429) only partitions that move are
+//! revoked; they are released in one round and assigned to their new owner in the next. Either
+//! way a revocation waits for the application's acknowledgement (see `ownership`), with
+//! heartbeats going on.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -52,6 +54,7 @@ use super::{
 };
 
 pub use super::ownership::RebalanceListener;
+use super::ownership::Revocation;
 
 /// Identity and ownership of the member, changed only by the group task.
 #[derive(Debug, Default)]
@@ -87,6 +90,8 @@ pub(crate) struct Member {
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
     pub(super) wake: Notify,
     pub(super) closing: AtomicBool,
+    /// A revocation awaiting the application's acknowledgement (see `ownership`).
+    pub(super) revocation: Revocation,
     /// The group task, until the member shuts down (see [`Member::start`]).
     task: Mutex<Option<JoinHandle<()>>>,
 }
@@ -175,6 +180,7 @@ impl Member {
             wake: Notify::new(),
             closing: AtomicBool::new(false),
             task: Mutex::new(None),
+            revocation: Revocation::default(),
         }))
     }
 
@@ -209,8 +215,10 @@ impl Member {
     /// reference clients. Drops the assignment first if the session has expired (see the
     /// module documentation), so the poll cannot hand out records of partitions the member no
     /// longer owns.
+    /// A revocation the application received with its previous poll is acknowledged.
     pub(crate) fn polling(&self) -> Polling<'_> {
         self.in_poll.fetch_add(1, Ordering::AcqRel);
+        self.revocation.polled();
         let now = self.now_ms();
         let was = self.last_poll_ms.swap(now, Ordering::AcqRel);
         if was == u64::MAX {
