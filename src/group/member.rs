@@ -145,6 +145,8 @@ impl Member {
         listener: Option<Arc<dyn RebalanceListener>>,
     ) -> Result<Arc<Self>> {
         let config = shared.config.group.clone();
+        // The public fields may have bypassed `set`'s checks.
+        config.validate()?;
         let session_ms = u64::try_from(config.session_timeout.as_millis()).unwrap_or(u64::MAX);
         let group_id = config.group_id.clone().ok_or_else(|| {
             Error::Config(crate::ConfigError::InvalidValue {
