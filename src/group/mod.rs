@@ -5,6 +5,7 @@ pub mod admin;
 pub mod assignor;
 pub(crate) mod commit;
 pub(crate) mod coordinator;
+mod heartbeat;
 mod join;
 pub mod member;
 mod ownership;
