@@ -5,7 +5,7 @@
 //! next round then assigns to its new owner.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     sync::atomic::Ordering,
     time::Duration,
 };
@@ -191,15 +191,18 @@ impl Member {
                     .map(|p| TopicPartition::new(t.topic.as_str(), *p))
             })
             .collect();
+        // Set lookups: groups own thousands of partitions.
         let owned_now = self.owned();
+        let owned_set: HashSet<&TopicPartition> = owned_now.iter().collect();
+        let new_set: HashSet<&TopicPartition> = new.iter().collect();
         let added: Vec<TopicPartition> = new
             .iter()
-            .filter(|tp| !owned_now.contains(tp))
+            .filter(|tp| !owned_set.contains(tp))
             .cloned()
             .collect();
         let revoked: Vec<TopicPartition> = owned_now
             .iter()
-            .filter(|tp| !new.contains(tp))
+            .filter(|tp| !new_set.contains(tp))
             .cloned()
             .collect();
         if !revoked.is_empty() {
@@ -207,7 +210,7 @@ impl Member {
                 .lock()
                 .expect("identity lock")
                 .owned
-                .retain(|tp| !revoked.contains(tp));
+                .retain(|tp| new_set.contains(tp));
             self.revoke_acknowledged(&revoked).await;
             if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
                 // KIP-429: the released partitions are assigned in a follow-up round.

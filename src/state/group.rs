@@ -90,10 +90,12 @@ impl PartitionTable {
         &self,
         partitions: Option<&[TopicPartition]>,
     ) -> Vec<(TopicPartition, i64)> {
+        let only: Option<std::collections::HashSet<&TopicPartition>> =
+            partitions.map(|ps| ps.iter().collect());
         let state = self.lock();
         state
             .iter()
-            .filter(|(tp, _)| partitions.is_none_or(|only| only.contains(tp)))
+            .filter(|(tp, _)| only.as_ref().is_none_or(|only| only.contains(tp)))
             .filter_map(|(tp, s)| s.uncommitted(s.stored_offset()).map(|o| (tp.clone(), o)))
             .collect()
     }
