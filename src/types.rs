@@ -138,8 +138,13 @@ pub enum Event {
     /// The group assigned these partitions to this member (only the added ones under
     /// cooperative-sticky).
     Assigned(Vec<TopicPartition>),
-    /// These partitions were taken away in a rebalance; their offsets were committed first
-    /// (with `enable.auto.commit`).
+    /// These partitions are being taken away in a rebalance. From this event on they are no
+    /// longer fetched or handed out; until the application's next poll it may finish what it
+    /// holds of them and commit it (`store_offset`, `commit`, `commit_offsets` are accepted
+    /// for them). The next poll acknowledges the revocation (at the latest after
+    /// `max.poll.interval.ms`): then their stored offsets are committed (with
+    /// `enable.auto.commit`) and they move to their new owner. On `close`/`unsubscribe` the
+    /// offsets are committed before the event.
     Revoked(Vec<TopicPartition>),
     /// These partitions were lost (the member was fenced or timed out): nothing was committed
     /// for them, and another member may already own them.

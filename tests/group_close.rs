@@ -279,3 +279,88 @@ fn rkc_consume_in_a_group_with_default_settings_commits_what_it_printed_and_leav
     let end: BTreeMap<i32, i64> = (0..3).map(|p| (p, 25)).collect();
     assert_clean_handover(&rkc, &group, &topic, 3, &end);
 }
+
+/// `rkc consume -G GROUP`, cooperative-sticky, heartbeat 0.5 s.
+fn rkc_member(group: &str, topic: &str, session_ms: u32) -> RkcProcess {
+    let session = format!("session.timeout.ms={session_ms}");
+    RkcProcess::spawn(&[
+        "consume",
+        "-b",
+        bootstrap(),
+        "-t",
+        topic,
+        "-G",
+        group,
+        "-X",
+        "partition.assignment.strategy=cooperative-sticky",
+        "-X",
+        &session,
+        "-X",
+        "heartbeat.interval.ms=500",
+        "-X",
+        "auto.offset.reset=earliest",
+    ])
+}
+
+/// Closing while the member's JoinGroup is parked at the coordinator (the rebalance waits for
+/// a dead member with a 20 s session) still commits what was consumed: the commit and the
+/// LeaveGroup do not queue behind the parked join.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_during_a_parked_join_commits_what_was_consumed() {
+    let topic = unique("grp-close-join");
+    create_topic(&topic, 2);
+    for p in 0..2 {
+        produce(&topic, &["--partition", &p.to_string(), "--count", "10"]);
+    }
+    let group = unique("g-close-join");
+    let mut a = OurMember::start(
+        "A",
+        &group,
+        &[&topic],
+        &["partition.assignment.strategy=cooperative-sticky"],
+    )
+    .await;
+    let mut dead = rkc_member(&group, &topic, 20_000);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        a.pump().await;
+        dead.observe_for(Duration::from_millis(20));
+        if a.owned.len() == 1 && dead.owned().len() == 1 {
+            let mine = a.owned.iter().next().unwrap().1;
+            if a.messages.iter().filter(|(p, _, _)| *p == mine).count() == 10 {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}\n{}",
+            a.describe(),
+            dead.describe()
+        );
+    }
+    let mine = a.owned.iter().next().unwrap().1;
+    dead.signal("KILL");
+    let _joiner = rkc_member(&group, &topic, 6000);
+    loop {
+        a.pump_for(Duration::from_millis(200)).await;
+        let state = tokio::task::block_in_place(|| describe_group(&group));
+        if state["state"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("PREPARING")
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no rebalance started");
+    }
+    // A's next heartbeat sees the rebalance; its JoinGroup then waits for the dead member.
+    a.pump_for(Duration::from_millis(1500)).await;
+    let OurMember { consumer, .. } = a;
+    consumer.close_within(Duration::from_secs(5)).await;
+    let committed = tokio::task::block_in_place(|| group_offsets(&group, &topic));
+    assert_eq!(
+        committed.get(&mine),
+        Some(&10),
+        "close committed what A consumed of partition {mine}: {committed:?}"
+    );
+}

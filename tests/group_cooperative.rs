@@ -354,3 +354,124 @@ async fn a_cooperative_handover_starts_the_new_owner_right_after_the_last_record
     }
     r.a.consumer.close().await;
 }
+
+/// Records which thread ran each `on_revoked`.
+#[derive(Default)]
+struct ThreadListener {
+    revoked: std::sync::Mutex<Vec<(Vec<i32>, std::thread::ThreadId)>>,
+}
+
+impl rskafka_consumer::group::member::RebalanceListener for ThreadListener {
+    fn on_revoked(&self, partitions: &[rskafka_consumer::TopicPartition]) {
+        self.revoked.lock().unwrap().push((
+            partitions.iter().map(|tp| tp.partition).collect(),
+            std::thread::current().id(),
+        ));
+    }
+}
+
+/// Revocation is a window the application closes: when B joins, A's poll returns
+/// `Revoked(R)` (the listener ran on A's poll path, the test's own thread); R is no longer
+/// handed out; while A does not poll, R does not move (B gets none of it); A commits what it
+/// finished of R (auto commit off), polls again, and only then does R move — B starts each
+/// partition of R exactly at A's commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_waits_for_the_application_which_commits_what_it_finished_first() {
+    use rskafka_consumer::{Event, TopicPartition};
+    let topic = unique("grp-revoke-ack");
+    create_topic(&topic, 6);
+    let group = unique("g-revoke-ack");
+    let producer = SteadyProducer::start(&topic, 6, Duration::from_millis(20));
+    let listener = std::sync::Arc::new(ThreadListener::default());
+    let a = rskafka_consumer::Consumer::new(support::group_config(
+        &group,
+        &[COOPERATIVE, "enable.auto.commit=false"],
+    ))
+    .await
+    .unwrap();
+    a.subscribe_with(&[&topic], Some(listener.clone())).unwrap();
+    let test_thread = std::thread::current().id();
+    let mut last: BTreeMap<i32, i64> = BTreeMap::new();
+    let deadline = Instant::now() + WAIT;
+    while last.len() < 6 {
+        assert!(Instant::now() < deadline, "A reads all 6: {last:?}");
+        if let Some(Ok(Event::Message(m))) = a.poll_event(Duration::from_millis(50)).await {
+            last.insert(m.partition, m.offset);
+        }
+    }
+    let mut b = OurMember::start("B", &group, &[&topic], &[COOPERATIVE]).await;
+    let revoked: Vec<TopicPartition> = loop {
+        assert!(
+            Instant::now() < deadline,
+            "A is asked to revoke\n{}",
+            b.describe()
+        );
+        b.pump().await;
+        match a.poll_event(Duration::from_millis(20)).await {
+            Some(Ok(Event::Message(m))) => {
+                last.insert(m.partition, m.offset);
+            }
+            Some(Ok(Event::Revoked(tps))) => break tps,
+            Some(Ok(Event::Lost(tps))) => panic!("A lost {tps:?}"),
+            Some(Err(e)) => panic!("A: {e}"),
+            _ => {}
+        }
+    };
+    let r: BTreeSet<i32> = revoked.iter().map(|tp| tp.partition).collect();
+    assert!(!r.is_empty());
+    let calls = listener.revoked.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        vec![(r.iter().copied().collect::<Vec<_>>(), test_thread)],
+        "on_revoked ran once, for R, on the application's poll path"
+    );
+    // A holds the revocation (no poll) for 3 s: R does not move.
+    let hold = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < hold {
+        b.pump().await;
+    }
+    let moved_early: Vec<i32> = b
+        .owned
+        .iter()
+        .map(|(_, p)| *p)
+        .filter(|p| r.contains(p))
+        .collect();
+    assert!(
+        moved_early.is_empty(),
+        "R moved before A acknowledged: {moved_early:?}\n{}",
+        b.describe()
+    );
+    // A commits what it finished of R, then acknowledges by polling.
+    let finished: Vec<(TopicPartition, i64)> = revoked
+        .iter()
+        .map(|tp| (tp.clone(), last[&tp.partition] + 1))
+        .collect();
+    a.commit_offsets(&finished, None).await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        assert!(Instant::now() < deadline, "R moves to B\n{}", b.describe());
+        b.pump().await;
+        if let Some(Ok(Event::Message(m))) = a.poll_event(Duration::from_millis(20)).await {
+            assert!(
+                !r.contains(&m.partition),
+                "A handed out {} of R after the revocation",
+                m.offset
+            );
+        }
+        let b_has: BTreeSet<i32> = b.messages.iter().map(|(p, _, _)| *p).collect();
+        if r.iter().all(|p| b_has.contains(p)) {
+            break;
+        }
+    }
+    for (tp, committed) in &finished {
+        let first = b
+            .messages
+            .iter()
+            .find(|(p, _, _)| *p == tp.partition)
+            .unwrap()
+            .1;
+        assert_eq!(first, *committed, "B starts {tp} at A's commit");
+    }
+    drop(producer);
+    a.close().await;
+}

@@ -390,3 +390,18 @@ async fn a_member_cut_off_past_the_session_timeout_drops_its_partitions_and_thei
     }
     assert!(disjoint_and_complete(&topic, 2)(&[a.assignment()]));
 }
+
+/// The assignor-mix rule holds however the config was built: strategies set through the public
+/// field (bypassing `set`) are checked when subscribing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_rejects_a_mix_of_eager_and_cooperative_assignors_set_through_the_field() {
+    let mut config = ConsumerConfig::new(bootstrap()).unwrap();
+    config.set("group.id", &unique("g-mix")).unwrap();
+    config.group.assignment_strategy = vec!["range".into(), "cooperative-sticky".into()];
+    let consumer = Consumer::new(config).await.unwrap();
+    let result = consumer.subscribe(&["any-topic"]);
+    assert!(
+        matches!(result, Err(rskafka_consumer::Error::Config(_))),
+        "{result:?}"
+    );
+}

@@ -224,3 +224,48 @@ async fn a_librdkafka_static_member_restarting_within_the_session_timeout_causes
     tokio::task::block_in_place(|| again.stop(WAIT));
     ours.consumer.close().await;
 }
+
+/// A static member whose application stops polling past max.poll.interval.ms stops
+/// heartbeating but sends no LeaveGroup (as Java): the coordinator keeps it (and its
+/// partitions) until its session ends, so a quick return causes no rebalance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_past_max_poll_interval_sends_no_leave_group() {
+    let topic = unique("grp-static-poll");
+    create_topic(&topic, 2);
+    let group = unique("g-static-poll");
+    let instance = unique("static");
+    let mut ours = OurMember::with_config(
+        "static",
+        support::group_config(
+            &group,
+            &[
+                &format!("group.instance.id={instance}"),
+                "session.timeout.ms=30000",
+                "max.poll.interval.ms=4000",
+            ],
+        ),
+    )
+    .await;
+    ours.subscribe(&[&topic]);
+    let deadline = Instant::now() + WAIT;
+    while ours.owned.len() < 2 {
+        assert!(Instant::now() < deadline, "{}", ours.describe());
+        ours.pump().await;
+    }
+    // Not polling for 7 s: past max.poll.interval.ms (4 s), well within the session (30 s).
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let described = tokio::task::block_in_place(|| describe_group(&group));
+    let members: Vec<String> = described["members"]
+        .as_array()
+        .map(|ms| {
+            ms.iter()
+                .filter_map(|m| m["instance_id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        members,
+        vec![instance.clone()],
+        "the static member is still in the group: {described}"
+    );
+}

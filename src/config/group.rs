@@ -68,33 +68,7 @@ impl GroupConfig {
                     .map(|s| s.trim().to_owned())
                     .filter(|s| !s.is_empty())
                     .collect();
-                if names.is_empty() {
-                    return Err(invalid_value(
-                        name,
-                        value,
-                        "at least one assignor is required",
-                    ));
-                }
-                if let Some(bad) = names
-                    .iter()
-                    .find(|n| !KNOWN_ASSIGNORS.contains(&n.as_str()))
-                {
-                    return Err(invalid_value(
-                        name,
-                        value,
-                        format!(
-                            "unknown assignor `{bad}`; known: range, roundrobin, cooperative-sticky"
-                        ),
-                    ));
-                }
-                let cooperative = names.iter().filter(|n| *n == "cooperative-sticky").count();
-                if cooperative > 0 && cooperative != names.len() {
-                    return Err(invalid_value(
-                        name,
-                        value,
-                        "cooperative-sticky cannot be mixed with eager assignors",
-                    ));
-                }
+                check_strategies(&names)?;
                 self.assignment_strategy = names;
             }
             "enable.auto.commit" => self.enable_auto_commit = boolean(name, value)?,
@@ -111,8 +85,10 @@ impl GroupConfig {
         Ok(())
     }
 
-    /// Checks relations between properties (librdkafka's rules).
+    /// Checks relations between properties (librdkafka's rules), and the assignor list
+    /// however it was set (through [`GroupConfig::set`] or the public field).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        check_strategies(&self.assignment_strategy)?;
         if self.group_id.is_some() && self.heartbeat_interval >= self.session_timeout {
             return Err(invalid_value(
                 "heartbeat.interval.ms",
@@ -122,6 +98,39 @@ impl GroupConfig {
         }
         Ok(())
     }
+}
+
+/// `partition.assignment.strategy`: at least one known assignor, and cooperative-sticky not
+/// mixed with the eager ones.
+fn check_strategies(names: &[String]) -> Result<(), ConfigError> {
+    const NAME: &str = "partition.assignment.strategy";
+    let value = names.join(",");
+    if names.is_empty() {
+        return Err(invalid_value(
+            NAME,
+            &value,
+            "at least one assignor is required",
+        ));
+    }
+    if let Some(bad) = names
+        .iter()
+        .find(|n| !KNOWN_ASSIGNORS.contains(&n.as_str()))
+    {
+        return Err(invalid_value(
+            NAME,
+            &value,
+            format!("unknown assignor `{bad}`; known: range, roundrobin, cooperative-sticky"),
+        ));
+    }
+    let cooperative = names.iter().filter(|n| *n == "cooperative-sticky").count();
+    if cooperative > 0 && cooperative != names.len() {
+        return Err(invalid_value(
+            NAME,
+            &value,
+            "cooperative-sticky cannot be mixed with eager assignors",
+        ));
+    }
+    Ok(())
 }
 
 /// `true`/`false` (also `1`/`0`).

@@ -105,7 +105,9 @@ impl Consumer {
         self.subscribe_with(topics, None)
     }
 
-    /// [`Consumer::subscribe`], with callbacks run by the group task around each rebalance.
+    /// [`Consumer::subscribe`], with callbacks around each rebalance: `on_assigned` and
+    /// `on_lost` run on the group task, `on_revoked` on the application's poll path just before
+    /// the poll returns [`Event::Revoked`] (see [`RebalanceListener`]).
     pub fn subscribe_with(
         &self,
         topics: &[&str],
@@ -124,7 +126,7 @@ impl Consumer {
             Subscribed::parse(topics)?,
             listener,
         )?;
-        self.shared.track(tokio::spawn(Arc::clone(&member).run()));
+        member.start();
         *slot = Some(member);
         Ok(())
     }
@@ -132,6 +134,9 @@ impl Consumer {
     /// Leaves the group: commits what was consumed (with auto commit), revokes the partitions
     /// ([`Event::Revoked`] is still delivered by `poll_event`) and sends LeaveGroup (not for
     /// static members). Waits at most `timeout`. A no-op without a subscription.
+    ///
+    /// The group task is stopped first, even with a JoinGroup/SyncGroup in flight: once this
+    /// returns nothing more is assigned, and a later [`Consumer::subscribe`] runs one member.
     pub async fn unsubscribe(&self, timeout: Duration) {
         let member = self.member.lock().expect("member lock").take();
         if let Some(member) = member
@@ -145,27 +150,47 @@ impl Consumer {
 
     /// Commits the stored offsets (by default: one past the last message handed to the
     /// application) of every assigned partition, and waits for the coordinator's answer.
+    ///
+    /// A commit is only sent with a generation the group accepts: during a rebalance it waits
+    /// for the rebalance to finish. Retriable failures (coordinator moved or loading, timeouts,
+    /// a rebalance starting) are retried with backoff; all of it within `socket.timeout.ms`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RebalanceInProgress`] when the member was still rebalancing at the deadline
+    /// (nothing was sent); [`Error::Kafka`] with ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID when
+    /// the member was fenced (its partitions are lost, [`Event::Lost`], and it rejoins); the
+    /// last error when retries ran out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future (for a shorter bound, `tokio::time::timeout`) stops
+    /// retrying; a request already sent may still be applied by the coordinator.
     pub async fn commit(&self) -> Result<()> {
         let member = self.member()?;
         let pending = commit::pending_offsets(&self.shared, None);
-        commit::commit(&member, &pending, None).await
+        commit::commit(&member, &pending, None, member.commit_deadline()).await
     }
 
     /// Commits explicit offsets (the next offset to consume per partition), with optional
-    /// commit metadata.
+    /// commit metadata. Waits, retries and fails as [`Consumer::commit`] does; a retry under a
+    /// newer generation carries only the partitions still assigned.
     pub async fn commit_offsets(
         &self,
         offsets: &[(TopicPartition, i64)],
         metadata: Option<&str>,
     ) -> Result<()> {
         let member = self.member()?;
-        commit::commit(&member, offsets, metadata).await
+        commit::commit(&member, offsets, metadata, member.commit_deadline()).await
     }
 
     /// Starts [`Consumer::commit`] in the background; a failure arrives as an error event.
     pub fn commit_async(&self) -> Result<()> {
         let member = self.member()?;
-        tokio::spawn(async move { member.commit_pending(None).await });
+        tokio::spawn(async move {
+            let deadline = member.commit_deadline();
+            member.commit_pending(None, deadline).await
+        });
         Ok(())
     }
 
@@ -221,27 +246,37 @@ impl Consumer {
 
     /// The next message or event, waiting at most `timeout`.
     pub async fn poll_event(&self, timeout: Duration) -> Option<Result<Event>> {
-        if let Some(member) = self.member.lock().expect("member lock").as_ref() {
-            member.polled();
-        }
-        // Fast path: something is ready (the common case under load), no clock or wake-up.
+        let member = self.member.lock().expect("member lock").clone();
+        // Until this poll returns, the application counts as polling (max.poll.interval.ms).
+        let _polling = member.as_deref().map(Member::polling);
+        // Fast path: something is ready (the common case under load), no wake-up.
         while let Some(popped) = self.shared.buffer.pop() {
-            if let Some(event) = self.accept(popped) {
+            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
                 return Some(event);
             }
         }
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;
-            // The wait may have spanned a pause of the whole process (SIGSTOP): if the session
-            // expired meanwhile, the partitions go first and `popped` is dropped as stale.
-            if let Some(member) = self.member.lock().expect("member lock").as_ref() {
-                member.check_session();
-            }
-            if let Some(event) = self.accept(popped) {
+            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
                 return Some(event);
             }
         }
+    }
+
+    /// [`Consumer::accept`] after the session check: if the member's session lapsed (the
+    /// process may have been stopped, SIGSTOP, at any point before this), its partitions go
+    /// first and `popped` is dropped as stale. Every path that hands something out comes
+    /// through here.
+    fn accept_checked(&self, member: Option<&Member>, popped: Popped) -> Option<Result<Event>> {
+        if let Some(member) = member {
+            member.check_session();
+            if let Popped::Group(Event::Revoked(partitions)) = &popped {
+                // The revocation's listener runs here, on the application's poll path.
+                member.revocation_handed_out(partitions);
+            }
+        }
+        self.accept(popped)
     }
 
     /// Messages, events and errors as an async stream; it ends when the consumer is closed.
@@ -327,6 +362,9 @@ impl Consumer {
     }
 
     fn shutdown(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        if let Some(member) = self.member.lock().expect("member lock").as_ref() {
+            member.abort();
+        }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.buffer.close();
         self.shared.notify_change();

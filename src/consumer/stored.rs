@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use crate::{
     error::{Error, KafkaCode, Result},
-    group::coordinator::Coordinator,
+    group::coordinator::{Coordinator, Lane},
     state::{CommittedLookup, Shared},
     wire::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic},
 };
@@ -71,7 +71,7 @@ async fn fetch(
     };
     let timeout = shared.config.client.request_timeout;
     let response = coordinator
-        .request(&shared.cluster, request, timeout)
+        .request(&shared.cluster, Lane::Prompt, request, timeout)
         .await?;
     if let Some(code) = KafkaCode::from_code(response.error_code) {
         return Err(Error::Kafka {

@@ -168,6 +168,16 @@ pub enum Error {
     #[error("the consumer is closed")]
     Closed,
 
+    /// A group commit was not sent: until its deadline the member was in a rebalance (or out
+    /// of the group, rejoining), so it had no generation the group would accept. Nothing was
+    /// committed; commit again once the rebalance is over (polling keeps it going). The Java
+    /// client's `RebalanceInProgressException`.
+    #[error("commit not sent: group {group} is rebalancing")]
+    RebalanceInProgress {
+        /// The group.
+        group: String,
+    },
+
     /// No bootstrap broker could be connected to and handshaken with; each attempt's failure is
     /// listed (refused, timed out, or the connection broke during the ApiVersions handshake).
     #[error("no bootstrap broker answered: {}", attempts.join("; "))]
@@ -312,7 +322,8 @@ impl Error {
             | Self::ConnectTimeout { .. }
             | Self::Request { .. }
             | Self::RequestTimeout { .. }
-            | Self::NoBrokerReachable { .. } => true,
+            | Self::NoBrokerReachable { .. }
+            | Self::RebalanceInProgress { .. } => true,
             Self::Kafka { code, .. } => code.is_retriable(),
             Self::CorruptBatch { .. } | Self::NoProgress { .. } => true,
             Self::Config(_)

@@ -44,7 +44,7 @@ use crate::{
 };
 
 use super::{
-    coordinator::{Coordinator, is_coordinator_error},
+    coordinator::{Coordinator, Lane, is_coordinator_error},
     protocol::Assignment,
 };
 
@@ -270,7 +270,7 @@ async fn ask<R: WireRequest + Clone>(
     let timeout = cluster.config().request_timeout;
     for attempt in 0..2 {
         let result = coordinator
-            .request(cluster, request.clone(), timeout)
+            .request(cluster, Lane::Prompt, request.clone(), timeout)
             .await
             .and_then(|response| match KafkaCode::from_code(error_of(&response)) {
                 None => Ok(response),

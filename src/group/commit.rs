@@ -3,8 +3,22 @@
 //! Invariants: a commit never covers a message the application was not given (it commits the
 //! stored offsets, see `state`), and never moves a partition's committed offset
 //! backwards.
+//!
+//! A commit is sent only with a generation the group can accept (see `phase`): during a
+//! rebalance it waits for one, until its deadline, then fails locally with
+//! [`Error::RebalanceInProgress`] (nothing sent). Retriable failures (coordinator moved or
+//! loading, timeouts, broken connections, a rebalance starting) are retried with backoff until
+//! the deadline; a retry under a newer generation covers only the partitions still assigned.
+//! ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID for the member's current generation mean it was
+//! fenced: its partitions are lost (not revoked) and it rejoins at once; for a generation a
+//! join has already replaced, they only make the commit wait for the new one.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Duration,
+};
+
+use tokio::time::Instant;
 
 use crate::{
     error::{Error, KafkaCode, Result},
@@ -16,7 +30,7 @@ use crate::{
     },
 };
 
-use super::member::Member;
+use super::{coordinator::is_coordinator_error, member::Member};
 
 /// The stored offsets of `partitions` (all assigned when `None`) that are ahead of what was
 /// committed.
@@ -27,17 +41,87 @@ pub(crate) fn pending_offsets(
     shared.partitions.pending_offsets(partitions)
 }
 
-/// Commits `offsets` for the member's current generation. Every partition's error is checked;
-/// the first is returned.
+/// Commits `offsets`, retrying until `deadline` (see the module documentation). The first
+/// error that cannot be retried, or the last one at the deadline, is returned.
 pub(crate) async fn commit(
     member: &Member,
     offsets: &[(TopicPartition, i64)],
     metadata: Option<&str>,
+    deadline: Instant,
 ) -> Result<()> {
-    if offsets.is_empty() {
-        return Ok(());
+    let mut left: Vec<(TopicPartition, i64)> = offsets.to_vec();
+    let mut refused: Option<i32> = None;
+    let mut sent_with: Option<i32> = None;
+    let mut attempt: u32 = 0;
+    loop {
+        if left.is_empty() {
+            return Ok(());
+        }
+        let generation = member
+            .phase
+            .commit_generation(&member.group_id, deadline, refused)
+            .await?;
+        if sent_with.is_some_and(|g| g != generation) {
+            // Under another generation the partitions may have moved: retry only those still
+            // assigned and ahead of what was committed.
+            left = member.shared.partitions.still_uncommitted(&left);
+            if left.is_empty() {
+                return Ok(());
+            }
+        }
+        sent_with = Some(generation);
+        let member_id = member.identity().0;
+        let error = match send(member, &left, metadata, &member_id, generation).await {
+            Ok(failed) if failed.is_empty() => return Ok(()),
+            Ok(failed) => {
+                let (tp, code) = (failed[0].0.0.clone(), failed[0].1);
+                left = failed.into_iter().map(|(o, _)| o).collect();
+                let error = Error::Kafka {
+                    api: "OffsetCommit",
+                    code,
+                    context: Some(tp.to_string()),
+                };
+                match code {
+                    KafkaCode::ILLEGAL_GENERATION | KafkaCode::UNKNOWN_MEMBER_ID => {
+                        // Fenced in the current generation: the partitions are lost. A stale
+                        // generation (a join completed meanwhile) only waits for the next one.
+                        if member.fenced_by_commit(generation, &member_id, code) {
+                            return Err(error);
+                        }
+                        refused = Some(generation);
+                    }
+                    KafkaCode::REBALANCE_IN_PROGRESS => {
+                        member.rebalance_seen_by_commit(generation);
+                        refused = Some(generation);
+                    }
+                    c if is_coordinator_error(c) => member.coordinator.forget().await,
+                    c if c.is_retriable() => {}
+                    _ => return Err(error),
+                }
+                error
+            }
+            Err(e) if e.is_retriable() => e,
+            Err(e) => return Err(e),
+        };
+        attempt += 1;
+        let pause = Duration::from_millis((50u64 << attempt.min(5)).min(1000));
+        if Instant::now() + pause >= deadline {
+            return Err(error);
+        }
+        tracing::debug!(group = %member.group_id, error = %error, "commit failed; retrying");
+        tokio::time::sleep(pause).await;
     }
-    let (member_id, generation) = member.identity();
+}
+
+/// One OffsetCommit of `offsets` under `generation`. Marks what was committed; returns the
+/// offsets refused, each with its error code.
+async fn send(
+    member: &Member,
+    offsets: &[(TopicPartition, i64)],
+    metadata: Option<&str>,
+    member_id: &str,
+    generation: i32,
+) -> Result<Vec<((TopicPartition, i64), KafkaCode)>> {
     let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
     for (tp, offset) in offsets {
         topics
@@ -53,7 +137,7 @@ pub(crate) async fn commit(
     let request = OffsetCommitRequest {
         group_id: member.group_id.clone(),
         generation_id_or_member_epoch: generation,
-        member_id,
+        member_id: member_id.to_owned(),
         group_instance_id: member.config.group_instance_id.clone(),
         topics: topics
             .into_iter()
@@ -64,34 +148,52 @@ pub(crate) async fn commit(
             .collect(),
     };
     let response = member.coordinator_request(request).await?;
-    let mut first_error = None;
+    let sent: HashMap<(&str, i32), i64> = offsets
+        .iter()
+        .map(|(tp, o)| ((&*tp.topic, tp.partition), *o))
+        .collect();
+    let mut failed = Vec::new();
     let mut committed = Vec::new();
     for topic in &response.topics {
         for p in &topic.partitions {
+            let Some(&offset) = sent.get(&(topic.name.as_str(), p.partition_index)) else {
+                continue;
+            };
             let tp = TopicPartition::new(topic.name.as_str(), p.partition_index);
             match KafkaCode::from_code(p.error_code) {
-                None => {
-                    if let Some(o) = offsets.iter().find(|(t, _)| *t == tp).map(|(_, o)| *o) {
-                        committed.push((tp, o));
-                    }
-                }
-                Some(code) => {
-                    first_error.get_or_insert(Error::Kafka {
-                        api: "OffsetCommit",
-                        code,
-                        context: Some(tp.to_string()),
-                    });
-                }
+                None => committed.push((tp, offset)),
+                Some(code) => failed.push(((tp, offset), code)),
             }
         }
     }
     member.shared.partitions.mark_committed(&committed);
-    match first_error {
-        Some(e) => {
-            member.note_error_code(&e).await;
-            Err(e)
+    Ok(failed)
+}
+
+/// [`fetch_committed`], retried with backoff until `deadline` while it fails with a
+/// retriable error: UNSTABLE_OFFSET_COMMIT (a transactional offset commit for the group is
+/// pending and clears when the transaction ends), a coordinator moving or loading, a timeout
+/// or a broken connection. As Java, instead of giving up on the group or rejoining.
+pub(crate) async fn fetch_committed_until(
+    member: &Member,
+    partitions: &[TopicPartition],
+    deadline: Instant,
+) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+    let mut attempt: u32 = 0;
+    loop {
+        match fetch_committed(member, partitions).await {
+            Ok(committed) => return Ok(committed),
+            Err(e) if e.is_retriable() => {
+                attempt += 1;
+                let pause = Duration::from_millis((50u64 << attempt.min(5)).min(1000));
+                if Instant::now() + pause >= deadline {
+                    return Err(e);
+                }
+                tracing::debug!(group = %member.group_id, error = %e, "offset fetch failed; retrying");
+                tokio::time::sleep(pause).await;
+            }
+            Err(e) => return Err(e),
         }
-        None => Ok(()),
     }
 }
 

@@ -1,6 +1,11 @@
-//! The group coordinator: found with FindCoordinator, reached over a dedicated connection,
+//! The group coordinator: found with FindCoordinator, reached over dedicated connections,
 //! forgotten (and found again) after NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE or a broken
 //! connection.
+//!
+//! Invariant: JoinGroup and SyncGroup, which the coordinator parks for as long as a rebalance
+//! takes, go over a connection of their own ([`Lane::LongPoll`]). A broker answers the
+//! requests of one connection in order, so on a shared connection every commit, heartbeat and
+//! LeaveGroup would wait behind the parked join.
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,12 +26,22 @@ pub(crate) fn is_coordinator_error(code: KafkaCode) -> bool {
     )
 }
 
-/// The connection to one group's coordinator.
+/// Which of the coordinator's connections a request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    /// Heartbeats, commits, offset fetches, LeaveGroup: answered at once.
+    Prompt,
+    /// JoinGroup and SyncGroup: parked by the coordinator until the rebalance completes.
+    LongPoll,
+}
+
+/// The connections to one group's coordinator.
 #[derive(Debug)]
 pub(crate) struct Coordinator {
     group_id: String,
     client: ClientConfig,
-    current: Mutex<Option<Arc<BrokerConnection>>>,
+    prompt: Mutex<Option<Arc<BrokerConnection>>>,
+    long_poll: Mutex<Option<Arc<BrokerConnection>>>,
 }
 
 impl Coordinator {
@@ -35,19 +50,22 @@ impl Coordinator {
         Self {
             group_id,
             client,
-            current: Mutex::new(None),
+            prompt: Mutex::new(None),
+            long_poll: Mutex::new(None),
         }
     }
 
     /// Sends `request` to the coordinator (finding it first if needed), waiting at most
     /// `timeout`. A failed connection is dropped so the next call finds the coordinator anew.
+    /// `lane` chooses the connection.
     pub(crate) async fn request<R: WireRequest>(
         &self,
         cluster: &Cluster,
+        lane: Lane,
         request: R,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let conn = self.connection(cluster).await?;
+        let conn = self.connection(cluster, lane).await?;
         let response = conn.request_within(request, timeout).await;
         if response.is_err() {
             self.forget().await;
@@ -57,11 +75,16 @@ impl Coordinator {
 
     /// Forgets the coordinator (after a coordinator error code or a broken connection).
     pub(crate) async fn forget(&self) {
-        *self.current.lock().await = None;
+        *self.prompt.lock().await = None;
+        *self.long_poll.lock().await = None;
     }
 
-    async fn connection(&self, cluster: &Cluster) -> Result<Arc<BrokerConnection>> {
-        let mut current = self.current.lock().await;
+    async fn connection(&self, cluster: &Cluster, lane: Lane) -> Result<Arc<BrokerConnection>> {
+        let slot = match lane {
+            Lane::Prompt => &self.prompt,
+            Lane::LongPoll => &self.long_poll,
+        };
+        let mut current = slot.lock().await;
         if let Some(conn) = current.as_ref() {
             return Ok(Arc::clone(conn));
         }

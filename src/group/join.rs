@@ -12,9 +12,9 @@
 //! behind that SyncGroup on the same connection anyway).
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashSet},
     future::Future,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::Ordering,
     time::Duration,
 };
 
@@ -36,7 +36,11 @@ use super::{
     protocol::{Assignment, Subscription, TopicPartitions},
 };
 
-use super::member::{Member, Next};
+use super::{
+    coordinator::Lane,
+    member::{Member, Next},
+    phase::Phase,
+};
 
 impl Member {
     pub(super) fn protocol_kind(&self, name: Option<&str>) -> RebalanceProtocol {
@@ -81,7 +85,7 @@ impl Member {
             .is_some_and(|a| a.rebalance_protocol() == RebalanceProtocol::Cooperative);
         if !cooperative {
             let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
-            self.revoke(&owned).await;
+            self.revoke_acknowledged(&owned).await;
         }
         let topics = self
             .subscribed_topics()
@@ -124,13 +128,14 @@ impl Member {
         };
         let long = rebalance_timeout + Duration::from_secs(5);
         tracing::debug!(group = %self.group_id, member = %join.member_id, "joining");
-        let joining = JoiningGuard::enter(&self.joining);
+        // Commits keep the generation held until the join completes (see `phase`).
+        self.phase.set(Phase::Joining { generation });
+        let join_sent = self.now_ms();
         let joined = self
             .coordinator
-            .request(&self.shared.cluster, join, long)
+            .request(&self.shared.cluster, Lane::LongPoll, join, long)
             .await
             .map_err(|e| self.classify(e))?;
-        self.session_confirmed();
         if let Some(code) = KafkaCode::from_code(joined.error_code) {
             if code.0 == 79 {
                 // MEMBER_ID_REQUIRED: join again with the id the coordinator chose.
@@ -139,11 +144,13 @@ impl Member {
             }
             return Err(self.classify_code("JoinGroup", code));
         }
+        self.session_confirmed(join_sent);
         {
             let mut id = self.identity.lock().expect("identity lock");
             id.member_id = joined.member_id.clone();
             id.generation = joined.generation_id;
         }
+        self.phase.set(Phase::Syncing);
         let protocol = joined.protocol_name.clone();
         tracing::debug!(
             group = %self.group_id,
@@ -167,22 +174,25 @@ impl Member {
             protocol_name: protocol.clone(),
             assignments,
         };
+        let sync_sent = self.now_ms();
         let synced = self
             .coordinator
-            .request(&self.shared.cluster, sync, long)
+            .request(&self.shared.cluster, Lane::LongPoll, sync, long)
             .await
             .map_err(|e| self.classify(e))?;
-        self.session_confirmed();
-        drop(joining);
         if let Some(code) = KafkaCode::from_code(synced.error_code) {
             return Err(self.classify_code("SyncGroup", code));
         }
+        self.session_confirmed(sync_sent);
         let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
             Next::Fatal(Error::Decode {
                 source_desc: "SyncGroup assignment".into(),
                 error: e,
             })
         })?;
+        self.phase.set(Phase::Stable {
+            generation: joined.generation_id,
+        });
         let new: Vec<TopicPartition> = assignment
             .partitions
             .iter()
@@ -192,15 +202,18 @@ impl Member {
                     .map(|p| TopicPartition::new(t.topic.as_str(), *p))
             })
             .collect();
+        // Set lookups: groups own thousands of partitions.
         let owned_now = self.owned();
+        let owned_set: HashSet<&TopicPartition> = owned_now.iter().collect();
+        let new_set: HashSet<&TopicPartition> = new.iter().collect();
         let added: Vec<TopicPartition> = new
             .iter()
-            .filter(|tp| !owned_now.contains(tp))
+            .filter(|tp| !owned_set.contains(tp))
             .cloned()
             .collect();
         let revoked: Vec<TopicPartition> = owned_now
             .iter()
-            .filter(|tp| !new.contains(tp))
+            .filter(|tp| !new_set.contains(tp))
             .cloned()
             .collect();
         if !revoked.is_empty() {
@@ -208,8 +221,8 @@ impl Member {
                 .lock()
                 .expect("identity lock")
                 .owned
-                .retain(|tp| !revoked.contains(tp));
-            self.revoke(&revoked).await;
+                .retain(|tp| new_set.contains(tp));
+            self.revoke_acknowledged(&revoked).await;
             if self.protocol_kind(protocol.as_deref()) == RebalanceProtocol::Cooperative {
                 // KIP-429: the released partitions are assigned in a follow-up round.
                 self.rejoin.store(true, Ordering::Release);
@@ -302,6 +315,7 @@ impl Member {
         member_id: &str,
         generation: i32,
     ) -> std::result::Result<(), Next> {
+        let sent = self.now_ms();
         let request = HeartbeatRequest {
             group_id: self.group_id.clone(),
             generation_id: generation,
@@ -311,10 +325,10 @@ impl Member {
         match self.coordinator_request(request).await {
             Ok(response) => match KafkaCode::from_code(response.error_code) {
                 None => {
-                    self.session_confirmed();
+                    self.session_confirmed(sent);
                     Ok(())
                 }
-                Some(code) if code.0 == 27 => Ok(()),
+                Some(KafkaCode::REBALANCE_IN_PROGRESS) => Ok(()),
                 Some(code) => Err(self.classify_code("Heartbeat", code)),
             },
             Err(e) => {
@@ -354,22 +368,6 @@ where
                 heartbeat().await?;
             }
         }
-    }
-}
-
-/// Marks a JoinGroup/SyncGroup exchange in flight (the session clock pauses) until dropped.
-struct JoiningGuard<'a>(&'a AtomicBool);
-
-impl<'a> JoiningGuard<'a> {
-    fn enter(flag: &'a AtomicBool) -> Self {
-        flag.store(true, Ordering::Release);
-        JoiningGuard(flag)
-    }
-}
-
-impl Drop for JoiningGuard<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
     }
 }
 

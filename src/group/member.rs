@@ -14,20 +14,22 @@
 //! was stopped (SIGSTOP, a long GC-like pause, a VM migration) therefore never hands out stale
 //! records of partitions another member already owns.
 //!
-//! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions,
-//! committing first. Under cooperative-sticky (KIP-429) only partitions that move are revoked;
-//! they are released in one round and assigned to their new owner in the next.
+//! Under the eager protocols (range, roundrobin) every rebalance revokes all partitions
+//! before the JoinGroup. Under cooperative-sticky (KIP-429) only partitions that move are
+//! revoked; they are released in one round and assigned to their new owner in the next. Either
+//! way a revocation waits for the application's acknowledgement (see `ownership`), with
+//! heartbeats going on.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     },
     time::Duration,
 };
 
-use tokio::{sync::Notify, time::Instant};
+use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 
 use crate::{
     config::GroupConfig,
@@ -37,7 +39,6 @@ use crate::{
     types::TopicPartition,
     wire::{
         WireRequest,
-        heartbeat::HeartbeatRequest,
         leave_group::{LeaveGroupRequest, LeaveMember},
     },
 };
@@ -45,11 +46,14 @@ use crate::{
 use super::{
     assignor::{Assignor, assignor_by_name},
     commit,
-    coordinator::{Coordinator, is_coordinator_error},
+    coordinator::{Coordinator, Lane, is_coordinator_error},
+    phase::{Phase, PhaseCell},
+    session::SessionClock,
     subscription::Subscribed,
 };
 
 pub use super::ownership::RebalanceListener;
+use super::ownership::Revocation;
 
 /// Identity and ownership of the member, changed only by the group task.
 #[derive(Debug, Default)]
@@ -68,16 +72,16 @@ pub(crate) struct Member {
     pub(super) assignors: Vec<Box<dyn Assignor>>,
     pub(super) coordinator: Coordinator,
     pub(super) identity: Mutex<Identity>,
+    /// Where the member stands in the group, for commits (see `phase`).
+    pub(crate) phase: PhaseCell,
     pub(super) listener: Option<Arc<dyn RebalanceListener>>,
-    /// Milliseconds since `started` of the application's last poll.
+    /// Milliseconds since `started` of the application's last poll (entry or exit).
     pub(super) last_poll_ms: AtomicU64,
+    /// Polls in progress: time spent waiting inside `poll` is polling.
+    pub(super) in_poll: AtomicU32,
     pub(super) started: Instant,
-    /// Milliseconds since `started` after which the session is presumed expired (no heartbeat
-    /// or join succeeded for `session.timeout.ms`); `u64::MAX` before the first join.
-    pub(super) session_deadline_ms: AtomicU64,
-    /// Set while a JoinGroup/SyncGroup is in flight: the coordinator holds those requests for
-    /// as long as the rebalance takes, so the session clock does not run meanwhile.
-    pub(super) joining: AtomicBool,
+    /// The session as the member knows it (milliseconds since `started`; see `session`).
+    pub(super) session: SessionClock,
     /// Listed topics already reported as not available (see `subscribed_topics`).
     pub(super) missing_reported: Mutex<BTreeSet<String>>,
     /// Set when the member must (re)join.
@@ -85,6 +89,10 @@ pub(crate) struct Member {
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
     pub(super) wake: Notify,
     pub(super) closing: AtomicBool,
+    /// A revocation awaiting the application's acknowledgement (see `ownership`).
+    pub(super) revocation: Revocation,
+    /// The group task, until the member shuts down (see [`Member::start`]).
+    task: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for Member {
@@ -92,6 +100,25 @@ impl std::fmt::Debug for Member {
         f.debug_struct("Member")
             .field("group_id", &self.group_id)
             .finish_non_exhaustive()
+    }
+}
+
+/// How soon a heartbeat that failed (timeout, broken connection, coordinator moved) is
+/// retried.
+const HEARTBEAT_RETRY: Duration = Duration::from_millis(100);
+
+/// A poll in progress (see [`Member::polling`]); its end also counts as a poll.
+pub(crate) struct Polling<'a>(&'a Member);
+
+impl Drop for Polling<'_> {
+    fn drop(&mut self) {
+        let member = self.0;
+        let _ = member
+            .last_poll_ms
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |last| {
+                (last != u64::MAX).then(|| member.now_ms())
+            });
+        member.in_poll.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -117,6 +144,9 @@ impl Member {
         listener: Option<Arc<dyn RebalanceListener>>,
     ) -> Result<Arc<Self>> {
         let config = shared.config.group.clone();
+        // The public fields may have bypassed `set`'s checks.
+        config.validate()?;
+        let session_ms = u64::try_from(config.session_timeout.as_millis()).unwrap_or(u64::MAX);
         let group_id = config.group_id.clone().ok_or_else(|| {
             Error::Config(crate::ConfigError::InvalidValue {
                 name: "group.id".into(),
@@ -140,16 +170,34 @@ impl Member {
                 generation: -1,
                 ..Identity::default()
             }),
+            phase: PhaseCell::new(),
             listener,
             last_poll_ms: AtomicU64::new(0),
+            in_poll: AtomicU32::new(0),
             started: Instant::now(),
-            session_deadline_ms: AtomicU64::new(u64::MAX),
-            joining: AtomicBool::new(false),
+            session: SessionClock::new(session_ms),
             missing_reported: Mutex::new(BTreeSet::new()),
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
+            task: Mutex::new(None),
+            revocation: Revocation::default(),
         }))
+    }
+
+    /// Starts the group task. It runs until [`Member::shutdown`] (or [`Member::abort`]) stops
+    /// it.
+    pub(crate) fn start(self: &Arc<Self>) {
+        let task = tokio::spawn(Arc::clone(self).run());
+        *self.task.lock().expect("task lock") = Some(task);
+    }
+
+    /// Stops the group task without waiting (the consumer is dropped).
+    pub(crate) fn abort(&self) {
+        self.closing.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().expect("task lock").take() {
+            task.abort();
+        }
     }
 
     /// Member id and generation, for commits.
@@ -163,10 +211,15 @@ impl Member {
         self.identity.lock().expect("identity lock").owned.clone()
     }
 
-    /// Records that the application polled (for `max.poll.interval.ms`), and drops the
-    /// assignment first if the session has expired (see the module documentation), so the
-    /// poll cannot hand out records of partitions the member no longer owns.
-    pub(crate) fn polled(&self) {
+    /// Records that the application is polling (for `max.poll.interval.ms`) until the
+    /// returned guard is dropped: time spent waiting inside a poll is polling, as in both
+    /// reference clients. Drops the assignment first if the session has expired (see the
+    /// module documentation), so the poll cannot hand out records of partitions the member no
+    /// longer owns.
+    /// A revocation the application received with its previous poll is acknowledged.
+    pub(crate) fn polling(&self) -> Polling<'_> {
+        self.in_poll.fetch_add(1, Ordering::AcqRel);
+        self.revocation.polled();
         let now = self.now_ms();
         let was = self.last_poll_ms.swap(now, Ordering::AcqRel);
         if was == u64::MAX {
@@ -174,6 +227,7 @@ impl Member {
             self.wake.notify_one();
         }
         self.expire_session_if_due(now);
+        Polling(self)
     }
 
     /// Drops the assignment now if the session has expired (see [`Member::polled`]).
@@ -181,29 +235,19 @@ impl Member {
         self.expire_session_if_due(self.now_ms());
     }
 
-    /// Restarts the session clock: the coordinator just answered a heartbeat or a join.
-    pub(super) fn session_confirmed(&self) {
-        let deadline = self.now_ms().saturating_add(
-            u64::try_from(self.config.session_timeout.as_millis()).unwrap_or(u64::MAX),
-        );
-        self.session_deadline_ms.store(deadline, Ordering::Release);
+    /// The coordinator confirmed the member in answer to a request sent at `sent_ms` (see
+    /// `session`).
+    pub(super) fn session_confirmed(&self, sent_ms: u64) {
+        self.session.confirm(sent_ms, self.now_ms());
     }
 
-    /// If no heartbeat or join succeeded for `session.timeout.ms` (and none is in flight),
-    /// the partitions are lost: they stop being fetched, their buffered records are dropped,
-    /// a Lost event is queued, and the member rejoins (keeping its member id: if the
-    /// coordinator still knows it, the rejoin is an ordinary one).
+    /// If no heartbeat or join sent in the last `session.timeout.ms` was confirmed (a join in
+    /// flight does not pause this), the partitions are lost: they stop being fetched, their
+    /// buffered records are dropped, a Lost event is queued, and the member rejoins (keeping
+    /// its member id: if the coordinator still knows it, the rejoin is an ordinary one).
     pub(super) fn expire_session_if_due(&self, now_ms: u64) {
-        let deadline = self.session_deadline_ms.load(Ordering::Acquire);
-        if now_ms <= deadline || self.joining.load(Ordering::Acquire) {
-            return;
-        }
         // Once per expiry, even if the task and a poll get here together.
-        if self
-            .session_deadline_ms
-            .compare_exchange(deadline, u64::MAX, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !self.session.expire_if_due(now_ms) {
             return;
         }
         tracing::warn!(
@@ -216,9 +260,58 @@ impl Member {
             id.generation = -1;
             std::mem::take(&mut id.owned)
         };
+        self.phase.set(Phase::Unjoined);
         self.lose(&lost);
         self.rejoin.store(true, Ordering::Release);
         self.wake.notify_one();
+    }
+
+    /// A commit sent with `generation` by `member_id` was refused with ILLEGAL_GENERATION or
+    /// UNKNOWN_MEMBER_ID. If that is still the member's stable generation, the member was
+    /// fenced: its partitions are lost (not revoked), it rejoins at once, and this returns
+    /// true. A generation a join has already moved past changes nothing (false).
+    pub(crate) fn fenced_by_commit(
+        &self,
+        generation: i32,
+        member_id: &str,
+        code: KafkaCode,
+    ) -> bool {
+        let lost = {
+            let mut id = self.identity.lock().expect("identity lock");
+            if self.phase.get() != (Phase::Stable { generation })
+                || id.generation != generation
+                || id.member_id != member_id
+            {
+                return false;
+            }
+            id.generation = -1;
+            if code == KafkaCode::UNKNOWN_MEMBER_ID {
+                id.member_id.clear();
+            }
+            std::mem::take(&mut id.owned)
+        };
+        tracing::warn!(group = %self.group_id, %code, generation, "commit fenced; partitions lost, rejoining");
+        self.phase.fence(generation);
+        self.session.stop();
+        self.lose(&lost);
+        self.rejoin.store(true, Ordering::Release);
+        self.wake.notify_one();
+        true
+    }
+
+    /// A commit sent with `generation` was refused with REBALANCE_IN_PROGRESS: if the member
+    /// has not joined the new round yet, it does now.
+    pub(crate) fn rebalance_seen_by_commit(&self, generation: i32) {
+        if self.phase.get() == (Phase::Stable { generation }) {
+            self.rejoin.store(true, Ordering::Release);
+            self.wake.notify_one();
+        }
+    }
+
+    /// The deadline of a commit the member makes itself (before a revocation, on close):
+    /// `socket.timeout.ms` from now.
+    pub(crate) fn commit_deadline(&self) -> Instant {
+        Instant::now() + self.shared.config.client.request_timeout
     }
 
     /// Sends a request to the coordinator with the request timeout.
@@ -228,29 +321,22 @@ impl Member {
     ) -> Result<R::Response> {
         let timeout = self.shared.config.client.request_timeout;
         self.coordinator
-            .request(&self.shared.cluster, request, timeout)
+            .request(&self.shared.cluster, Lane::Prompt, request, timeout)
             .await
     }
 
-    /// Reacts to an error code seen outside the task (commits): coordinator moves and fencing.
+    /// Reacts to an error code seen outside the task (offset fetches): a coordinator that
+    /// moved is looked up again.
     pub(crate) async fn note_error_code(&self, e: &Error) {
-        if let Error::Kafka { code, .. } = e {
-            if is_coordinator_error(*code) {
-                self.coordinator.forget().await;
-            }
-            if matches!(
-                *code,
-                KafkaCode::ILLEGAL_GENERATION
-                    | KafkaCode::UNKNOWN_MEMBER_ID
-                    | KafkaCode::REBALANCE_IN_PROGRESS
-            ) {
-                self.rejoin.store(true, Ordering::Release);
-                self.wake.notify_one();
-            }
+        if let Error::Kafka { code, .. } = e
+            && is_coordinator_error(*code)
+        {
+            self.coordinator.forget().await;
         }
     }
 
-    fn now_ms(&self) -> u64 {
+    /// Milliseconds since the member started (the session clock's scale).
+    pub(super) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
     }
 
@@ -273,7 +359,7 @@ impl Member {
                 continue;
             }
             if self.rejoin.swap(false, Ordering::AcqRel) {
-                match self.join_and_sync().await {
+                match self.join_with_heartbeats().await {
                     Ok(topics) => {
                         snapshot = topics;
                         failures = 0;
@@ -282,8 +368,9 @@ impl Member {
                     Err(next) => {
                         self.rejoin.store(true, Ordering::Release);
                         // A rejoin the protocol asks for (MEMBER_ID_REQUIRED, a rebalance
-                        // starting during SyncGroup) goes at once; failures back off.
-                        let immediate = matches!(next, Next::Rejoin);
+                        // starting during SyncGroup, a fenced member id or generation) goes
+                        // at once, as Java does; failures back off.
+                        let immediate = matches!(next, Next::Rejoin | Next::Lost { .. });
                         if !self.handle(next).await {
                             return;
                         }
@@ -303,6 +390,10 @@ impl Member {
             if now >= next_heartbeat {
                 next_heartbeat = now + self.config.heartbeat_interval;
                 if let Err(next) = self.heartbeat().await {
+                    if matches!(next, Next::Retry | Next::Rediscover) {
+                        // A heartbeat that failed is retried soon, not a whole interval later.
+                        next_heartbeat = now + HEARTBEAT_RETRY.min(self.config.heartbeat_interval);
+                    }
                     if !self.handle(next).await {
                         return;
                     }
@@ -311,7 +402,9 @@ impl Member {
             }
             if self.config.enable_auto_commit && now >= next_commit {
                 next_commit = now + self.config.auto_commit_interval;
-                self.commit_pending(None).await;
+                // Retried within one heartbeat interval: the task must get back to heartbeats.
+                self.commit_pending(None, now + self.config.heartbeat_interval)
+                    .await;
             }
             if now >= next_metadata {
                 next_metadata = now
@@ -354,12 +447,15 @@ impl Member {
                     }
                     std::mem::take(&mut id.owned)
                 };
+                self.phase.set(Phase::Unjoined);
+                self.session.stop();
                 self.lose(&lost);
                 self.rejoin.store(true, Ordering::Release);
                 true
             }
             Next::Fatal(e) => {
                 let lost = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+                self.phase.set(Phase::Unjoined);
                 self.lose(&lost);
                 self.shared
                     .buffer
@@ -375,6 +471,9 @@ impl Member {
     }
 
     fn poll_overdue(&self) -> bool {
+        if self.in_poll.load(Ordering::Acquire) > 0 {
+            return false;
+        }
         let last = self.last_poll_ms.load(Ordering::Acquire);
         last != u64::MAX
             && Duration::from_millis(self.now_ms().saturating_sub(last))
@@ -382,7 +481,8 @@ impl Member {
     }
 
     /// `max.poll.interval.ms` passed without a poll: leave the group (partitions lost, nothing
-    /// committed: the application may still be working on them) and wait for the next poll.
+    /// committed: the application may still be working on them; no LeaveGroup for a static
+    /// member) and wait for the next poll.
     async fn leave_for_poll_timeout(&self) {
         tracing::warn!(group = %self.group_id, "max.poll.interval.ms exceeded; leaving the group");
         self.shared.buffer.push(Delivery::Error {
@@ -396,13 +496,20 @@ impl Member {
                 ),
             },
         });
-        self.send_leave("max.poll.interval.ms exceeded").await;
+        // A static member never sends LeaveGroup (as Java): it stops heartbeating, and the
+        // coordinator keeps its place until the session ends, so a quick return causes no
+        // rebalance.
+        if self.config.group_instance_id.is_none() {
+            self.send_leave("max.poll.interval.ms exceeded").await;
+        }
         let lost = {
             let mut id = self.identity.lock().expect("identity lock");
             id.generation = -1;
             id.member_id.clear();
             std::mem::take(&mut id.owned)
         };
+        self.phase.set(Phase::Unjoined);
+        self.session.stop();
         self.lose(&lost);
         self.last_poll_ms.store(u64::MAX, Ordering::Release);
         while self.last_poll_ms.load(Ordering::Acquire) == u64::MAX
@@ -413,10 +520,11 @@ impl Member {
         self.rejoin.store(true, Ordering::Release);
     }
 
-    /// Commits stored offsets ahead of the committed ones; errors become error events.
-    pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>) {
+    /// Commits stored offsets ahead of the committed ones (retrying until `deadline`);
+    /// errors become error events.
+    pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>, deadline: Instant) {
         let pending = commit::pending_offsets(&self.shared, only);
-        if let Err(e) = commit::commit(self, &pending, None).await {
+        if let Err(e) = commit::commit(self, &pending, None, deadline).await {
             tracing::warn!(group = %self.group_id, error = %e, "commit failed");
             self.shared
                 .buffer
@@ -424,71 +532,29 @@ impl Member {
         }
     }
 
-    async fn heartbeat(&self) -> std::result::Result<(), Next> {
-        let (member_id, generation) = self.identity();
-        let request = HeartbeatRequest {
-            group_id: self.group_id.clone(),
-            generation_id: generation,
-            member_id,
-            group_instance_id: self.config.group_instance_id.clone(),
-        };
-        let response = self
-            .coordinator_request(request)
-            .await
-            .map_err(|e| self.classify(e))?;
-        match KafkaCode::from_code(response.error_code) {
-            None => {
-                self.session_confirmed();
-                Ok(())
-            }
-            Some(code) => {
-                tracing::debug!(group = %self.group_id, %code, "heartbeat");
-                Err(self.classify_code("Heartbeat", code))
-            }
-        }
-    }
-
-    pub(super) fn classify(&self, e: Error) -> Next {
-        match &e {
-            Error::Kafka { api, code, .. } => self.classify_code(api, *code),
-            _ if e.is_retriable() => {
-                tracing::warn!(group = %self.group_id, error = %e, "group request failed; retrying");
-                Next::Retry
-            }
-            _ => Next::Fatal(e),
-        }
-    }
-
-    /// What the Java client does for each group error code.
-    pub(super) fn classify_code(&self, api: &'static str, code: KafkaCode) -> Next {
-        match code {
-            KafkaCode::COORDINATOR_LOAD_IN_PROGRESS => Next::Retry,
-            // Find it again.
-            KafkaCode::COORDINATOR_NOT_AVAILABLE | KafkaCode::NOT_COORDINATOR => Next::Rediscover,
-            KafkaCode::REBALANCE_IN_PROGRESS => Next::Rejoin,
-            // Keep the member id.
-            KafkaCode::ILLEGAL_GENERATION => Next::Lost {
-                reset_member_id: false,
-            },
-            KafkaCode::UNKNOWN_MEMBER_ID => Next::Lost {
-                reset_member_id: true,
-            },
-            _ => Next::Fatal(Error::Kafka {
-                api,
-                code,
-                context: Some(format!("group {}", self.group_id)),
-            }),
-        }
-    }
-
     /// Leaves the group: commits what was consumed (with auto commit), revokes the
     /// partitions, and sends LeaveGroup unless the member is static (KIP-345: a static member
     /// keeps its assignment through a restart within the session timeout).
+    ///
+    /// The group task is stopped first, and gone when this continues: a JoinGroup/SyncGroup it
+    /// had in flight can no longer assign anything (a later subscribe never runs two tasks).
     pub(crate) async fn shutdown(&self) {
         self.closing.store(true, Ordering::Release);
         self.wake.notify_one();
-        let owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+        let task = self.task.lock().expect("task lock").take();
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+        // What the task was moving when stopped is still in the table: revoke that too.
+        let mut owned = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
+        for tp in self.shared.assigned() {
+            if !owned.contains(&tp) {
+                owned.push(tp);
+            }
+        }
         self.revoke(&owned).await;
+        self.phase.set(Phase::Closed);
         if self.config.group_instance_id.is_none() {
             self.send_leave("the consumer is closing").await;
         }

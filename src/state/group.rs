@@ -67,16 +67,36 @@ impl PartitionTable {
         }
     }
 
+    /// Those of `offsets` whose partition is still assigned and not yet committed at (or past)
+    /// that offset: what a commit retried under a newer generation may still carry.
+    pub(crate) fn still_uncommitted(
+        &self,
+        offsets: &[(TopicPartition, i64)],
+    ) -> Vec<(TopicPartition, i64)> {
+        let state = self.lock();
+        offsets
+            .iter()
+            .filter(|(tp, o)| {
+                state
+                    .get(tp)
+                    .is_some_and(|s| s.committed_offset.is_none_or(|c| c < *o))
+            })
+            .cloned()
+            .collect()
+    }
+
     /// The stored offsets of `partitions` (all assigned when `None`) that are ahead of what
     /// was committed.
     pub(crate) fn pending_offsets(
         &self,
         partitions: Option<&[TopicPartition]>,
     ) -> Vec<(TopicPartition, i64)> {
+        let only: Option<std::collections::HashSet<&TopicPartition>> =
+            partitions.map(|ps| ps.iter().collect());
         let state = self.lock();
         state
             .iter()
-            .filter(|(tp, _)| partitions.is_none_or(|only| only.contains(tp)))
+            .filter(|(tp, _)| only.as_ref().is_none_or(|only| only.contains(tp)))
             .filter_map(|(tp, s)| s.uncommitted(s.stored_offset()).map(|o| (tp.clone(), o)))
             .collect()
     }

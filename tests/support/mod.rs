@@ -413,8 +413,15 @@ pub struct RkcProcess {
 impl RkcProcess {
     /// Starts `rkc ARGS…` with stdin closed.
     pub fn spawn(args: &[&str]) -> RkcProcess {
+        RkcProcess::spawn_with_env(args, &[])
+    }
+
+    /// Starts `rkc ARGS…` with stdin closed and `env` (`(name, value)`) added to its
+    /// environment (for example `RKC_LOG` to read its debug logs).
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)]) -> RkcProcess {
         let mut child = Command::new(rkc_path())
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
