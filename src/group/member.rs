@@ -344,7 +344,11 @@ impl Member {
     pub(crate) async fn run(self: Arc<Self>) {
         self.last_poll_ms.store(self.now_ms(), Ordering::Release);
         let mut next_heartbeat = Instant::now();
-        let mut next_commit = Instant::now() + self.config.auto_commit_interval;
+        // None without auto commit: that deadline never passes, so it never wakes the task.
+        let mut next_commit = self
+            .config
+            .enable_auto_commit
+            .then(|| Instant::now() + self.config.auto_commit_interval);
         let mut next_metadata = Instant::now()
             + self
                 .shared
@@ -400,8 +404,10 @@ impl Member {
                     continue;
                 }
             }
-            if self.config.enable_auto_commit && now >= next_commit {
-                next_commit = now + self.config.auto_commit_interval;
+            if let Some(due) = next_commit
+                && now >= due
+            {
+                next_commit = Some(now + self.config.auto_commit_interval);
                 // Retried within one heartbeat interval: the task must get back to heartbeats.
                 self.commit_pending(None, now + self.config.heartbeat_interval)
                     .await;
@@ -421,7 +427,7 @@ impl Member {
                     continue;
                 }
             }
-            let until = next_heartbeat.min(next_commit).min(next_metadata);
+            let until = wake_at(next_heartbeat, next_commit, next_metadata);
             let _ = tokio::time::timeout_at(until, self.wake.notified()).await;
         }
     }
@@ -580,5 +586,29 @@ impl Member {
             },
             Err(e) => tracing::warn!(group = %self.group_id, error = %e, "LeaveGroup failed"),
         }
+    }
+}
+
+/// When the idle group task wakes next: the earliest of its deadlines. Without auto commit
+/// there is no commit deadline; a stale one (in the past) would make the task spin.
+fn wake_at(heartbeat: Instant, commit: Option<Instant>, metadata: Instant) -> Instant {
+    let until = heartbeat.min(metadata);
+    commit.map_or(until, |c| until.min(c))
+}
+
+#[cfg(test)]
+mod wake_tests {
+    use super::*;
+
+    #[test]
+    fn without_auto_commit_the_idle_task_waits_for_its_next_heartbeat_or_metadata_check() {
+        let now = Instant::now();
+        let heartbeat = now + Duration::from_secs(3);
+        let metadata = now + Duration::from_secs(5);
+        // Before the fix the commit deadline stayed at start + auto.commit.interval.ms even
+        // with auto commit off; once past, every wait returned at once (a busy loop).
+        assert_eq!(wake_at(heartbeat, None, metadata), heartbeat);
+        let due = now + Duration::from_secs(1);
+        assert_eq!(wake_at(heartbeat, Some(due), metadata), due);
     }
 }
