@@ -41,7 +41,7 @@ fn soak(default_seconds: f64) {
     let seed = std::env::var("RKC_SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(16);
+        .unwrap_or(SHORT_SEED);
     let fault_seconds = std::env::var("RKC_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -65,9 +65,24 @@ fn soak(default_seconds: f64) {
     );
 }
 
+/// The short soak's default seed and fault time.
+const SHORT_SEED: u64 = 16;
+const SHORT_SECONDS: f64 = 120.0;
+
+#[test]
+fn short_soak_plan_injects_every_kind_of_fault() {
+    let plan = nemesis::plan(SHORT_SEED, SHORT_SECONDS);
+    let needed = nemesis::time_for(&plan, nemesis::KINDS.len());
+    assert!(
+        plan.len() >= nemesis::KINDS.len() && needed < SHORT_SECONDS - 5.0,
+        "seed {SHORT_SEED}: the first {} faults need {needed:.1} s of {SHORT_SECONDS} s: {plan:#?}",
+        nemesis::KINDS.len()
+    );
+}
+
 #[test]
 fn short_soak_holds_every_invariant() {
-    soak(130.0);
+    soak(SHORT_SECONDS);
 }
 
 #[test]

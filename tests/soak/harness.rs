@@ -71,7 +71,9 @@ struct Member {
 struct Soak {
     settings: Settings,
     dir: PathBuf,
-    cluster: PrivateCluster,
+    cluster: Arc<PrivateCluster>,
+    /// A broker restart under way (restarts run beside the other faults, one at a time).
+    restarting: Option<thread::JoinHandle<Fault>>,
     topic: String,
     group: String,
     collected: Arc<Mutex<Collected>>,
@@ -101,7 +103,8 @@ pub fn run(settings: Settings) -> Trace {
     let mut soak = Soak {
         settings,
         dir,
-        cluster,
+        cluster: Arc::new(cluster),
+        restarting: None,
         topic,
         group,
         collected: Arc::default(),
@@ -353,16 +356,43 @@ impl Soak {
             thread::sleep(Duration::from_secs_f64(step.gap));
             self.fault(&step);
         }
+        self.finish_restart();
+    }
+
+    /// Waits for the broker restart under way, if any, and records it.
+    fn finish_restart(&mut self) {
+        if let Some(restart) = self.restarting.take() {
+            let fault = restart.join().expect("the broker restart");
+            self.note(&format!(
+                "{} answers again after {:.1} s",
+                fault.target,
+                fault.to - fault.from
+            ));
+            self.faults.push(fault);
+        }
     }
 
     fn fault(&mut self, step: &Planned) {
         let from = now_secs();
         let target = match step.kind {
             FaultKind::BrokerRestart => {
-                self.note(&format!("fault: restart broker {}", step.node));
-                self.cluster.stop_node(step.node);
-                self.cluster.start_node(step.node);
-                format!("broker {}", step.node)
+                self.finish_restart();
+                self.note(&format!(
+                    "fault: restart broker {} (in the background)",
+                    step.node
+                ));
+                let (cluster, node) = (Arc::clone(&self.cluster), step.node);
+                self.restarting = Some(thread::spawn(move || {
+                    cluster.stop_node(node);
+                    cluster.start_node(node);
+                    Fault {
+                        kind: FaultKind::BrokerRestart,
+                        from,
+                        to: now_secs(),
+                        target: format!("broker {node}"),
+                    }
+                }));
+                return;
             }
             FaultKind::MemberKill => {
                 let id = self.pick(step.pick);

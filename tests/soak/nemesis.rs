@@ -76,6 +76,20 @@ pub fn plan(seed: u64, duration: f64) -> Vec<Planned> {
     }
 }
 
+/// Seconds the nemesis needs for the first `n` faults of `plan`: gaps plus the time the faults
+/// hold the nemesis (broker restarts run in the background and hold it for nothing).
+pub fn time_for(plan: &[Planned], n: usize) -> f64 {
+    plan.iter()
+        .take(n)
+        .map(|f| match f.kind {
+            FaultKind::MemberPause | FaultKind::NetworkPartition | FaultKind::ExtraMember => {
+                f.gap + f.secs
+            }
+            _ => f.gap,
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
