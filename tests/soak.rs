@@ -359,3 +359,56 @@ fn checker_flags_a_long_pause_of_a_live_owner_but_not_of_a_stopped_one() {
     let v = check(&t);
     assert!(!v.broke(Invariant::LongPause), "{}", v.summary(5));
 }
+
+/// The zombie of the issue, as seen in a soak of today's main: member 0 is SIGSTOPped from 7.0
+/// to 17.7 s; member 1 is assigned partition 1 at 17.5 s; member 0 reports it lost at 17.75 s.
+fn stopped_owner(zombie_record_appended_at: f64) -> Trace {
+    let mut t = clean();
+    t.members[0].stopped.push((7.0, 17.7));
+    t.events[1] = event(0, GroupChange::Lost, &[1], 17.75);
+    t.events[2] = event(1, GroupChange::Assigned, &[1], 17.5);
+    t.events[3].recv = 25.0;
+    t.events[4].recv = 25.5;
+    for m in &mut t.members {
+        (m.terminated, m.ended) = (Some(24.9), Some(26.0));
+    }
+    for h in t.handouts.iter_mut().filter(|h| h.member == 1) {
+        h.recv += 7.0;
+    }
+    t.handouts.retain(|h| h.partition != 0 || h.offset < 5);
+    for o in 5..12 {
+        if o != 10 {
+            t.handouts.push(handout(
+                0,
+                0,
+                o,
+                17.0 + o as f64 / 10.0,
+                18.0 + o as f64 / 10.0,
+            ));
+        }
+    }
+    // Member 0 prints partition 1 offset 5 right after its SIGCONT (0.22 s after member 1's
+    // assignment was read).
+    t.handouts
+        .push(handout(0, 1, 5, zombie_record_appended_at, 17.72));
+    t
+}
+
+#[test]
+fn checker_flags_a_resumed_member_handing_out_a_record_appended_while_it_was_stopped() {
+    let v = check(&stopped_owner(7.04));
+    assert!(v.broke(Invariant::OverlappingOwners), "{}", v.summary(5));
+}
+
+#[test]
+fn checker_accepts_a_record_a_stopped_member_had_handed_out_before_its_sigstop() {
+    // Appended before the SIGSTOP: it may have sat in member 0's stdout buffer.
+    let v = check(&stopped_owner(6.9));
+    assert!(v.violations.is_empty(), "{}\n{}", v.summary(5), v.report);
+    assert_eq!(
+        v.report.duplicates.get("PreviousOwnerLost"),
+        Some(&1),
+        "{}",
+        v.report
+    );
+}

@@ -411,11 +411,13 @@ impl Soak {
                     "fault: SIGSTOP member {id} for {:.1} s",
                     step.secs
                 ));
+                // The interval is timed conservatively for the checker: `stop` once the
+                // process is surely stopped, `cont` before it may run again.
                 self.signal(id, "STOP");
                 let stop = now_secs();
                 thread::sleep(Duration::from_secs_f64(step.secs));
-                self.signal(id, "CONT");
                 let cont = now_secs();
+                self.signal(id, "CONT");
                 self.collected.lock().unwrap().members[id]
                     .stopped
                     .push((stop, cont));
@@ -482,12 +484,11 @@ impl Soak {
             };
             let missing = want.difference(&seen).count();
             if missing == 0 {
-                // Let the last commits land.
-                thread::sleep(Duration::from_secs(3));
                 self.note(&format!(
                     "drained in {:.1} s",
                     start.elapsed().as_secs_f64()
                 ));
+                self.wait_committed(Duration::from_secs(20));
                 return;
             }
             if seen.len() != last_count {
@@ -501,6 +502,24 @@ impl Soak {
             }
             thread::sleep(Duration::from_millis(500));
         }
+    }
+
+    /// Gives the members up to `timeout` to commit the log end of every partition (so the
+    /// check after they leave does not race their last commits).
+    fn wait_committed(&mut self, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some((committed, end)) = lag(self.cluster.bootstrap(), &self.group) {
+                if end.len() == PARTITIONS as usize
+                    && end.iter().all(|(p, e)| committed.get(p) == Some(e))
+                {
+                    self.note("every partition committed at its log end");
+                    return;
+                }
+            }
+            thread::sleep(Duration::from_millis(500));
+        }
+        self.note(&format!("commits not at the log end after {timeout:?}"));
     }
 
     /// Counts in every node's server.log the group coordinator's lines about this group:
