@@ -13,8 +13,10 @@
 //! kind, records, duplicates by cause, rebalances from the coordinator's log vs membership
 //! changes, longest pause per partition).
 //!
-//! - `short_soak_holds_every_invariant`: ≈ 3 minutes, part of CI (seed 16 unless
-//!   `RKC_SOAK_SEED` is set).
+//! - `short_soak_holds_every_invariant`: ≈ 3 minutes (120 s of faults), part of CI (seed 16;
+//!   `RKC_SOAK_SEED` / `RKC_SOAK_SECONDS` override both). The files of a run (every line the
+//!   members printed with its receive time, the producers' records, the nemesis's log) stay
+//!   in the directory it prints first, under `target/tmp/`.
 //! - `long_soak_holds_every_invariant` (ignored): `RKC_SOAK_SECONDS=1800 RKC_SOAK_SEED=7
 //!   cargo test --test soak long_soak -- --ignored --nocapture` (faults for that many seconds).
 //! - `checker_flags_*`: the checker's self-test on synthetic traces, without a broker: each
@@ -398,6 +400,12 @@ fn stopped_owner(zombie_record_appended_at: f64) -> Trace {
 fn checker_flags_a_resumed_member_handing_out_a_record_appended_while_it_was_stopped() {
     let v = check(&stopped_owner(7.04));
     assert!(v.broke(Invariant::OverlappingOwners), "{}", v.summary(5));
+    assert!(
+        v.summary(5)
+            .contains("1 of them appended while member 0 was SIGSTOPped"),
+        "{}",
+        v.summary(5)
+    );
 }
 
 #[test]

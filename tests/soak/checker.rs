@@ -314,6 +314,24 @@ pub fn check(trace: &Trace) -> Verdict {
                         )
                     })
                     .unwrap_or_default();
+                let owner = trace.member(a.member);
+                let while_stopped = inside
+                    .iter()
+                    .filter(|h| {
+                        owner
+                            .stopped
+                            .iter()
+                            .any(|&(stop, cont)| h.create > stop && h.create < cont)
+                    })
+                    .count();
+                let after_assign = if while_stopped > 0 {
+                    format!(
+                        "{after_assign}; {while_stopped} of them appended while member {} was SIGSTOPped, so handed out after its SIGCONT",
+                        a.member
+                    )
+                } else {
+                    after_assign
+                };
                 fail(
                     &mut v,
                     Invariant::OverlappingOwners,
