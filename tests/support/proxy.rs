@@ -100,6 +100,9 @@ struct Shared {
     /// `127.0.0.1` + upstream port, and its replacement `127.0.0.1` + proxy port.
     endpoint_from: Vec<u8>,
     endpoint_to: Vec<u8>,
+    /// More (from, to) endpoint rewrites, for proxies in front of the other brokers of a
+    /// cluster (see [`Proxy::also_rewrite`]).
+    more_rewrites: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
     corrupt: Mutex<Option<Vec<u8>>>,
     stop: AtomicBool,
     /// While set, nothing is forwarded in either direction and new connections are held
@@ -142,6 +145,7 @@ impl Proxy {
             upstream,
             endpoint_from: endpoint(upstream.port()),
             endpoint_to: endpoint(address.port()),
+            more_rewrites: Mutex::new(Vec::new()),
             corrupt: Mutex::new(None),
             stop: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
@@ -159,6 +163,21 @@ impl Proxy {
             shared,
             acceptor: Some(acceptor),
         }
+    }
+
+    /// Also rewrites the advertised endpoint of `other`'s upstream broker to `other`'s port, so
+    /// that a client of a multi-broker cluster reaches every broker through its proxy (give
+    /// each proxy of the set every other one).
+    pub fn also_rewrite(&self, other: &Proxy) {
+        let endpoint = |port: u16| {
+            let mut v = ADVERTISED_HOST.to_vec();
+            v.extend_from_slice(&i32::from(port).to_be_bytes());
+            v
+        };
+        self.shared.more_rewrites.lock().unwrap().push((
+            endpoint(other.shared.upstream.port()),
+            endpoint(other.address.port()),
+        ));
     }
 
     /// `127.0.0.1:<port>` of the proxy: give it to clients as their bootstrap address.
@@ -365,7 +384,10 @@ fn client_to_broker(mut client: TcpStream, mut broker: TcpStream, shared: &Share
 
 /// Applies the rules to `data` in place; returns the longest pattern length in force.
 fn apply_rules(data: &mut [u8], shared: &Shared) -> usize {
-    let rewrites = replace_all(data, &shared.endpoint_from, &shared.endpoint_to);
+    let mut rewrites = replace_all(data, &shared.endpoint_from, &shared.endpoint_to);
+    for (from, to) in shared.more_rewrites.lock().unwrap().iter() {
+        rewrites += replace_all(data, from, to);
+    }
     if rewrites > 0 {
         shared
             .counters
