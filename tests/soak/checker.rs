@@ -483,19 +483,19 @@ pub fn check(trace: &Trace) -> Verdict {
         .sum();
     report.rebalances = trace.rebalances;
     report.preparing_rebalance = trace.preparing_rebalance;
-    if let Some(r) = trace.rebalances {
-        if r > 2 * report.membership_changes {
-            fail(
-                &mut v,
-                Invariant::RebalanceStorm,
-                format!(
-                    "{r} rebalances ({:?} 'Preparing to rebalance') for {} membership changes (at most {} allowed)",
-                    trace.preparing_rebalance,
-                    report.membership_changes,
-                    2 * report.membership_changes
-                ),
-            );
-        }
+    if let Some(r) = trace.rebalances
+        && r > 2 * report.membership_changes
+    {
+        fail(
+            &mut v,
+            Invariant::RebalanceStorm,
+            format!(
+                "{r} rebalances ({:?} 'Preparing to rebalance') for {} membership changes (at most {} allowed)",
+                trace.preparing_rebalance,
+                report.membership_changes,
+                2 * report.membership_changes
+            ),
+        );
     }
 
     // Pauses.
@@ -655,13 +655,13 @@ fn duplicate_cause(
         .filter(|(t, _)| *t <= after.start - SKEW)
         .filter_map(|(_, c)| c.get(&h.partition).copied())
         .next_back();
-    if let Some(c) = committed {
-        if h.offset < c {
-            return Err(format!(
-                "below the offset {c} committed before the new ownership began at {:.3}",
-                after.start
-            ));
-        }
+    if let Some(c) = committed
+        && h.offset < c
+    {
+        return Err(format!(
+            "below the offset {c} committed before the new ownership began at {:.3}",
+            after.start
+        ));
     }
     match before.ended {
         End::Lost => return Ok(DuplicateCause::PreviousOwnerLost),

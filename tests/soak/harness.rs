@@ -509,13 +509,12 @@ impl Soak {
     fn wait_committed(&mut self, timeout: Duration) {
         let start = Instant::now();
         while start.elapsed() < timeout {
-            if let Some((committed, end)) = lag(self.cluster.bootstrap(), &self.group) {
-                if end.len() == PARTITIONS as usize
-                    && end.iter().all(|(p, e)| committed.get(p) == Some(e))
-                {
-                    self.note("every partition committed at its log end");
-                    return;
-                }
+            if let Some((committed, end)) = lag(self.cluster.bootstrap(), &self.group)
+                && end.len() == PARTITIONS as usize
+                && end.iter().all(|(p, e)| committed.get(p) == Some(e))
+            {
+                self.note("every partition committed at its log end");
+                return;
             }
             thread::sleep(Duration::from_millis(500));
         }
