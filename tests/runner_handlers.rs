@@ -77,7 +77,7 @@ fn exec_exit_75_is_retried_and_other_exits_are_permanent_with_the_last_stderr_li
         ),
     );
     let mut p = RkcProcess::spawn(&["run", "--config", config.to_str().unwrap()]);
-    // No DLQ writer in this build: the permanent failure at offset 3 holds the partition.
+    // The DLQ topic does not exist: the permanent failure at offset 3 holds the partition.
     p.wait_until(Duration::from_secs(60), "offset 3 waits for the DLQ", |p| {
         !p.events_of("dlq_unavailable").is_empty()
     });

@@ -605,8 +605,8 @@ impl Engine {
                 tp: tp.clone(),
                 epoch,
                 offset,
-                outcome: Outcome::DeadLettered(Err(SinkError(
-                    "no dead-letter sink is configured".into(),
+                outcome: Outcome::DeadLettered(Err(SinkError::permanent(
+                    "no dead-letter sink is configured",
                 ))),
             });
             return;
@@ -764,10 +764,15 @@ impl Engine {
                 self.wakeups.insert((until, tp.clone(), epoch, offset));
                 let source = Source::from(&job.message);
                 if !std::mem::replace(&mut p.dlq_outage, true) {
-                    tracing::error!(topic = %source.topic, partition = source.partition, offset, error = %e, "dead-letter write failed: the partition waits (nothing is skipped) and retries");
+                    if e.is_retriable() {
+                        tracing::error!(topic = %source.topic, partition = source.partition, offset, error = %e, "dead-letter write failed: the partition waits (nothing is skipped) and retries");
+                    } else {
+                        tracing::error!(topic = %source.topic, partition = source.partition, offset, error = %e, "dead-letter write refused: the partition waits (nothing is skipped) until an operator fixes the dead-letter topic; retrying");
+                    }
                     self.emit(RunnerEvent::DlqUnavailable {
                         source,
-                        error: e.to_string(),
+                        error: e.message().to_owned(),
+                        retriable: e.is_retriable(),
                     });
                 }
             }

@@ -75,6 +75,9 @@ pub enum RunnerEvent {
         source: Source,
         /// Why.
         error: String,
+        /// Whether the failure may clear by itself (a missing topic, an unreachable
+        /// cluster); `false` needs an operator (authorization, size limits).
+        retriable: bool,
     },
     /// The idempotency store knew the message: skipped (and committed past).
     Skipped {
@@ -155,9 +158,13 @@ impl RunnerEvent {
                            "error_class": error_class}),
                 ),
             ),
-            Self::DlqUnavailable { source, error } => merge(
+            Self::DlqUnavailable {
+                source,
+                error,
+                retriable,
+            } => merge(
                 json!({"event": "dlq_unavailable"}),
-                merge(src(source), json!({"error": error})),
+                merge(src(source), json!({"error": error, "retriable": retriable})),
             ),
             Self::Skipped { source } => merge(json!({"event": "skipped"}), src(source)),
             Self::CircuitOpen {

@@ -71,6 +71,9 @@ pub enum RunnerError {
     /// The consumer failed to start.
     #[error(transparent)]
     Kafka(#[from] crate::Error),
+    /// The dead-letter producer failed to start ([`dlq::DlqWriter::connect`]).
+    #[error("the dead-letter producer could not start: {0}")]
+    Dlq(crate::produce::ProduceError),
 }
 
 /// What a run did, returned when it ends.
@@ -121,8 +124,10 @@ impl RunnerBuilder {
         self
     }
 
-    /// Where messages that failed for good go. Without a sink such a message holds its
-    /// partition (retried with backoff, reported once), since nothing may be skipped.
+    /// Where messages that failed for good go: usually a [`dlq::DlqWriter`]
+    /// (`Arc::new(DlqWriter::connect(&config).await?)`, see the [`dlq`] module). Without a
+    /// sink such a message holds its partition (retried with backoff, reported once), since
+    /// nothing may be skipped.
     pub fn dead_letter_sink(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
         self.sink = Some(sink);
         self

@@ -46,10 +46,43 @@ pub struct DlqReceipt {
     pub offset: i64,
 }
 
-/// The dead-letter write failed; the message stays unfinished.
+/// The dead-letter write failed; the message stays unfinished and its partition stalls
+/// either way (nothing is skipped). Retriable means the same write may succeed later by
+/// itself (the topic appears, the cluster comes back); otherwise it needs an operator.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dead-letter write failed: {0}")]
-pub struct SinkError(pub String);
+#[error("dead-letter write failed: {message}")]
+pub struct SinkError {
+    message: String,
+    retriable: bool,
+}
+
+impl SinkError {
+    /// A failure that may clear by itself.
+    pub fn retriable(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: true,
+        }
+    }
+
+    /// A failure that needs someone to change the DLQ (permissions, size limits…).
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            retriable: false,
+        }
+    }
+
+    /// Whether the same write may succeed later without anyone changing anything.
+    pub fn is_retriable(&self) -> bool {
+        self.retriable
+    }
+
+    /// What went wrong (the error chain, as text).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
 
 /// Writes dead letters. Used as `Arc<dyn DeadLetterSink>`.
 ///
@@ -109,7 +142,7 @@ impl DeadLetterSink for MemorySink {
     ) -> BoxFuture<'a, Result<DlqReceipt, SinkError>> {
         Box::pin(async move {
             if self.failing.load(Ordering::SeqCst) {
-                return Err(SinkError("the memory sink is set to fail".into()));
+                return Err(SinkError::retriable("the memory sink is set to fail"));
             }
             let mut letters = self.letters.lock().expect("letters lock");
             letters.push(StoredLetter {

@@ -15,6 +15,29 @@
 //!   key, else round robin (see [`route`]).
 //!
 //! # Examples
+//! A runner whose failed messages go to the DLQ `[dlq]` describes (`DlqWriter` is a
+//! [`DeadLetterSink`]):
+//! ```no_run
+//! use std::sync::Arc;
+//! use rskafka_consumer::runner::{HandlerError, Runner, RunnerConfig, dlq::DlqWriter, handler_fn};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = RunnerConfig::load(std::path::Path::new("consumer.toml"))?;
+//! let dlq = DlqWriter::connect(&config).await?;
+//! let runner = Runner::builder(config)
+//!     .handler(handler_fn(|message| async move {
+//!         match message.value {
+//!             Some(_) => Ok(()),
+//!             None => Err(HandlerError::permanent("empty order")),
+//!         }
+//!     }))
+//!     .dead_letter_sink(Arc::new(dlq))
+//!     .build()?;
+//! runner.run().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The writer on its own, with a producer of your own:
 //! ```no_run
 //! use std::{sync::Arc, time::SystemTime};
 //! use rskafka_consumer::{Message, produce::{Compression, Producer, ProducerConfig}};
@@ -41,47 +64,29 @@ mod error;
 mod headers;
 pub mod route;
 
+pub use super::sink::{DeadLetter, DlqReceipt};
 pub use error::DlqError;
 pub use headers::{HeaderStyle, PROVENANCE_PREFIXES, is_provenance};
 
-use std::{sync::Arc, time::SystemTime};
+use std::{sync::Arc, time::Duration};
 
-use crate::{
-    Message,
-    produce::{Compression, Producer, ProducerRecord},
+use futures::future::BoxFuture;
+
+use super::{
+    RunnerConfig, RunnerError,
+    config::{self, DlqCompression},
+    sink::{DeadLetterSink, SinkError},
 };
+use crate::produce::{Compression, Producer, ProducerConfig, ProducerRecord};
+
+/// The dead-letter producer's `delivery.timeout.ms` in [`DlqWriter::connect`]: much shorter
+/// than librdkafka's 300 s default, so that a dead-letter outage is reported (a
+/// `dlq_unavailable` event, the partition stalled and retried) within half a minute instead
+/// of five.
+pub const DLQ_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
 use headers::Failure;
 use route::PartitionChooser;
-
-/// A message whose processing failed for good, with why and when.
-#[derive(Debug, Clone, Copy)]
-pub struct DeadLetter<'a> {
-    /// The source message.
-    pub message: &'a Message,
-    /// The consumer group that failed to process it.
-    pub group_id: &'a str,
-    /// How many attempts were made (1-based count).
-    pub attempts: u32,
-    /// The error's class name (e.g. the handler error's kind).
-    pub error_class: &'a str,
-    /// The error's message (the chain, as text).
-    pub error_message: &'a str,
-    /// When the last attempt failed.
-    pub failed_at: SystemTime,
-}
-
-/// Where a dead letter was written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DlqReceipt {
-    /// The DLQ topic.
-    pub topic: String,
-    /// The DLQ partition.
-    pub partition: i32,
-    /// The dead letter's offset (−1 if the broker reported it as a duplicate it no longer
-    /// remembers the offset of).
-    pub offset: i64,
-}
 
 /// Writes dead letters through the project's idempotent [`Producer`].
 #[derive(Debug)]
@@ -110,6 +115,29 @@ impl DlqWriter {
             compression,
             chooser: PartitionChooser::default(),
         }
+    }
+
+    /// A writer for a runner configured by `config`: an idempotent [`Producer`] on the
+    /// `[kafka]` connection properties (bootstrap servers, security, `client.id`) with
+    /// `delivery.timeout.ms` = [`DLQ_DELIVERY_TIMEOUT`], and `[dlq] topic`, `header_style`,
+    /// `compression`.
+    ///
+    /// # Errors
+    /// [`RunnerError::Config`] for an invalid `[kafka]` section, [`RunnerError::Dlq`] when
+    /// the producer cannot start (no broker answers, no producer id within the timeout).
+    pub async fn connect(config: &RunnerConfig) -> Result<Self, RunnerError> {
+        let client = config.consumer_config()?.client;
+        let mut producer_config = ProducerConfig::from_client(client);
+        producer_config.delivery_timeout = DLQ_DELIVERY_TIMEOUT;
+        let producer = Producer::new(producer_config)
+            .await
+            .map_err(RunnerError::Dlq)?;
+        Ok(Self::new(
+            Arc::new(producer),
+            config.dlq.topic.clone(),
+            config.dlq.header_style.into(),
+            config.dlq.compression.into(),
+        ))
     }
 
     /// The DLQ topic for messages of `source_topic`.
@@ -183,5 +211,92 @@ impl DlqWriter {
             partition: meta.partition,
             offset: meta.offset,
         })
+    }
+}
+
+impl DeadLetterSink for DlqWriter {
+    fn dead_letter<'a>(
+        &'a self,
+        letter: DeadLetter<'a>,
+    ) -> BoxFuture<'a, Result<DlqReceipt, SinkError>> {
+        Box::pin(async move { self.write(&letter).await.map_err(SinkError::from) })
+    }
+}
+
+impl From<DlqError> for SinkError {
+    fn from(e: DlqError) -> Self {
+        if e.is_retriable() {
+            Self::retriable(e.to_string())
+        } else {
+            Self::permanent(e.to_string())
+        }
+    }
+}
+
+impl From<config::HeaderStyle> for HeaderStyle {
+    fn from(style: config::HeaderStyle) -> Self {
+        match style {
+            config::HeaderStyle::Connect => Self::Connect,
+            config::HeaderStyle::Spring => Self::Spring,
+            config::HeaderStyle::Streams => Self::Streams,
+        }
+    }
+}
+
+impl From<DlqCompression> for Compression {
+    fn from(c: DlqCompression) -> Self {
+        match c {
+            DlqCompression::None => Self::None,
+            DlqCompression::Gzip => Self::Gzip,
+            DlqCompression::Snappy => Self::Snappy,
+            DlqCompression::Lz4 => Self::Lz4,
+            DlqCompression::Zstd => Self::Zstd,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sink_errors_keep_the_retriability_and_the_message() {
+        let missing = SinkError::from(DlqError::TopicMissing {
+            topic: "orders.dlq".into(),
+        });
+        assert!(missing.is_retriable());
+        assert!(missing.message().contains("orders.dlq does not exist"));
+        let too_large = SinkError::from(DlqError::TooLarge {
+            topic: "orders.dlq".into(),
+            size: 2_000_000,
+        });
+        assert!(!too_large.is_retriable());
+        assert!(too_large.message().contains("2000000 bytes"));
+    }
+
+    #[test]
+    fn configured_styles_and_codecs_map_one_to_one() {
+        for (name, style) in [
+            ("connect", config::HeaderStyle::Connect),
+            ("spring", config::HeaderStyle::Spring),
+            ("streams", config::HeaderStyle::Streams),
+        ] {
+            assert_eq!(
+                HeaderStyle::from(style),
+                HeaderStyle::from_name(name).unwrap()
+            );
+        }
+        for (name, codec) in [
+            ("none", DlqCompression::None),
+            ("gzip", DlqCompression::Gzip),
+            ("snappy", DlqCompression::Snappy),
+            ("lz4", DlqCompression::Lz4),
+            ("zstd", DlqCompression::Zstd),
+        ] {
+            assert_eq!(
+                Compression::from(codec),
+                crate::produce::parse_compression(name).unwrap()
+            );
+        }
     }
 }

@@ -23,7 +23,7 @@ use std::{
 };
 
 use rskafka_consumer::runner::{
-    DeadLetterSink, Handler, Runner, RunnerConfig, config::HandlerKind,
+    Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter,
 };
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -53,13 +53,6 @@ fn handler(config: &RunnerConfig) -> Result<Arc<dyn Handler>, String> {
     })
 }
 
-/// The dead-letter writer for `[dlq]`. The project's DLQ producer is wired in here; until
-/// then there is none, and a message that fails for good holds its partition (reported as a
-/// `dlq_unavailable` event), since nothing may be skipped.
-fn dead_letter_sink(_config: &RunnerConfig) -> Option<Arc<dyn DeadLetterSink>> {
-    None
-}
-
 /// Runs until a signal; returns the process exit code.
 pub(crate) async fn main(args: Args) -> ExitCode {
     let config = match RunnerConfig::load(&args.config) {
@@ -76,15 +69,23 @@ pub(crate) async fn main(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut builder = Runner::builder(config.clone())
+    // The dead-letter writer for `[dlq]`: the project's idempotent producer on the `[kafka]`
+    // connection, with a 30 s delivery timeout so a DLQ outage is reported promptly.
+    let dlq = match DlqWriter::connect(&config).await {
+        Ok(w) => w,
+        Err(e @ RunnerError::Config(_)) => {
+            eprintln!("rkc: {e}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("rkc: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let builder = Runner::builder(config)
         .shared_handler(handler)
+        .dead_letter_sink(Arc::new(dlq))
         .on_event(|event| emit(event.to_json()));
-    match dead_letter_sink(&config) {
-        Some(sink) => builder = builder.dead_letter_sink(sink),
-        None => tracing::warn!(
-            "no dead-letter writer in this build: a message that fails for good holds its partition"
-        ),
-    }
     let runner = match builder.build() {
         Ok(r) => r,
         Err(e) => {
