@@ -1,17 +1,20 @@
 //! Turns one partition's part of a Fetch response into messages and a new position.
 //!
-//! Pure logic: decode each batch (CRC checked by the record layer), drop what lies before the
+//! Pure logic: walk the batches (CRC checked by the record layer), skip what lies before the
 //! fetch position, drop aborted transactions under read_committed, never surface control
 //! records, and advance the position to the last batch's last offset + 1. A corrupt batch
 //! stops the walk: nothing at or after it is returned, and the position stays at it.
-
-use std::sync::Arc;
+//!
+//! Data batches are not decoded here: each is copied out of the response, undecoded (and still
+//! compressed), for the buffer to decode when the application reaches it (see
+//! `state::FetchedBatch`). Only control batches (a marker each) are decoded.
 
 use crate::{
     config::IsolationLevel,
     error::Error,
     record::{BatchReader, ControlType, RecordError},
-    types::{Message, TopicPartition},
+    state::FetchedBatch,
+    types::TopicPartition,
     wire::fetch::FetchResponsePartition,
 };
 
@@ -20,7 +23,8 @@ use super::txn_filter::AbortedFilter;
 /// What one partition's data yielded.
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    pub(crate) messages: Vec<Message>,
+    /// The data batches past the fetch position, undecoded.
+    pub(crate) batches: Vec<FetchedBatch>,
     /// The position after this data.
     pub(crate) next_offset: i64,
     /// A corrupt batch that stopped decoding.
@@ -48,7 +52,7 @@ pub(crate) fn decode_partition(
     let mut filter = (isolation == IsolationLevel::ReadCommitted)
         .then(|| AbortedFilter::new(data.aborted_transactions.as_deref()));
     let mut position = fetch_offset;
-    let mut messages = Vec::new();
+    let mut batches = Vec::new();
     let corrupt = |offset: i64, e: RecordError| Error::CorruptBatch {
         topic: tp.topic.to_string(),
         partition: tp.partition,
@@ -61,7 +65,7 @@ pub(crate) fn decode_partition(
             Err(e) => {
                 let offset = e.base_offset();
                 return Decoded {
-                    messages,
+                    batches,
                     next_offset: position,
                     error: Some(corrupt(offset, e)),
                     no_progress: false,
@@ -82,7 +86,7 @@ pub(crate) fn decode_partition(
                 Ok(_) => {}
                 Err(e) => {
                     return Decoded {
-                        messages,
+                        batches,
                         next_offset: position,
                         error: Some(corrupt(header.base_offset, e)),
                         no_progress: false,
@@ -96,41 +100,20 @@ pub(crate) fn decode_partition(
             position = header.next_offset();
             continue;
         }
-        let records = match batch.records(max_decompressed) {
-            Ok(records) => records,
-            Err(e) => {
-                return Decoded {
-                    messages,
-                    next_offset: position,
-                    error: Some(corrupt(header.base_offset, e)),
-                    no_progress: false,
-                };
-            }
-        };
-        let timestamp_type = header.timestamp_type();
-        let leader_epoch =
-            (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
-        messages.extend(
-            records
-                .into_iter()
-                .filter(|r| r.offset >= position)
-                .map(|r| Message {
-                    topic: Arc::clone(&tp.topic),
-                    partition: tp.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    timestamp_type,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    leader_epoch,
-                }),
-        );
+        if let Err(e) = header.compression() {
+            return Decoded {
+                batches,
+                next_offset: position,
+                error: Some(corrupt(header.base_offset, e)),
+                no_progress: false,
+            };
+        }
+        batches.push(FetchedBatch::new(&batch, position));
         position = header.next_offset();
     }
     Decoded {
         no_progress: position == fetch_offset && !data.records.is_empty(),
-        messages,
+        batches,
         next_offset: position,
         error: None,
     }
@@ -170,7 +153,7 @@ mod tests {
             .with((0..5).map(|i| TestRecord::kv(i, b"k", &[7; 100])))
             .build();
         let cut = decode(10, batch[..batch.len() / 2].to_vec());
-        assert!(cut.messages.is_empty());
+        assert!(cut.batches.is_empty());
         assert_eq!(cut.next_offset, 10);
         assert!(cut.is_incomplete());
         let whole = decode(10, batch.clone());
