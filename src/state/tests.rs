@@ -16,7 +16,7 @@ use crate::{
         BatchReader,
         builder::{BatchBuilder, TestRecord},
     },
-    types::{Message, Offset, TimestampType, TopicPartition, Watermarks},
+    types::{Offset, TopicPartition, Watermarks},
 };
 
 fn table(props: &[(&str, &str)]) -> PartitionTable {
@@ -25,20 +25,6 @@ fn table(props: &[(&str, &str)]) -> PartitionTable {
         config.set(k, v).unwrap();
     }
     PartitionTable::new(&config, Arc::new(Buffer::new(1 << 20)))
-}
-
-fn message(tp: &TopicPartition, offset: i64) -> Message {
-    Message {
-        topic: Arc::clone(&tp.topic),
-        partition: tp.partition,
-        offset,
-        timestamp: 0,
-        timestamp_type: TimestampType::CreateTime,
-        key: None,
-        value: Some(Bytes::from_static(b"v")),
-        headers: Vec::new(),
-        leader_epoch: None,
-    }
 }
 
 /// One batch of records at `offsets`, as a fetch hands it to the table.
@@ -69,7 +55,7 @@ fn take(t: &PartitionTable, tp: &TopicPartition) -> Requested {
     ready.pop().unwrap()
 }
 
-fn data(tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchOutcome {
+fn data(_tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchOutcome {
     FetchOutcome::Data {
         batches: batches(offsets.clone()),
         next_offset: offsets.end,
