@@ -5,9 +5,10 @@
 //! records, and advance the position to the last batch's last offset + 1. A corrupt batch
 //! stops the walk: nothing at or after it is returned, and the position stays at it.
 //!
-//! Data batches are not decoded here: each is copied out of the response, undecoded (and still
-//! compressed), for the buffer to decode when the application reaches it (see
-//! `state::FetchedBatch`). Only control batches (a marker each) are decoded.
+//! Data batches are not decoded here: each is kept as it came (a slice of the response, still
+//! compressed) for the buffer to decode when the application reaches it (see
+//! `state::FetchedBatch`); the last one also counts the bytes skipped around them. Only
+//! control batches (a marker each) are decoded.
 
 use crate::{
     config::IsolationLevel,
@@ -72,7 +73,7 @@ pub(crate) fn decode_partition(
                 };
             }
         };
-        let header = &batch.header;
+        let header = batch.header;
         if header.next_offset() <= position {
             continue;
         }
@@ -80,7 +81,7 @@ pub(crate) fn decode_partition(
             match batch.control_type(max_decompressed) {
                 Ok(Some(ControlType::Abort)) => {
                     if let Some(f) = filter.as_mut() {
-                        f.on_abort_marker(header);
+                        f.on_abort_marker(&header);
                     }
                 }
                 Ok(_) => {}
@@ -96,7 +97,7 @@ pub(crate) fn decode_partition(
             position = header.next_offset();
             continue;
         }
-        if filter.as_mut().is_some_and(|f| f.is_aborted(header)) {
+        if filter.as_mut().is_some_and(|f| f.is_aborted(&header)) {
             position = header.next_offset();
             continue;
         }
@@ -108,8 +109,22 @@ pub(crate) fn decode_partition(
                 no_progress: false,
             };
         }
-        batches.push(FetchedBatch::new(&batch, position));
+        match FetchedBatch::new(batch, position, tp) {
+            Ok(fetched) => batches.push(fetched),
+            Err(error) => {
+                return Decoded {
+                    batches,
+                    next_offset: position,
+                    error: Some(error),
+                    no_progress: false,
+                };
+            }
+        }
         position = header.next_offset();
+    }
+    let kept: usize = batches.iter().map(FetchedBatch::stored_size).sum();
+    if let Some(last) = batches.last_mut() {
+        last.pin(data.records.len().saturating_sub(kept));
     }
     Decoded {
         no_progress: position == fetch_offset && !data.records.is_empty(),
@@ -167,5 +182,26 @@ mod tests {
         let mut then_cut = batch.clone();
         then_cut.extend_from_slice(&batch[..30]);
         assert!(!decode(10, then_cut).is_incomplete());
+    }
+
+    #[test]
+    fn data_batches_are_kept_undecoded() {
+        use crate::record::builder::Codec;
+        let batch = BatchBuilder::new(0)
+            .with((0..100).map(|i| TestRecord::kv(i, b"k", &[0; 10 << 10])))
+            .codec(Codec::Zstd)
+            .build();
+        let tp = TopicPartition::new("t", 0);
+        let data = partition(batch.clone());
+        // A limit far below the batch's 1 MiB of values: nothing is decompressed here.
+        let decoded = decode_partition(&tp, 0, IsolationLevel::ReadUncommitted, 16, &data);
+        assert!(decoded.error.is_none());
+        assert_eq!(decoded.next_offset, 100);
+        assert_eq!(decoded.batches.len(), 1);
+        let counted = batch.len() + 100 * std::mem::size_of::<crate::types::Message>() + 256;
+        assert!(decoded.batches[0].held_size() < counted);
+        let fetched = decoded.batches.into_iter().next().unwrap();
+        let messages = fetched.decode(&tp, 2 << 20).unwrap();
+        assert_eq!(messages.len(), 100);
     }
 }

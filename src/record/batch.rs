@@ -173,15 +173,6 @@ impl RecordBatch {
     pub fn records_len(&self) -> usize {
         self.records.len()
     }
-
-    /// The same batch with its records section copied into an allocation of its own, so that
-    /// holding it no longer keeps the whole response it was read from alive.
-    pub fn detached(&self) -> Self {
-        Self {
-            header: self.header,
-            records: Bytes::copy_from_slice(&self.records),
-        }
-    }
 }
 
 /// Iterates the batches in a Fetch response's records blob.

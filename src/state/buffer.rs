@@ -153,9 +153,8 @@ impl Buffer {
                     let Some(batch) = batches.pop_front() else {
                         break;
                     };
-                    let decoded = batch.decode(tp, self.budget);
                     let undecoded = batch.held_size();
-                    drop(batch);
+                    let decoded = batch.decode(tp, self.budget);
                     match decoded {
                         Ok(messages) => {
                             let size = messages.iter().map(Message::buffered_size).sum();
@@ -416,7 +415,7 @@ mod tests {
             .codec(Codec::Zstd)
             .build();
         let batch = BatchReader::new(Bytes::from(raw)).next().unwrap().unwrap();
-        FetchedBatch::new(&batch, 0)
+        FetchedBatch::new(batch, 0, &TopicPartition::new("t", 0)).unwrap()
     }
 
     fn batches(tp: &TopicPartition, batches: Vec<FetchedBatch>) -> Delivery {
