@@ -222,9 +222,9 @@ async fn the_library_reading_many_small_records_stays_within_the_budget_plus_one
 }
 
 /// Known open: `rkc consume -e` peaks at 69 MiB here (74 MiB before lazy decoding), over the
-/// 56 MiB bound, while the library reading the same topic peaks at ~32 MiB; the excess is in
-/// rkc's output path or the allocator's per-thread arenas (MALLOC_ARENA_MAX changes it), not in
-/// the buffer's accounting.
+/// 56 MiB bound, while the library reading the same topic peaks at ~32 MiB. With
+/// `MALLOC_ARENA_MAX=1` the same rkc peaks at 49 MiB: the excess is glibc's per-thread arenas
+/// (rkc allocates and frees on more threads than the library), not the buffer's accounting.
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "rkc consume's small-record peak is still over the bound (see the doc comment)"]
 async fn rkc_reading_many_small_records_stays_within_the_budget_plus_one_response() {
