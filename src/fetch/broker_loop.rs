@@ -107,7 +107,9 @@ fn apply(
             return;
         }
     };
-    let max_decompressed = shared.config.client.max_response_bytes.max(64 << 20);
+    // Only control batches are decoded here (data batches wait in the buffer, decoded within
+    // its budget); a marker is a few bytes.
+    let max_decompressed = shared.config.client.max_response_bytes;
     let mut wake_manager = false;
     for r in requested {
         let data = response
@@ -138,13 +140,13 @@ fn apply(
             (
                 Some(d),
                 Some(Decoded {
-                    messages,
+                    batches,
                     next_offset,
                     error,
                     ..
                 }),
             ) => FetchOutcome::Data {
-                messages,
+                batches,
                 next_offset,
                 error,
                 watermarks: watermarks_of(d),

@@ -1,17 +1,21 @@
 //! Turns one partition's part of a Fetch response into messages and a new position.
 //!
-//! Pure logic: decode each batch (CRC checked by the record layer), drop what lies before the
+//! Pure logic: walk the batches (CRC checked by the record layer), skip what lies before the
 //! fetch position, drop aborted transactions under read_committed, never surface control
 //! records, and advance the position to the last batch's last offset + 1. A corrupt batch
 //! stops the walk: nothing at or after it is returned, and the position stays at it.
-
-use std::sync::Arc;
+//!
+//! Data batches are not decoded here: each is kept as it came (a slice of the response, still
+//! compressed) for the buffer to decode when the application reaches it (see
+//! `state::FetchedBatch`); the last one also counts the bytes skipped around them. Only
+//! control batches (a marker each) are decoded.
 
 use crate::{
     config::IsolationLevel,
     error::Error,
     record::{BatchReader, ControlType, RecordError},
-    types::{Message, TopicPartition},
+    state::FetchedBatch,
+    types::TopicPartition,
     wire::fetch::FetchResponsePartition,
 };
 
@@ -20,7 +24,8 @@ use super::txn_filter::AbortedFilter;
 /// What one partition's data yielded.
 #[derive(Debug)]
 pub(crate) struct Decoded {
-    pub(crate) messages: Vec<Message>,
+    /// The data batches past the fetch position, undecoded.
+    pub(crate) batches: Vec<FetchedBatch>,
     /// The position after this data.
     pub(crate) next_offset: i64,
     /// A corrupt batch that stopped decoding.
@@ -48,7 +53,7 @@ pub(crate) fn decode_partition(
     let mut filter = (isolation == IsolationLevel::ReadCommitted)
         .then(|| AbortedFilter::new(data.aborted_transactions.as_deref()));
     let mut position = fetch_offset;
-    let mut messages = Vec::new();
+    let mut batches = Vec::new();
     let corrupt = |offset: i64, e: RecordError| Error::CorruptBatch {
         topic: tp.topic.to_string(),
         partition: tp.partition,
@@ -61,14 +66,14 @@ pub(crate) fn decode_partition(
             Err(e) => {
                 let offset = e.base_offset();
                 return Decoded {
-                    messages,
+                    batches,
                     next_offset: position,
                     error: Some(corrupt(offset, e)),
                     no_progress: false,
                 };
             }
         };
-        let header = &batch.header;
+        let header = batch.header;
         if header.next_offset() <= position {
             continue;
         }
@@ -76,13 +81,13 @@ pub(crate) fn decode_partition(
             match batch.control_type(max_decompressed) {
                 Ok(Some(ControlType::Abort)) => {
                     if let Some(f) = filter.as_mut() {
-                        f.on_abort_marker(header);
+                        f.on_abort_marker(&header);
                     }
                 }
                 Ok(_) => {}
                 Err(e) => {
                     return Decoded {
-                        messages,
+                        batches,
                         next_offset: position,
                         error: Some(corrupt(header.base_offset, e)),
                         no_progress: false,
@@ -92,45 +97,38 @@ pub(crate) fn decode_partition(
             position = header.next_offset();
             continue;
         }
-        if filter.as_mut().is_some_and(|f| f.is_aborted(header)) {
+        if filter.as_mut().is_some_and(|f| f.is_aborted(&header)) {
             position = header.next_offset();
             continue;
         }
-        let records = match batch.records(max_decompressed) {
-            Ok(records) => records,
-            Err(e) => {
+        if let Err(e) = header.compression() {
+            return Decoded {
+                batches,
+                next_offset: position,
+                error: Some(corrupt(header.base_offset, e)),
+                no_progress: false,
+            };
+        }
+        match FetchedBatch::new(batch, position, tp) {
+            Ok(fetched) => batches.push(fetched),
+            Err(error) => {
                 return Decoded {
-                    messages,
+                    batches,
                     next_offset: position,
-                    error: Some(corrupt(header.base_offset, e)),
+                    error: Some(error),
                     no_progress: false,
                 };
             }
-        };
-        let timestamp_type = header.timestamp_type();
-        let leader_epoch =
-            (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
-        messages.extend(
-            records
-                .into_iter()
-                .filter(|r| r.offset >= position)
-                .map(|r| Message {
-                    topic: Arc::clone(&tp.topic),
-                    partition: tp.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    timestamp_type,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    leader_epoch,
-                }),
-        );
+        }
         position = header.next_offset();
+    }
+    let kept: usize = batches.iter().map(FetchedBatch::stored_size).sum();
+    if let Some(last) = batches.last_mut() {
+        last.pin(data.records.len().saturating_sub(kept));
     }
     Decoded {
         no_progress: position == fetch_offset && !data.records.is_empty(),
-        messages,
+        batches,
         next_offset: position,
         error: None,
     }
@@ -170,7 +168,7 @@ mod tests {
             .with((0..5).map(|i| TestRecord::kv(i, b"k", &[7; 100])))
             .build();
         let cut = decode(10, batch[..batch.len() / 2].to_vec());
-        assert!(cut.messages.is_empty());
+        assert!(cut.batches.is_empty());
         assert_eq!(cut.next_offset, 10);
         assert!(cut.is_incomplete());
         let whole = decode(10, batch.clone());
@@ -184,5 +182,26 @@ mod tests {
         let mut then_cut = batch.clone();
         then_cut.extend_from_slice(&batch[..30]);
         assert!(!decode(10, then_cut).is_incomplete());
+    }
+
+    #[test]
+    fn data_batches_are_kept_undecoded() {
+        use crate::record::builder::Codec;
+        let batch = BatchBuilder::new(0)
+            .with((0..100).map(|i| TestRecord::kv(i, b"k", &[0; 10 << 10])))
+            .codec(Codec::Zstd)
+            .build();
+        let tp = TopicPartition::new("t", 0);
+        let data = partition(batch.clone());
+        // A limit far below the batch's 1 MiB of values: nothing is decompressed here.
+        let decoded = decode_partition(&tp, 0, IsolationLevel::ReadUncommitted, 16, &data);
+        assert!(decoded.error.is_none());
+        assert_eq!(decoded.next_offset, 100);
+        assert_eq!(decoded.batches.len(), 1);
+        let counted = batch.len() + 100 * std::mem::size_of::<crate::types::Message>() + 256;
+        assert!(decoded.batches[0].held_size() < counted);
+        let fetched = decoded.batches.into_iter().next().unwrap();
+        let messages = fetched.decode(&tp, 2 << 20).unwrap();
+        assert_eq!(messages.len(), 100);
     }
 }

@@ -51,7 +51,13 @@ pub(crate) fn decompress(
         Compression::Zstd => zstd(data, limit),
     };
     match out {
-        Ok(out) => Ok(Bytes::from(out)),
+        Ok(mut out) => {
+            // Growth by doubling leaves up to half the buffer unused; the Bytes would keep it.
+            if out.capacity() - out.len() > out.len() / 8 {
+                out.shrink_to_fit();
+            }
+            Ok(Bytes::from(out))
+        }
         Err(Failure::TooLarge) => Err(too_large()),
         Err(Failure::Corrupt(reason)) => Err(fail(reason)),
     }

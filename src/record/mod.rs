@@ -33,6 +33,7 @@ use thiserror::Error;
 use crate::wire::DecodeError;
 
 pub use crate::types::{Header, TimestampType};
+pub(crate) use batch::HEADER_LEN;
 pub use batch::{BatchHeader, BatchReader, RecordBatch};
 pub use encode::{BatchParams, EncodeError, ProducerRecord, encode_batch};
 

@@ -1,9 +1,14 @@
 //! The bounded buffer between the fetch loops and the application.
 //!
-//! Fetch loops push decoded messages and events; `poll`/`Stream` pop them one at a time. Every
-//! buffered message counts against `queued.max.messages.kbytes`: while the buffer is over
-//! budget, fetch loops wait ([`Buffer::wait_for_space`]), so memory stays bounded however large
-//! the backlog. Entries carry the partition's generation; anything from before a seek, pause or
+//! Fetch loops push fetched batches and events; `poll`/`Stream` pop messages and events one at
+//! a time. Batches stay undecoded (and compressed) until the application reaches them: the
+//! front batch of a delivery is decoded when its first message is popped (see
+//! [`FetchedBatch`]). Everything buffered counts against `queued.max.messages.kbytes` at what it
+//! holds: an undecoded batch its stored size, a decoded message its
+//! [`Message::buffered_size`]. While the buffer is over budget, fetch loops wait
+//! ([`Buffer::wait_for_space`]), so memory stays within the budget plus one response per
+//! broker, plus the one batch being handed out, however large the backlog and however well it
+//! compresses. A batch decompresses to at most the budget. Entries carry the partition's generation; anything from before a seek, pause or
 //! reassignment is stale and dropped (see `consumer`).
 
 use std::{
@@ -21,18 +26,20 @@ use crate::{
     types::{Event, Message, TopicPartition},
 };
 
-use super::partition::Progress;
+use super::{fetched::FetchedBatch, partition::Progress};
 
 /// One entry of the buffer.
 #[derive(Debug)]
 pub(crate) enum Delivery {
-    /// Messages of one partition from one fetch, in offset order.
+    /// Messages of one partition from one fetch, in offset order: the decoded ones of the
+    /// batch being handed out (`ready`), then the batches not yet decoded.
     Messages {
         tp: TopicPartition,
         generation: u64,
         /// The partition's progress, checked and advanced as each message is handed out.
         progress: Arc<Mutex<Progress>>,
-        messages: VecDeque<Message>,
+        ready: VecDeque<Message>,
+        batches: VecDeque<FetchedBatch>,
     },
     /// The partition reached its end at `offset`.
     Eof {
@@ -108,9 +115,8 @@ impl Buffer {
 
     /// Appends a delivery and wakes pollers.
     pub(crate) fn push(&self, delivery: Delivery) {
-        if let Delivery::Messages { messages, .. } = &delivery {
-            let size: usize = messages.iter().map(Message::buffered_size).sum();
-            self.bytes.fetch_add(size, Ordering::AcqRel);
+        if let Delivery::Messages { ready, batches, .. } = &delivery {
+            self.bytes.fetch_add(held(ready, batches), Ordering::AcqRel);
         }
         self.queue.lock().expect("buffer lock").push_back(delivery);
         self.data.notify_waiters();
@@ -121,32 +127,50 @@ impl Buffer {
         self.bytes.load(Ordering::Acquire)
     }
 
-    /// Takes the next message or event, if any.
+    /// Takes the next message or event, if any. Reaching an undecoded batch decodes it here;
+    /// a batch that cannot be decoded yields its error (scoped to its partition) and is
+    /// skipped.
     pub(crate) fn pop(&self) -> Option<Popped> {
         let mut queue = self.queue.lock().expect("buffer lock");
         loop {
-            let front = queue.front_mut()?;
-            let popped = match front {
-                Delivery::Messages {
-                    messages,
-                    generation,
-                    progress,
-                    ..
-                } => match messages.pop_front() {
-                    Some(message) => {
+            if let Delivery::Messages {
+                tp,
+                generation,
+                progress,
+                ready,
+                batches,
+            } = queue.front_mut()?
+            {
+                loop {
+                    if let Some(message) = ready.pop_front() {
                         self.release(message.buffered_size());
-                        Some(Popped::Message {
+                        return Some(Popped::Message {
                             generation: *generation,
                             progress: Arc::clone(progress),
                             message,
-                        })
+                        });
                     }
-                    None => None,
-                },
-                _ => None,
-            };
-            if let Some(p) = popped {
-                return Some(p);
+                    let Some(batch) = batches.pop_front() else {
+                        break;
+                    };
+                    let undecoded = batch.held_size();
+                    let decoded = batch.decode(tp, self.budget);
+                    match decoded {
+                        Ok(messages) => {
+                            let size = messages.iter().map(Message::buffered_size).sum();
+                            self.bytes.fetch_add(size, Ordering::AcqRel);
+                            *ready = messages;
+                            self.release(undecoded);
+                        }
+                        Err(error) => {
+                            self.release(undecoded);
+                            return Some(Popped::Error {
+                                tp: Some((tp.clone(), *generation)),
+                                error,
+                            });
+                        }
+                    }
+                }
             }
             match queue.pop_front()? {
                 Delivery::Messages { .. } => continue,
@@ -214,10 +238,11 @@ impl Buffer {
             Delivery::Messages {
                 tp: t,
                 generation: g,
-                messages,
+                ready,
+                batches,
                 ..
             } if stale(t, *g) => {
-                released += messages.iter().map(Message::buffered_size).sum::<usize>();
+                released += held(ready, batches);
                 false
             }
             Delivery::Eof {
@@ -270,6 +295,12 @@ impl Buffer {
     }
 }
 
+/// Bytes a delivery's messages and batches hold.
+fn held(ready: &VecDeque<Message>, batches: &VecDeque<FetchedBatch>) -> usize {
+    ready.iter().map(Message::buffered_size).sum::<usize>()
+        + batches.iter().map(FetchedBatch::held_size).sum::<usize>()
+}
+
 #[cfg(test)]
 mod tests {
     use std::{sync::Arc, time::Duration};
@@ -302,7 +333,8 @@ mod tests {
                 position: None,
                 stored: None,
             })),
-            messages: offsets.map(|o| message(tp, o, 100)).collect(),
+            ready: offsets.map(|o| message(tp, o, 100)).collect(),
+            batches: VecDeque::new(),
         }
     }
 
@@ -352,7 +384,8 @@ mod tests {
             tp: tp.clone(),
             generation: 2,
             progress,
-            messages: [message(&tp, 50, 100)].into(),
+            ready: [message(&tp, 50, 100)].into(),
+            batches: VecDeque::new(),
         });
         b.push(Delivery::Eof {
             tp: tp.clone(),
@@ -368,6 +401,80 @@ mod tests {
             })
             .collect();
         assert_eq!(got, ["m50", "eof51"]);
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    /// One zstd batch of `count` records of `size` zero bytes at offset 0, as fetched.
+    fn zstd_batch(count: i32, size: usize) -> FetchedBatch {
+        use crate::record::{
+            BatchReader,
+            builder::{BatchBuilder, Codec, TestRecord},
+        };
+        let raw = BatchBuilder::new(0)
+            .with((0..count).map(|i| TestRecord::kv(i, b"k", &vec![0; size])))
+            .codec(Codec::Zstd)
+            .build();
+        let batch = BatchReader::new(Bytes::from(raw)).next().unwrap().unwrap();
+        FetchedBatch::new(batch, 0, &TopicPartition::new("t", 0)).unwrap()
+    }
+
+    fn batches(tp: &TopicPartition, batches: Vec<FetchedBatch>) -> Delivery {
+        let Delivery::Messages { progress, .. } = messages(tp, 0..0) else {
+            unreachable!()
+        };
+        Delivery::Messages {
+            tp: tp.clone(),
+            generation: 1,
+            progress,
+            ready: VecDeque::new(),
+            batches: batches.into(),
+        }
+    }
+
+    #[test]
+    fn compressed_batches_count_at_their_stored_size_until_their_records_are_reached() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Buffer::new(4 << 20);
+        // Two batches of 1 MiB of values each, a few hundred bytes compressed.
+        let (first, second) = (zstd_batch(100, 10 << 10), zstd_batch(100, 10 << 10));
+        let stored = first.held_size() + second.held_size();
+        b.push(batches(&tp, vec![first, second]));
+        assert_eq!(b.buffered_bytes(), stored, "nothing decoded on push");
+        assert!(stored < 64 << 10);
+        let Some(Popped::Message { message, .. }) = b.pop() else {
+            panic!("a message")
+        };
+        assert_eq!(message.value.as_ref().map(Bytes::len), Some(10 << 10));
+        // Only the first batch is decoded: its 99 other messages, and the second undecoded.
+        let held = b.buffered_bytes();
+        assert!(
+            held > 99 * (10 << 10) && held < 100 * (10 << 10) + (64 << 10),
+            "{held}"
+        );
+        for _ in 0..199 {
+            assert!(matches!(b.pop(), Some(Popped::Message { .. })));
+        }
+        assert!(b.pop().is_none());
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn a_batch_decompresses_to_at_most_the_budget() {
+        let tp = TopicPartition::new("t", 0);
+        // 2 MiB of values against a 1 MiB budget: an error for the batch, not 2 MiB decoded.
+        let b = Buffer::new(1 << 20);
+        b.push(batches(&tp, vec![zstd_batch(200, 10 << 10)]));
+        match b.pop() {
+            Some(Popped::Error {
+                tp: Some((t, 1)),
+                error: Error::CorruptBatch { reason, .. },
+            }) => {
+                assert_eq!(t, tp);
+                assert!(reason.contains("exceed"), "{reason}");
+            }
+            other => panic!("expected the batch's error, got {other:?}"),
+        }
+        assert!(b.pop().is_none());
         assert_eq!(b.buffered_bytes(), 0);
     }
 

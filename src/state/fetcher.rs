@@ -2,7 +2,7 @@
 //! fetch, a lookup or a metadata refresh did to them.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, VecDeque},
     sync::Arc,
     time::Duration,
 };
@@ -12,12 +12,13 @@ use tokio::time::Instant;
 use crate::{
     cluster::ClusterMetadata,
     error::{Error, KafkaCode},
-    types::{Message, TopicPartition, Watermarks},
+    types::{TopicPartition, Watermarks},
 };
 
 use super::{
     PartitionTable,
     buffer::Delivery,
+    fetched::FetchedBatch,
     partition::{FetchState, Leader, PartitionState, ResolveTo},
 };
 
@@ -49,8 +50,8 @@ pub(crate) enum FetchOutcome {
     },
     /// The partition's data, decoded.
     Data {
-        /// The messages to hand out, in offset order.
-        messages: Vec<Message>,
+        /// The data batches to hand out, in offset order, undecoded.
+        batches: Vec<FetchedBatch>,
         /// The position after this data.
         next_offset: i64,
         /// A corrupt batch that stopped decoding.
@@ -149,7 +150,7 @@ impl PartitionTable {
             }
             return false;
         }
-        let (messages, next_offset, error, watermarks) = match outcome {
+        let (batches, next_offset, error, watermarks) = match outcome {
             FetchOutcome::Missing => return false,
             FetchOutcome::Unchanged => {
                 if let Some(watermarks) = state.watermarks {
@@ -206,24 +207,27 @@ impl PartitionTable {
                 return false;
             }
             FetchOutcome::Data {
-                messages,
+                batches,
                 next_offset,
                 error,
                 watermarks,
-            } => (messages, next_offset, error, watermarks),
+            } => (batches, next_offset, error, watermarks),
         };
         state.watermarks = Some(watermarks);
         state.grown_max_bytes = None;
-        let handed_to = messages.last().map_or(r.offset, |m| m.offset + 1);
-        if !messages.is_empty() {
+        if !batches.is_empty() {
             self.buffer.push(Delivery::Messages {
                 tp: r.tp.clone(),
                 generation: r.generation,
                 progress: Arc::clone(&state.progress),
-                messages: messages.into(),
+                ready: VecDeque::new(),
+                batches: batches.into(),
             });
         }
-        if next_offset > handed_to {
+        // Which records the batches hold is known only once they are decoded: the position
+        // moves to the fetch's end after them in any case (past compacted-away records,
+        // control batches and aborted data; a no-op when the last message got it there).
+        if next_offset > r.offset {
             self.buffer.push(Delivery::Advance {
                 tp: r.tp.clone(),
                 generation: r.generation,

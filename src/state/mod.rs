@@ -29,6 +29,7 @@
 //! `.await`, and no other lock of the crate is taken while one of them is held.
 
 pub(crate) mod buffer;
+mod fetched;
 mod fetcher;
 mod group;
 mod partition;
@@ -54,6 +55,7 @@ use crate::{
 use buffer::{Buffer, Delivery};
 use partition::{FetchState, PartitionState, Progress};
 
+pub(crate) use fetched::FetchedBatch;
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
 pub(crate) use partition::ResolveTo;
 pub(crate) use shared::Shared;

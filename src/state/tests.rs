@@ -6,11 +6,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::{FetchOutcome, PartitionTable, Requested, buffer::Buffer, buffer::Popped};
+use super::{
+    FetchOutcome, FetchedBatch, PartitionTable, Requested, buffer::Buffer, buffer::Popped,
+};
 use crate::{
     config::ConsumerConfig,
     error::{Error, KafkaCode},
-    types::{Message, Offset, TimestampType, TopicPartition, Watermarks},
+    record::{
+        BatchReader,
+        builder::{BatchBuilder, TestRecord},
+    },
+    types::{Offset, TopicPartition, Watermarks},
 };
 
 fn table(props: &[(&str, &str)]) -> PartitionTable {
@@ -21,18 +27,20 @@ fn table(props: &[(&str, &str)]) -> PartitionTable {
     PartitionTable::new(&config, Arc::new(Buffer::new(1 << 20)))
 }
 
-fn message(tp: &TopicPartition, offset: i64) -> Message {
-    Message {
-        topic: Arc::clone(&tp.topic),
-        partition: tp.partition,
-        offset,
-        timestamp: 0,
-        timestamp_type: TimestampType::CreateTime,
-        key: None,
-        value: Some(Bytes::from_static(b"v")),
-        headers: Vec::new(),
-        leader_epoch: None,
+/// One batch of records at `offsets`, as a fetch hands it to the table.
+fn batches(offsets: std::ops::Range<i64>) -> Vec<FetchedBatch> {
+    if offsets.is_empty() {
+        return Vec::new();
     }
+    let raw = BatchBuilder::new(offsets.start)
+        .with(
+            offsets
+                .clone()
+                .map(|o| TestRecord::kv(i32::try_from(o - offsets.start).unwrap(), b"k", b"v")),
+        )
+        .build();
+    let batch = BatchReader::new(Bytes::from(raw)).next().unwrap().unwrap();
+    vec![FetchedBatch::new(batch, offsets.start, &TopicPartition::new("t", 0)).unwrap()]
 }
 
 /// Marks `tp` led by node 1 and takes it as ready to fetch.
@@ -47,9 +55,9 @@ fn take(t: &PartitionTable, tp: &TopicPartition) -> Requested {
     ready.pop().unwrap()
 }
 
-fn data(tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchOutcome {
+fn data(_tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchOutcome {
     FetchOutcome::Data {
-        messages: offsets.clone().map(|o| message(tp, o)).collect(),
+        batches: batches(offsets.clone()),
         next_offset: offsets.end,
         error: None,
         watermarks: Watermarks {
@@ -310,7 +318,7 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
     let r = take(&t, &tp);
     // Records 0..3, then a COMMIT marker at 3 and an aborted batch at 4: next offset 5.
     let FetchOutcome::Data {
-        messages,
+        batches,
         watermarks,
         ..
     } = data(&tp, 0..3, 5)
@@ -318,7 +326,7 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
         unreachable!()
     };
     let outcome = FetchOutcome::Data {
-        messages,
+        batches,
         next_offset: 5,
         error: None,
         watermarks,
@@ -331,7 +339,7 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
     // A fetch holding only a marker moves them too.
     let r = take(&t, &tp);
     let only_marker = FetchOutcome::Data {
-        messages: Vec::new(),
+        batches: Vec::new(),
         next_offset: 6,
         error: None,
         watermarks,

@@ -1,0 +1,125 @@
+//! A fetched record batch waiting in the buffer, decoded only when its records are handed out.
+//!
+//! Invariants:
+//! - A [`FetchedBatch`] is a slice of its response (no copy: copying every batch out of each
+//!   response measured worse, the copies and the response live side by side and fragment the
+//!   allocator's arenas). What the consumer skips in that partition's data (control batches,
+//!   aborted data, records before the position) stays pinned by the slices, so it is counted
+//!   too: the last batch of a partition's data carries the skipped bytes
+//!   ([`FetchedBatch::pin`]), and a delivery counts the partition's whole records blob.
+//! - It is counted against the budget at what it holds ([`FetchedBatch::held_size`]: the
+//!   stored, i.e. compressed, size); its records are decompressed and counted at their
+//!   decoded size only when the application reaches them, one batch at a time, and never to
+//!   more than the budget (the decompression limit).
+
+use std::{collections::VecDeque, sync::Arc};
+
+use crate::{
+    error::Error,
+    record::{Compression, HEADER_LEN, RecordBatch},
+    types::{Message, TopicPartition},
+};
+
+/// One data batch of a fetch, not yet decoded.
+#[derive(Debug, Clone)]
+pub(crate) struct FetchedBatch {
+    batch: RecordBatch,
+    /// Records before this offset were fetched before (the fetch started inside the batch).
+    from: i64,
+    /// Bytes of the response this batch keeps alive besides its own (see the module doc).
+    pinned: usize,
+    /// The messages, for an uncompressed batch decoded at fetch time (see [`Self::new`]).
+    decoded: Option<VecDeque<Message>>,
+}
+
+impl FetchedBatch {
+    /// `batch` of `tp`, keeping its records at or after `from`. An uncompressed batch is
+    /// decoded at once (its messages are slices of it, so decoding adds only their structs,
+    /// which are counted; and it spares the polling thread the work); a compressed one waits.
+    pub(crate) fn new(batch: RecordBatch, from: i64, tp: &TopicPartition) -> Result<Self, Error> {
+        let mut fetched = Self {
+            batch,
+            from,
+            pinned: 0,
+            decoded: None,
+        };
+        if fetched.batch.header.compression().ok() == Some(Compression::None) {
+            fetched.decoded = Some(fetched.decode_records(tp, 0)?);
+        }
+        Ok(fetched)
+    }
+
+    /// Counts `bytes` more of the response as held by this batch.
+    pub(crate) fn pin(&mut self, bytes: usize) {
+        self.pinned += bytes;
+    }
+
+    /// Bytes of the batch as stored (header and records section).
+    pub(crate) fn stored_size(&self) -> usize {
+        HEADER_LEN + self.batch.records_len()
+    }
+
+    /// Bytes this batch holds while undecoded, plus the message structs its records become
+    /// (so that the budget bounds the buffer's records, not only its bytes, as when they were
+    /// decoded at fetch time).
+    pub(crate) fn held_size(&self) -> usize {
+        if let Some(messages) = &self.decoded {
+            return messages.iter().map(Message::buffered_size).sum::<usize>() + self.pinned;
+        }
+        let records = usize::try_from(self.batch.header.record_count).unwrap_or(0);
+        std::mem::size_of::<Self>()
+            + HEADER_LEN
+            + self.batch.records_len()
+            + self.pinned
+            + records * std::mem::size_of::<Message>()
+    }
+
+    /// Decompresses (at most `limit` bytes) and decodes the batch's records at or after its
+    /// start offset into messages of `tp`; a batch that cannot be decoded is a
+    /// [`Error::CorruptBatch`].
+    pub(crate) fn decode(
+        mut self,
+        tp: &TopicPartition,
+        limit: usize,
+    ) -> Result<VecDeque<Message>, Error> {
+        match self.decoded.take() {
+            Some(messages) => Ok(messages),
+            None => self.decode_records(tp, limit),
+        }
+    }
+
+    fn decode_records(
+        &self,
+        tp: &TopicPartition,
+        limit: usize,
+    ) -> Result<VecDeque<Message>, Error> {
+        let header = &self.batch.header;
+        let records = self.batch.records(limit).map_err(|e| Error::CorruptBatch {
+            topic: tp.topic.to_string(),
+            partition: tp.partition,
+            offset: header.base_offset,
+            reason: e.to_string(),
+        })?;
+        let timestamp_type = header.timestamp_type();
+        let leader_epoch =
+            (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
+        let mut messages = VecDeque::with_capacity(records.len());
+        messages.extend(
+            records
+                .into_iter()
+                .filter(|r| r.offset >= self.from)
+                .map(|r| Message {
+                    topic: Arc::clone(&tp.topic),
+                    partition: tp.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    timestamp_type,
+                    key: r.key,
+                    value: r.value,
+                    headers: r.headers,
+                    leader_epoch,
+                }),
+        );
+        Ok(messages)
+    }
+}
