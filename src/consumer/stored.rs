@@ -5,7 +5,7 @@
 //! the coordinator for all of them at once, retries after `fetch.error.backoff.ms` on failure,
 //! and ends when none is waiting.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::sync::Arc;
 
 use tokio::time::Instant;
 
@@ -13,7 +13,7 @@ use crate::{
     error::{Error, KafkaCode, Result},
     group::coordinator::{Coordinator, Lane},
     state::{CommittedLookup, Shared},
-    wire::offset_fetch::{OffsetFetchRequest, OffsetFetchTopic},
+    wire::offset_fetch::OffsetFetchRequest,
 };
 
 /// Starts looking up the committed offsets of the partitions waiting for them, if any.
@@ -52,23 +52,10 @@ async fn fetch(
     coordinator: &Coordinator,
     lookups: &[CommittedLookup],
 ) -> Result<Vec<Option<i64>>> {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (tp, _) in lookups {
-        topics.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    let request = OffsetFetchRequest {
-        group_id: shared.config.group.group_id.clone().unwrap_or_default(),
-        topics: Some(
-            topics
-                .into_iter()
-                .map(|(name, partition_indexes)| OffsetFetchTopic {
-                    name: name.to_owned(),
-                    partition_indexes,
-                })
-                .collect(),
-        ),
-        require_stable: true,
-    };
+    let request = OffsetFetchRequest::for_partitions(
+        shared.config.group.group_id.clone().unwrap_or_default(),
+        lookups.iter().map(|(tp, _)| (&*tp.topic, tp.partition)),
+    );
     let timeout = shared.config.client.request_timeout;
     let response = coordinator
         .request(&shared.cluster, Lane::Prompt, request, timeout)
@@ -83,21 +70,13 @@ async fn fetch(
     lookups
         .iter()
         .map(|(tp, _)| {
-            let found = response
-                .topics
-                .iter()
-                .filter(|t| t.name == *tp.topic)
-                .flat_map(|t| &t.partitions)
-                .find(|p| p.partition_index == tp.partition);
-            match found {
-                Some(p) if p.error_code != 0 => Err(Error::Kafka {
+            response
+                .committed(&tp.topic, tp.partition)
+                .map_err(|code| Error::Kafka {
                     api: "OffsetFetch",
-                    code: KafkaCode(p.error_code),
+                    code: KafkaCode(code),
                     context: Some(tp.to_string()),
-                }),
-                Some(p) if p.committed_offset >= 0 => Ok(Some(p.committed_offset)),
-                _ => Ok(None),
-            }
+                })
         })
         .collect()
 }

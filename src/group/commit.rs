@@ -26,7 +26,7 @@ use crate::{
     types::TopicPartition,
     wire::{
         offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
-        offset_fetch::{OffsetFetchRequest, OffsetFetchTopic},
+        offset_fetch::OffsetFetchRequest,
     },
 };
 
@@ -202,23 +202,10 @@ pub(crate) async fn fetch_committed(
     member: &Member,
     partitions: &[TopicPartition],
 ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
-    let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for tp in partitions {
-        topics.entry(&tp.topic).or_default().push(tp.partition);
-    }
-    let request = OffsetFetchRequest {
-        group_id: member.group_id.clone(),
-        topics: Some(
-            topics
-                .into_iter()
-                .map(|(name, partition_indexes)| OffsetFetchTopic {
-                    name: name.to_owned(),
-                    partition_indexes,
-                })
-                .collect(),
-        ),
-        require_stable: true,
-    };
+    let request = OffsetFetchRequest::for_partitions(
+        member.group_id.clone(),
+        partitions.iter().map(|tp| (&*tp.topic, tp.partition)),
+    );
     let response = member.coordinator_request(request).await?;
     if let Some(code) = KafkaCode::from_code(response.error_code) {
         let e = Error::Kafka {
@@ -231,23 +218,14 @@ pub(crate) async fn fetch_committed(
     }
     let mut out = Vec::with_capacity(partitions.len());
     for tp in partitions {
-        let found = response
-            .topics
-            .iter()
-            .filter(|t| t.name == *tp.topic)
-            .flat_map(|t| &t.partitions)
-            .find(|p| p.partition_index == tp.partition);
-        match found {
-            Some(p) if p.error_code != 0 => {
-                return Err(Error::Kafka {
-                    api: "OffsetFetch",
-                    code: KafkaCode(p.error_code),
-                    context: Some(tp.to_string()),
-                });
-            }
-            Some(p) if p.committed_offset >= 0 => out.push((tp.clone(), Some(p.committed_offset))),
-            _ => out.push((tp.clone(), None)),
-        }
+        let committed = response
+            .committed(&tp.topic, tp.partition)
+            .map_err(|code| Error::Kafka {
+                api: "OffsetFetch",
+                code: KafkaCode(code),
+                context: Some(tp.to_string()),
+            })?;
+        out.push((tp.clone(), committed));
     }
     Ok(out)
 }

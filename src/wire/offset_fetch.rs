@@ -79,6 +79,33 @@ impl WireRequest for OffsetFetchRequest {
     }
 }
 
+impl OffsetFetchRequest {
+    /// A request for `group_id`'s committed offsets of `partitions` (topic, partition),
+    /// grouped by topic in name order, with `require_stable` set.
+    pub fn for_partitions<'a>(
+        group_id: String,
+        partitions: impl IntoIterator<Item = (&'a str, i32)>,
+    ) -> Self {
+        let mut topics: std::collections::BTreeMap<&str, Vec<i32>> = Default::default();
+        for (topic, partition) in partitions {
+            topics.entry(topic).or_default().push(partition);
+        }
+        Self {
+            group_id,
+            topics: Some(
+                topics
+                    .into_iter()
+                    .map(|(name, partition_indexes)| OffsetFetchTopic {
+                        name: name.to_owned(),
+                        partition_indexes,
+                    })
+                    .collect(),
+            ),
+            require_stable: true,
+        }
+    }
+}
+
 /// The coordinator's answer to an [`OffsetFetchRequest`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OffsetFetchResponse {
@@ -112,6 +139,24 @@ pub struct OffsetFetchResponsePartition {
     pub metadata: Option<String>,
     /// Partition-level error code, 0 when none.
     pub error_code: i16,
+}
+
+impl OffsetFetchResponse {
+    /// The committed offset of `topic`/`partition`: `Ok(None)` when the group has none (or the
+    /// response leaves the partition out), `Err(code)` for a partition-level error.
+    pub fn committed(&self, topic: &str, partition: i32) -> Result<Option<i64>, i16> {
+        let found = self
+            .topics
+            .iter()
+            .filter(|t| t.name == topic)
+            .flat_map(|t| &t.partitions)
+            .find(|p| p.partition_index == partition);
+        match found {
+            Some(p) if p.error_code != 0 => Err(p.error_code),
+            Some(p) if p.committed_offset >= 0 => Ok(Some(p.committed_offset)),
+            _ => Ok(None),
+        }
+    }
 }
 
 impl WireResponse for OffsetFetchResponse {
