@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! RKC_KAFKA_STATE_DIR=$PWD/target/sec-kafka KAFKA_CONTROLLER_OFFSET=90 \
-//!   testcontainers/kafka start --port 39900 --security ssl   # only to make the test PKI
+//!   testcontainers/kafka start --port 29900 --security ssl   # only to make the test PKI
 //! cargo run --release --example bench_tls_providers -- target/sec-kafka/security
 //! ```
 //!

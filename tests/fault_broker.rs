@@ -31,7 +31,7 @@ const WAIT: Duration = Duration::from_secs(40);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_node_restart_resumes_from_committed_offsets() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(1, 39700));
+    let cluster = Arc::new(PrivateCluster::start(1, 29700));
     let topic = unique("fault-restart");
     cluster.create_topic(&topic, 3, 1, &[]);
     produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 0, 50);
@@ -76,7 +76,7 @@ async fn single_node_restart_resumes_from_committed_offsets() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_brokers_gone_longer_than_session_timeout_then_back() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(1, 39710));
+    let cluster = Arc::new(PrivateCluster::start(1, 29710));
     let topic = unique("fault-gone");
     cluster.create_topic(&topic, 2, 1, &[]);
     produce_each(cluster.bootstrap(), &topic, &[0, 1], 0, 30);
@@ -140,7 +140,7 @@ async fn all_brokers_gone_longer_than_session_timeout_then_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_added_while_subscribed_are_picked_up() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(1, 39720));
+    let cluster = Arc::new(PrivateCluster::start(1, 29720));
     let topic = unique("fault-grow");
     cluster.create_topic(&topic, 2, 1, &[]);
     produce_each(cluster.bootstrap(), &topic, &[0, 1], 0, 20);
@@ -198,7 +198,7 @@ async fn partitions_added_while_subscribed_are_picked_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn topic_deleted_while_assigned_errors_without_hot_loop() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(1, 39730));
+    let cluster = Arc::new(PrivateCluster::start(1, 29730));
     let doomed = unique("fault-doomed");
     let kept = unique("fault-kept");
     cluster.create_topic(&doomed, 1, 1, &[]);
@@ -312,7 +312,7 @@ async fn topic_deleted_while_assigned_errors_without_hot_loop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_leader_failover() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(3, 39740));
+    let cluster = Arc::new(PrivateCluster::start(3, 29740));
     let topic = unique("fault-failover");
     cluster.create_topic(&topic, 3, 3, &["min.insync.replicas=2"]);
     produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 0, 50);
@@ -362,7 +362,7 @@ async fn three_brokers_leader_failover() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_coordinator_failover() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(3, 39750));
+    let cluster = Arc::new(PrivateCluster::start(3, 29750));
     let topic = unique("fault-coord");
     cluster.create_topic(&topic, 3, 3, &["min.insync.replicas=2"]);
     produce_each(cluster.bootstrap(), &topic, &[0, 1, 2], 0, 100);
@@ -438,7 +438,7 @@ fn longest_pause(times: &[f64], from: f64, to: f64) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_rolling_restart_while_a_producer_writes() {
     let _serial = serial().await;
-    let cluster = Arc::new(PrivateCluster::start(3, 39760));
+    let cluster = Arc::new(PrivateCluster::start(3, 29760));
     let topic = unique("fault-rolling");
     cluster.create_topic(&topic, 3, 3, &["min.insync.replicas=2"]);
     let group = unique("fault-rolling-g");

@@ -3,7 +3,7 @@
 //! every secured listener; each misconfiguration gives its own error, fast, and `rkc` exits 1.
 //!
 //! The secured cluster (`testcontainers/kafka start --security all`, one broker on ports
-//! 39900–39990, state in `target/sec-kafka`) is started once per run of this binary and left
+//! 29900–29990, state in `target/sec-kafka`) is started once per run of this binary and left
 //! running for the next run (`.ci/run` stops it at the end).
 
 mod support;
@@ -17,7 +17,7 @@ use rskafka_consumer::{
 use serde_json::Value;
 use support::{PeerProcess, json_lines, peer, repo_root, rkc_run, unique};
 
-const PORT: u16 = 39900;
+const PORT: u16 = 29900;
 const LIMIT: Duration = Duration::from_secs(60);
 const RECORDS_PER_PARTITION: usize = 10;
 
@@ -41,8 +41,8 @@ fn secured() -> &'static Secured {
                 .output()
                 .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher.display()))
         };
-        // Ports 399xx lie in Linux's ephemeral range: an outgoing connection elsewhere may
-        // hold one for a moment, and the broker then fails to bind. Try again.
+        // A node that fails to start (a port taken by another process for a moment) is
+        // retried; the ports are below the ephemeral range, so this is rare.
         let mut out = start();
         for _ in 0..2 {
             if out.status.success() {
@@ -587,8 +587,8 @@ async fn ca_directory_and_inline_ca_pem_are_trusted_like_a_ca_file() {
     let ca_pem = std::fs::read_to_string(pki("ca.pem")).unwrap();
     for (bootstrap, ca) in [
         // a directory of PEM files (the PKI dir also holds keys and other PEM certificates)
-        ("localhost:39910", format!("ssl.ca.location={}", pki(""))),
-        ("127.0.0.1:39910", format!("ssl.ca.pem={ca_pem}")),
+        ("localhost:29910", format!("ssl.ca.location={}", pki(""))),
+        ("127.0.0.1:29910", format!("ssl.ca.pem={ca_pem}")),
     ] {
         let out = support::rkc(&[
             "metadata",
@@ -646,14 +646,14 @@ fn oidc(endpoint_port: u16, secret: &str) -> Setup {
 
 #[tokio::test]
 async fn oidc_client_credentials_serve_the_same_records_as_to_librdkafka() {
-    let _endpoint = token_endpoint(39981, &[]);
-    everyone_reads_the_same_records_over(oidc(39981, "rkc-client-secret")).await;
+    let _endpoint = token_endpoint(29981, &[]);
+    everyone_reads_the_same_records_over(oidc(29981, "rkc-client-secret")).await;
 }
 
 #[tokio::test]
 async fn oidc_wrong_client_secret_is_a_token_error_that_hides_the_secret() {
-    let _endpoint = token_endpoint(39982, &[]);
-    let setup = oidc(39982, "wrong-password");
+    let _endpoint = token_endpoint(29982, &[]);
+    let setup = oidc(29982, "wrong-password");
     let err = library_error(&setup).await;
     assert!(
         matches!(
@@ -668,11 +668,11 @@ async fn oidc_wrong_client_secret_is_a_token_error_that_hides_the_secret() {
 
 #[tokio::test]
 async fn oidc_tokens_are_reused_and_fetched_anew_past_80_percent_of_their_lifetime() {
-    let mut endpoint = token_endpoint(39983, &["--lifetime", "5", "--client-id", "rkc-client"]);
-    let mut config = rskafka_consumer::ClientConfig::new("127.0.0.1:39970").unwrap();
+    let mut endpoint = token_endpoint(29983, &["--lifetime", "5", "--client-id", "rkc-client"]);
+    let mut config = rskafka_consumer::ClientConfig::new("127.0.0.1:29970").unwrap();
     config
         .apply_pairs(
-            oidc(39983, "rkc-client-secret")
+            oidc(29983, "rkc-client-secret")
                 .properties
                 .iter()
                 .map(String::as_str),
@@ -728,7 +728,7 @@ fn group_consumer_reads_everything_while_sasl_sessions_expire() {
     let mut rkc = support::RkcProcess::spawn(&[
         "consume",
         "-b",
-        "127.0.0.1:39980",
+        "127.0.0.1:29980",
         "-t",
         &topic,
         "-G",
@@ -770,7 +770,7 @@ fn secrets_stay_out_of_trace_logs() {
         ("SCRAM-SHA-512", "alice-secret"),
     ] {
         let out = Command::new(support::rkc_path())
-            .args(["metadata", "-b", "127.0.0.1:39930"])
+            .args(["metadata", "-b", "127.0.0.1:29930"])
             .args(["-X", "security.protocol=sasl_plaintext"])
             .args(["-X", &format!("sasl.mechanisms={mechanism}")])
             .args(["-X", "sasl.username=alice"])

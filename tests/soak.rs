@@ -2,7 +2,7 @@
 //! SIGKILLs / SIGSTOPs / SIGTERMs members, adds a 4th member for a while and cuts one member's
 //! network (loopback proxies), under an idempotent acks=all producer and a transactional
 //! producer that aborts every 3rd transaction, on a 12-partition topic (RF 3,
-//! min.insync.replicas=2) of a private 3-broker cluster (ports 39600–39602). Three
+//! min.insync.replicas=2) of a private 3-broker cluster (ports 29600–29602). Three
 //! cooperative-sticky members with `--commit sync` and a 6 s session read it; everything they
 //! print is timed as it arrives and judged by the checker (`soak/checker.rs`, whose module
 //! documentation defines every invariant precisely): nothing acknowledged lost, no aborted
@@ -36,8 +36,8 @@ mod trace;
 use checker::{Invariant, check};
 use trace::{Exit, Fate, GroupChange, GroupEvent, Handout, MemberLife, Trace};
 
-/// The private cluster's first port (this suite's range is 39600–39699).
-const PORT: u16 = 39600;
+/// The private cluster's first port (this suite's range is 29600–29699).
+const PORT: u16 = 29600;
 
 fn soak(default_seconds: f64) {
     let seed = std::env::var("RKC_SOAK_SEED")

@@ -1272,13 +1272,25 @@ impl PrivateCluster {
             brokers,
             bootstrap: String::new(),
         };
-        let out = cluster.launcher(&[
+        let args = [
             "start",
             "--brokers",
             &brokers.to_string(),
             "--port",
             &port.to_string(),
-        ]);
+        ];
+        // A port taken by another process for a moment makes a node exit during startup
+        // (BindException); the launcher has cleaned up by then, so starting again is safe.
+        let mut out = cluster.run_launcher(&args);
+        for _ in 0..2 {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !stderr.contains("BindException") {
+                break;
+            }
+            eprintln!("[cluster {port}] a port was taken during startup; starting again");
+            out = cluster.run_launcher(&args);
+        }
+        let out = cluster.check_launcher(&args, out);
         cluster.bootstrap = String::from_utf8_lossy(&out.stdout)
             .lines()
             .last()
@@ -1289,6 +1301,11 @@ impl PrivateCluster {
     }
 
     fn launcher(&self, args: &[&str]) -> Output {
+        let out = self.run_launcher(args);
+        self.check_launcher(args, out)
+    }
+
+    fn run_launcher(&self, args: &[&str]) -> Output {
         let launcher = repo_root().join("testcontainers/kafka");
         let started = Instant::now();
         let out = Command::new(&launcher)
@@ -1297,17 +1314,21 @@ impl PrivateCluster {
             .env_remove("KAFKA_BOOTSTRAP")
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher.display()));
-        assert!(
-            out.status.success(),
-            "testcontainers/kafka {args:?} (state {}) failed:\n{}",
-            self.state.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
         eprintln!(
             "[cluster {}] kafka {} took {:.1} s",
             self.port,
             args.join(" "),
             started.elapsed().as_secs_f64()
+        );
+        out
+    }
+
+    fn check_launcher(&self, args: &[&str], out: Output) -> Output {
+        assert!(
+            out.status.success(),
+            "testcontainers/kafka {args:?} (state {}) failed:\n{}",
+            self.state.display(),
+            String::from_utf8_lossy(&out.stderr)
         );
         out
     }
