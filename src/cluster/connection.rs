@@ -6,15 +6,27 @@
 //! flight on one connection; it has no timeouts of its own, so every await here is bounded by
 //! `socket.connection.setup.timeout.ms` or `socket.timeout.ms`. A connection that failed once is
 //! poisoned for good: the owner drops it and connects anew.
+//!
+//! KIP-368: when the broker gives a SASL session a lifetime (`connections.max.reauth.ms`, or an
+//! OAUTHBEARER token's expiry), a task of the connection re-authenticates in band before it
+//! ends; a broker closes a connection whose session expired at its next request. Invariant: no
+//! request is sent while a re-authentication runs — requests pass the connection's [`AuthGate`]
+//! shared, the re-authentication exclusively (tokio's fair lock lets it in once the requests
+//! already sent have their responses, and holds back new ones meanwhile). Without a session
+//! lifetime there is no gate and no task.
 
-use std::{io, sync::Arc, time::Duration};
+use std::{
+    io,
+    sync::{Arc, Weak},
+    time::Duration,
+};
 
 use rskafka::messenger::{Messenger, RequestError, SyncVersionsError};
-use tokio::net::TcpStream;
+use tokio::{net::TcpStream, sync::RwLock, task::JoinHandle};
 use tokio_rustls::TlsConnector;
 
 use crate::{
-    config::{BrokerAddress, ClientConfig},
+    config::{BrokerAddress, ClientConfig, SaslConfig},
     error::{Error, Result, TlsFailure},
     wire::{Request, WireRequest},
 };
@@ -25,8 +37,26 @@ use super::{sasl, tls, transport::BrokerStream};
 #[derive(Debug)]
 pub(crate) struct BrokerConnection {
     broker: String,
-    messenger: Messenger<BrokerStream>,
+    messenger: Arc<Messenger<BrokerStream>>,
     request_timeout: Duration,
+    /// Present while the SASL session has a lifetime (KIP-368).
+    reauthentication: Option<Reauthentication>,
+}
+
+/// Requests pass shared, a re-authentication exclusively (see the module doc).
+type AuthGate = RwLock<()>;
+
+/// The re-authentication task of one connection and the gate it shares with requests.
+#[derive(Debug)]
+struct Reauthentication {
+    gate: Arc<AuthGate>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Reauthentication {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl BrokerConnection {
@@ -74,27 +104,43 @@ impl BrokerConnection {
                 .sync_versions()
                 .await
                 .map_err(|e| handshake_error(&broker, security.protocol.uses_tls(), &e))?;
+            let mut lifetime = None;
             if security.protocol.uses_sasl() {
-                sasl::authenticate(&messenger, &security.sasl)
+                lifetime = sasl::authenticate(&messenger, &security.sasl)
                     .await
                     .map_err(|failure| Error::Sasl {
                         broker: broker.clone(),
                         failure,
-                    })?;
+                    })?
+                    .lifetime;
             }
-            Ok::<_, Error>(messenger)
+            Ok::<_, Error>((messenger, lifetime))
         };
-        let messenger = tokio::time::timeout(config.connect_timeout, setup)
+        let (messenger, lifetime) = tokio::time::timeout(config.connect_timeout, setup)
             .await
             .map_err(|_| Error::ConnectTimeout {
                 broker: broker.clone(),
                 timeout: config.connect_timeout,
             })??;
-        tracing::debug!(%broker, protocol = %security.protocol, "connected");
+        tracing::debug!(%broker, protocol = %security.protocol, ?lifetime, "connected");
+        let messenger = Arc::new(messenger);
+        let reauthentication = lifetime.map(|lifetime| {
+            let gate = Arc::new(AuthGate::default());
+            let task = tokio::spawn(reauthenticate(
+                Arc::downgrade(&messenger),
+                Arc::clone(&gate),
+                security.sasl.clone(),
+                lifetime,
+                broker.clone(),
+                config.connect_timeout,
+            ));
+            Reauthentication { gate, task }
+        });
         Ok(Self {
             broker,
             messenger,
             request_timeout: config.request_timeout,
+            reauthentication,
         })
     }
 
@@ -115,13 +161,22 @@ impl BrokerConnection {
         request: R,
         timeout: Duration,
     ) -> Result<R::Response> {
-        let response = tokio::time::timeout(timeout, self.messenger.request(Request(request)))
-            .await
-            .map_err(|_| Error::RequestTimeout {
-                broker: self.broker.clone(),
-                api: R::NAME,
-                timeout,
-            })?;
+        let send = async {
+            // Shared with other requests; waits only while a re-authentication runs.
+            let _pass = match &self.reauthentication {
+                Some(r) => Some(r.gate.read().await),
+                None => None,
+            };
+            self.messenger.request(Request(request)).await
+        };
+        let response =
+            tokio::time::timeout(timeout, send)
+                .await
+                .map_err(|_| Error::RequestTimeout {
+                    broker: self.broker.clone(),
+                    api: R::NAME,
+                    timeout,
+                })?;
         response
             .map(|r| r.0)
             .map_err(|e| self.request_error(R::NAME, e))
@@ -132,6 +187,56 @@ impl BrokerConnection {
             broker: self.broker.clone(),
             api,
             reason: e.to_string(),
+        }
+    }
+}
+
+/// When to re-authenticate a session of `lifetime`: at 85 % of it (as Java's client, which
+/// picks 85-95 %), but at least a second before it ends so that a long poll already in flight
+/// can finish first, and never before half of it.
+fn reauthentication_delay(lifetime: Duration) -> Duration {
+    lifetime
+        .mul_f64(0.85)
+        .min(lifetime.saturating_sub(Duration::from_secs(1)))
+        .max(lifetime / 2)
+}
+
+/// Re-authenticates the connection's SASL session before each lifetime the broker grants ends.
+/// Ends when the connection is dropped, the broker stops limiting the session, or a
+/// re-authentication fails (the broker then closes the connection at its next request, and the
+/// owner connects anew, as after any lost connection).
+async fn reauthenticate(
+    messenger: Weak<Messenger<BrokerStream>>,
+    gate: Arc<AuthGate>,
+    sasl: SaslConfig,
+    mut lifetime: Duration,
+    broker: String,
+    timeout: Duration,
+) {
+    loop {
+        tokio::time::sleep(reauthentication_delay(lifetime)).await;
+        let Some(messenger) = messenger.upgrade() else {
+            return;
+        };
+        let exclusive = gate.write().await;
+        let outcome = tokio::time::timeout(timeout, sasl::authenticate(&messenger, &sasl)).await;
+        drop(exclusive);
+        match outcome {
+            Ok(Ok(session)) => {
+                tracing::debug!(%broker, lifetime = ?session.lifetime, "SASL session re-authenticated");
+                match session.lifetime {
+                    Some(next) => lifetime = next,
+                    None => return,
+                }
+            }
+            Ok(Err(failure)) => {
+                tracing::warn!(%broker, %failure, "SASL re-authentication failed; reconnecting at the next request");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!(%broker, ?timeout, "SASL re-authentication timed out; reconnecting at the next request");
+                return;
+            }
         }
     }
 }
@@ -211,5 +316,22 @@ fn handshake_error(broker: &str, tls: bool, e: &SyncVersionsError) -> Error {
     Error::Handshake {
         broker: broker.to_owned(),
         reason: e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reauthentication_leaves_room_for_a_long_poll_and_never_starts_before_half_the_lifetime() {
+        let s = Duration::from_secs;
+        assert_eq!(reauthentication_delay(s(3600)), s(3060));
+        assert_eq!(reauthentication_delay(s(5)), s(4));
+        assert_eq!(reauthentication_delay(s(2)), s(1));
+        assert_eq!(
+            reauthentication_delay(Duration::from_millis(800)),
+            Duration::from_millis(400)
+        );
     }
 }

@@ -1,21 +1,35 @@
-//! SASL authentication of a fresh connection (after ApiVersions, before any other request):
-//! PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER (OIDC client credentials, or unsecured JWTs for
-//! tests) through rskafka's SaslHandshake v1 + SaslAuthenticate exchange (its pure-Rust
-//! `rsasl` does the mechanism steps).
+//! SASL authentication of a connection: PLAIN, SCRAM-SHA-256/512 and OAUTHBEARER (OIDC client
+//! credentials, or unsecured JWTs for tests) through SaslHandshake v1 + SaslAuthenticate, with
+//! the pure-Rust `rsasl` doing the mechanism steps. The same exchange runs once after
+//! ApiVersions on a fresh connection and again, in band, whenever the broker gave the session a
+//! lifetime (KIP-368 re-authentication, see `connection.rs`).
 //!
 //! Invariants: credentials leave this module only towards the broker; every failure is a
-//! [`SaslFailure`] that names the mechanism, never the user's password or token.
+//! [`SaslFailure`] that names the mechanism, never the user's password or token; each exchange
+//! builds its `rsasl` configuration anew, so an OAUTHBEARER re-authentication presents a token
+//! that is current at that moment.
 
 use std::{
+    io::Cursor,
     sync::Arc,
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use base64::Engine as _;
+use rsasl::{
+    callback::{Context, Request, SessionCallback, SessionData},
+    config::SASLConfig,
+    mechname::Mechname,
+    prelude::{SASLClient, SessionError},
+    property::{OAuthBearerKV, OAuthBearerToken},
+};
 use rskafka::{
     client::{Credentials, OauthBearerCredentials, SaslConfig as RskafkaSasl},
     messenger::{Messenger, SaslError},
-    protocol::error::Error as ApiError,
+    protocol::{
+        error::Error as ApiError,
+        messages::{SaslAuthenticateRequest, SaslHandshakeRequest},
+    },
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -24,20 +38,121 @@ use crate::{
     error::SaslFailure,
 };
 
-/// Authenticates `messenger` with `sasl`.
+/// An authenticated SASL session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SaslSession {
+    /// How long the broker lets the session live before the client must re-authenticate
+    /// (SaslAuthenticate v1+ `session_lifetime_ms`, set by `connections.max.reauth.ms` or the
+    /// token's expiry); `None` when the broker sets no limit.
+    pub(crate) lifetime: Option<Duration>,
+}
+
+/// Authenticates `messenger` with `sasl`: on a fresh connection after ApiVersions, or again on
+/// a live one to re-authenticate (KIP-368; the caller sends nothing else meanwhile).
 pub(crate) async fn authenticate<RW>(
     messenger: &Messenger<RW>,
     sasl: &SaslConfig,
-) -> Result<(), SaslFailure>
+) -> Result<SaslSession, SaslFailure>
 where
     RW: AsyncRead + AsyncWrite + Send + 'static,
 {
     let mechanism = sasl.mechanism.name();
-    let config = rskafka_config(sasl)?;
-    messenger
-        .do_sasl(config)
+    let credentials = rskafka_config(sasl)?;
+    exchange(messenger, mechanism, &credentials)
         .await
         .map_err(|e| failure(mechanism, e))
+}
+
+/// SaslHandshake, then SaslAuthenticate rounds until the mechanism is done.
+async fn exchange<RW>(
+    messenger: &Messenger<RW>,
+    mechanism: &'static str,
+    credentials: &RskafkaSasl,
+) -> Result<SaslSession, SaslError>
+where
+    RW: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let handshake = messenger
+        .request(SaslHandshakeRequest::new(mechanism))
+        .await?;
+    if let Some(code) = handshake.error_code {
+        return Err(SaslError::ApiError(code));
+    }
+    let wanted = Mechname::parse(mechanism.as_bytes())?;
+    let enabled = handshake.mechanisms.0.unwrap_or_default();
+    if !enabled.iter().any(|m| m.0 == mechanism) {
+        return Err(SaslError::UnsupportedSaslMechanism);
+    }
+    let client = SASLClient::new(rsasl_config(credentials).await?);
+    let mut session = client
+        .start_suggested(&[wanted])
+        .map_err(|_| SaslError::UnsupportedSaslMechanism)?;
+    let mut received: Option<Vec<u8>> = None;
+    let mut lifetime = None;
+    loop {
+        let mut outgoing = Cursor::new(Vec::new());
+        let state = session.step(received.as_deref(), &mut outgoing)?;
+        if state.has_sent_message() {
+            let response = messenger
+                .request(SaslAuthenticateRequest::new(outgoing.into_inner()))
+                .await?;
+            if let Some(code) = response.error_code {
+                return Err(SaslError::ApiError(code));
+            }
+            lifetime = response
+                .session_lifetime_ms
+                .and_then(|ms| u64::try_from(ms.0).ok())
+                .filter(|&ms| ms > 0)
+                .map(Duration::from_millis);
+            received = Some(response.auth_bytes.0);
+        }
+        if state.is_finished() {
+            return Ok(SaslSession { lifetime });
+        }
+    }
+}
+
+/// The `rsasl` configuration for one exchange (an OAUTHBEARER token is fetched here).
+async fn rsasl_config(credentials: &RskafkaSasl) -> Result<Arc<SASLConfig>, SaslError> {
+    match credentials {
+        RskafkaSasl::Plain(c) | RskafkaSasl::ScramSha256(c) | RskafkaSasl::ScramSha512(c) => Ok(
+            SASLConfig::with_credentials(None, c.username.clone(), c.password.clone())?,
+        ),
+        RskafkaSasl::Oauthbearer(c) => {
+            let token = (*c.callback)().await.map_err(SaslError::Callback)?;
+            Ok(SASLConfig::builder()
+                .with_default_mechanisms()
+                .with_callback(BearerToken {
+                    token,
+                    extensions: c.bearer_kvs.clone(),
+                })?)
+        }
+    }
+}
+
+/// Answers `rsasl`'s OAUTHBEARER questions with one token and its extensions.
+struct BearerToken {
+    token: String,
+    extensions: Vec<(String, String)>,
+}
+
+impl SessionCallback for BearerToken {
+    fn callback(
+        &self,
+        _session: &SessionData,
+        _context: &Context<'_>,
+        request: &mut Request<'_>,
+    ) -> Result<(), SessionError> {
+        let extensions: Vec<(&str, &str)> = self
+            .extensions
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        request
+            .satisfy::<OAuthBearerKV>(&extensions)?
+            .satisfy::<OAuthBearerToken>(&self.token)?;
+        Ok(())
+    }
 }
 
 fn failure(mechanism: &'static str, error: SaslError) -> SaslFailure {
