@@ -62,6 +62,7 @@
 
 mod error;
 mod headers;
+pub mod replay;
 pub mod route;
 
 pub use super::sink::{DeadLetter, DlqReceipt};
