@@ -336,3 +336,20 @@ fn a_missing_dlq_topic_is_an_error_not_a_wait() {
         out.stderr
     );
 }
+
+#[test]
+fn bad_arguments_exit_2_before_anything_is_read() {
+    let dlq = unique("replay-args");
+    for extra in [
+        vec!["--to", dlq.as_str()],
+        vec!["-X", "enable.auto.commit=true"],
+        vec!["-X", "acks=1"],
+        vec!["-X", "no.such.property=1"],
+    ] {
+        let mut args = vec!["dlq", "replay", "-b", bootstrap(), "--from", &dlq];
+        args.extend_from_slice(&extra);
+        let out = rkc_run(&args, Duration::from_secs(30));
+        assert_eq!(out.code, 2, "{extra:?}: {out:#?}");
+        assert!(out.messages.is_empty(), "{extra:?}: {out:#?}");
+    }
+}

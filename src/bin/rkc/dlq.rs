@@ -61,6 +61,13 @@ fn config(args: &ReplayArgs) -> Result<ReplayConfig, rskafka_consumer::ConfigErr
                 })?;
         config.set(name.trim(), value)?;
     }
+    if args.to.as_deref() == Some(args.from.as_str()) {
+        return Err(rskafka_consumer::ConfigError::InvalidValue {
+            name: "--to".into(),
+            value: args.from.clone(),
+            reason: "the destination must not be the dead-letter topic replayed (--from)".into(),
+        });
+    }
     config.to = args.to.clone();
     config.limit = args.count;
     Ok(config)

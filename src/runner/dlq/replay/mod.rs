@@ -252,8 +252,20 @@ impl Replay {
     ///
     /// # Errors
     /// [`ReplayError::TopicMissing`], [`ReplayError::Kafka`] when the cluster cannot be
-    /// reached, [`ReplayError::Producer`] when the producer cannot start.
+    /// reached (or with a [`ConfigError`] when `to` is the DLQ topic itself),
+    /// [`ReplayError::Producer`] when the producer cannot start.
     pub async fn start(config: ReplayConfig) -> Result<Self, ReplayError> {
+        if config.to.as_deref() == Some(config.from.as_str()) {
+            // Every copy would be read again: the replay would never catch up.
+            return Err(ReplayError::Kafka(
+                ConfigError::InvalidValue {
+                    name: "to".into(),
+                    value: config.from.clone(),
+                    reason: "the destination must not be the dead-letter topic replayed".into(),
+                }
+                .into(),
+            ));
+        }
         let consumer = Consumer::new(config.consumer.clone()).await?;
         let metadata = consumer
             .metadata(Some(std::slice::from_ref(&config.from)))
