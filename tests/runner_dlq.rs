@@ -4,7 +4,8 @@
 //! key, value, headers and timestamp plus the provenance headers of the configured style;
 //! everything else is processed; the group's committed offsets reach the log end. A missing
 //! DLQ topic stalls its partition at the failing message (one `dlq_unavailable` event) until
-//! the topic is created.
+//! the topic is created. Flaky messages (retryable once) succeed on their second attempt and
+//! never reach the DLQ.
 
 mod support;
 
@@ -21,15 +22,20 @@ use support::{
 };
 
 /// The exec handler: exit 1 (permanent) for the (partition, offset) pairs in POISON, 75
-/// (retryable) for those in FLAKY, every time; otherwise logs "partition offset" to LOG.
-/// Lists are space-separated "p:o" items.
+/// (retryable) for those in FLAKY, every time, and for those in RECOVER on the first attempt
+/// only (`RKC_ATTEMPT` 1); otherwise logs "partition offset" to LOG (and, for RECOVER,
+/// "partition offset attempt" to LOG.attempts). Lists are space-separated "p:o" items.
 const HANDLER: &str = r#"#!/bin/sh
 exec >/dev/null
-log="$1"; poison=" $2 "; flaky=" $3 "
+log="$1"; poison=" $2 "; flaky=" $3 "; recover=" $4 "
 cat >/dev/null
 me="$RKC_PARTITION:$RKC_OFFSET"
 case "$poison" in *" $me "*) echo "first line" >&2; echo "rejected $me: not an order" >&2; exit 1;; esac
 case "$flaky" in *" $me "*) echo "downstream busy at $me" >&2; exit 75;; esac
+case "$recover" in *" $me "*)
+  echo "$RKC_PARTITION $RKC_OFFSET $RKC_ATTEMPT" >> "$log.attempts"
+  if [ "$RKC_ATTEMPT" = 1 ]; then echo "flaky at $me" >&2; exit 75; fi;;
+esac
 echo "$RKC_PARTITION $RKC_OFFSET" >> "$log"
 "#;
 
@@ -80,6 +86,18 @@ impl Setup {
     /// Starts `rkc run` with the exec handler failing `poison` (permanent) and `flaky`
     /// (retryable) messages, 2 attempts with short backoffs, and `dlq` as the `[dlq]` section.
     fn run(&self, poison: &[(i32, i64)], flaky: &[(i32, i64)], dlq: &str) -> RkcProcess {
+        self.run_recovering(poison, flaky, &[], dlq)
+    }
+
+    /// As [`Setup::run`], with `recover` messages failing (retryable) on their first attempt
+    /// only.
+    fn run_recovering(
+        &self,
+        poison: &[(i32, i64)],
+        flaky: &[(i32, i64)],
+        recover: &[(i32, i64)],
+        dlq: &str,
+    ) -> RkcProcess {
         let list = |l: &[(i32, i64)]| {
             l.iter()
                 .map(|(p, o)| format!("{p}:{o}"))
@@ -97,7 +115,7 @@ impl Setup {
 topics = ["{topic}"]
 [handler]
 kind = "exec"
-command = ["sh", "{handler}", "{log}", "{poison}", "{flaky}"]
+command = ["sh", "{handler}", "{log}", "{poison}", "{flaky}", "{recover}"]
 [retry]
 max_attempts = 2
 initial_backoff = "50ms"
@@ -112,6 +130,7 @@ max_backoff = "200ms"
             log = self.path("log").display(),
             poison = list(poison),
             flaky = list(flaky),
+            recover = list(recover),
         );
         let config = self.path("run.toml");
         std::fs::write(&config, text).unwrap();
@@ -267,6 +286,13 @@ fn check_dead_letters(
                     json!(["kafka_dlt-exception-message", message]),
                 ])
             }
+            "streams" => headers.extend([
+                json!(["__streams.errors.exception", class]),
+                json!(["__streams.errors.message", message]),
+                json!(["__streams.errors.topic", s.topic]),
+                json!(["__streams.errors.partition", partition.to_string()]),
+                json!(["__streams.errors.offset", offset.to_string()]),
+            ]),
             _ => unreachable!(),
         }
         headers.push(json!(["dlq.consumer.group", s.group]));
@@ -386,6 +412,85 @@ fn spring_style_dead_letters_carry_spring_headers() {
     assert_eq!(
         s.processed().into_iter().collect::<BTreeSet<_>>(),
         expected_processed(1, 8, &failed)
+    );
+}
+
+#[test]
+fn streams_style_dead_letters_carry_kip_1034_headers() {
+    use Failure::{Exhausted, Permanent};
+    let s = Setup::new("run-dlq-streams", 2, 6);
+    create_topic(&s.dlq(), 2);
+    let failed = [
+        ((0, 3), Permanent),
+        ((1, 4), Exhausted),
+        ((1, 5), Permanent),
+    ];
+    let (poison, flaky) = split(&failed);
+    let mut p = s.run(&poison, &flaky, "header_style = \"streams\"");
+    s.wait_committed(&mut p, &BTreeMap::from([(0, 6), (1, 6)]));
+    Setup::stop(&mut p);
+
+    check_dead_letters(&s, &p, &failed, "streams");
+    assert_eq!(
+        s.processed().into_iter().collect::<BTreeSet<_>>(),
+        expected_processed(2, 6, &failed)
+    );
+}
+
+#[test]
+fn flaky_messages_succeed_on_a_later_attempt_and_commits_reach_the_end() {
+    use Failure::Permanent;
+    let s = Setup::new("run-dlq-flaky", 2, 10);
+    create_topic(&s.dlq(), 2);
+    let recover = [(0, 2), (0, 9), (1, 0), (1, 5)];
+    let failed = [((1, 6), Permanent)];
+    let (poison, flaky) = split(&failed);
+    let mut p = s.run_recovering(&poison, &flaky, &recover, "");
+    s.wait_committed(&mut p, &BTreeMap::from([(0, 10), (1, 10)]));
+    Setup::stop(&mut p);
+
+    // Each flaky message failed once (a retry event for attempt 1), then was processed on
+    // attempt 2; none reached the DLQ.
+    let processed = s.processed();
+    assert_eq!(
+        processed.iter().copied().collect::<BTreeSet<_>>(),
+        expected_processed(2, 10, &failed)
+    );
+    let attempts: BTreeSet<(i32, i64, u32)> = std::fs::read_to_string(s.path("log.attempts"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+            )
+        })
+        .collect();
+    let want: BTreeSet<(i32, i64, u32)> = recover
+        .iter()
+        .flat_map(|&(p, o)| [(p, o, 1), (p, o, 2)])
+        .collect();
+    assert_eq!(attempts, want);
+    for (partition, offset) in recover {
+        let retries: Vec<&Value> = p
+            .events_of("retry")
+            .into_iter()
+            .filter(|e| e["partition"] == partition && e["offset"] == offset)
+            .collect();
+        assert_eq!(retries.len(), 1, "{}", p.describe());
+        assert_eq!(retries[0]["attempt"], 1, "{}", retries[0]);
+        assert_eq!(
+            retries[0]["error"],
+            format!("flaky at {partition}:{offset}")
+        );
+    }
+    check_dead_letters(&s, &p, &failed, "connect");
+    assert_eq!(
+        processed.len(),
+        expected_processed(2, 10, &failed).len(),
+        "each message processed once: {processed:?}"
     );
 }
 

@@ -133,7 +133,9 @@ pub struct HandlerConfig {
     pub max_in_flight: usize,
     /// For `exec`: the program and its arguments.
     pub command: Option<Vec<String>>,
-    /// For `http`: where to POST (`http://host:port/path`).
+    /// For `http`: where to POST (`http://host:port/path` or `https://…`; https trusts
+    /// `[kafka] "https.ca.location"` / `"https.ca.pem"`, else the system roots, else the
+    /// embedded Mozilla roots).
     pub url: Option<String>,
 }
 
@@ -399,12 +401,14 @@ impl RunnerConfig {
                 }
             }
             HandlerKind::Http => match self.handler.url.as_deref() {
-                None => return bad("handler.url", "kind = \"http\" needs url = \"http://…\""),
-                Some(u) if !u.starts_with("http://") => {
+                None => {
                     return bad(
                         "handler.url",
-                        "an http:// URL (https is not supported yet: use a local sidecar)",
+                        "kind = \"http\" needs url = \"http://…\" or \"https://…\"",
                     );
+                }
+                Some(u) if !u.starts_with("http://") && !u.starts_with("https://") => {
+                    return bad("handler.url", "an http:// or https:// URL");
                 }
                 Some(_) => {}
             },
@@ -583,6 +587,20 @@ topics = ["orders"]
 
         let e = parse(&MINIMAL.replace("\"group.id\" = \"g\"", "")).unwrap_err();
         assert_eq!(e.key, "kafka.\"group.id\"");
+    }
+
+    #[test]
+    fn http_handler_urls_are_http_or_https() {
+        let with_url = |url: &str| {
+            parse(&format!(
+                "{MINIMAL}\n[handler]\nkind = \"http\"\nurl = \"{url}\"\n"
+            ))
+        };
+        assert!(with_url("http://127.0.0.1:8080/orders").is_ok());
+        assert!(with_url("https://orders.internal/ingest").is_ok());
+        let e = with_url("ftp://orders.internal/").unwrap_err();
+        assert_eq!(e.key, "handler.url");
+        assert!(e.expected.contains("https://"), "{e}");
     }
 
     #[test]

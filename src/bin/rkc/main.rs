@@ -4,6 +4,7 @@
 //! 2 invalid usage or configuration; `rkc run` adds 128 + N after a second signal N.
 
 mod consume;
+mod dlq;
 mod group;
 mod metadata;
 mod output;
@@ -32,6 +33,8 @@ enum Command {
     Group(group::Args),
     /// Run a handler on every message: retries, dead letters, graceful shutdown.
     Run(run::Args),
+    /// Dead-letter topics: replay them to their original topics.
+    Dlq(dlq::Args),
 }
 
 /// Options every subcommand that talks to a cluster shares.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
     };
     let command = match cli.command {
         Command::Run(args) => return runtime.block_on(run::main(args)),
+        Command::Dlq(args) => return runtime.block_on(dlq::main(args)),
         other => other,
     };
     let result = runtime.block_on(async {
@@ -84,7 +88,7 @@ fn main() -> ExitCode {
             Command::Metadata(args) => metadata::run(args).await,
             Command::Consume(args) => consume::run(args).await,
             Command::Group(args) => group::run(args).await,
-            Command::Run(_) => unreachable!("handled above"),
+            Command::Run(_) | Command::Dlq(_) => unreachable!("handled above"),
         }
     });
     match result {

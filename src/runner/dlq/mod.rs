@@ -14,6 +14,10 @@
 //!   the writer; the partition is the source's when the DLQ topic has it, else murmur2 on the
 //!   key, else round robin (see [`route`]).
 //!
+//! Dead letters go back to their original topics with [`replay`] (`rkc dlq replay`), which
+//! reads the provenance headers of every style this writer (and Connect, Spring, Streams)
+//! writes.
+//!
 //! # Examples
 //! A runner whose failed messages go to the DLQ `[dlq]` describes (`DlqWriter` is a
 //! [`DeadLetterSink`]):
@@ -62,6 +66,7 @@
 
 mod error;
 mod headers;
+pub mod replay;
 pub mod route;
 
 pub use super::sink::{DeadLetter, DlqReceipt};

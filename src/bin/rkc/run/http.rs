@@ -1,11 +1,15 @@
 //! `kind = "http"`: POST each message to a URL (the sidecar pattern), over a pure-Rust HTTP/1
-//! client (hyper) on plain TCP.
+//! client (hyper) on plain TCP (`http://`) or TLS (`https://`: rustls with the same pure-Rust
+//! graviola provider as the broker connections; the server certificate is checked against
+//! `[kafka] "https.ca.location"` / `"https.ca.pem"`, else the system roots, else the embedded
+//! Mozilla roots, and must name the URL's host).
 //!
 //! The value is the body; `X-Rkc-Topic`, `X-Rkc-Partition`, `X-Rkc-Offset`,
 //! `X-Rkc-Timestamp`, `X-Rkc-Attempt`, `X-Rkc-Key` (absent for a null key; `X-Rkc-Key-B64`
 //! when the key is not printable ASCII) and `X-Rkc-Headers` (JSON, as `RKC_HEADERS`) carry
-//! the metadata. 2xx = done; 408, 429, 5xx and connection errors = retryable, with
-//! `Retry-After` (seconds) as the earliest next attempt; any other status = permanent.
+//! the metadata. 2xx = done; 408, 429, 5xx and connection errors (a failed TLS handshake
+//! included: it may be fixed without touching the message) = retryable, with `Retry-After`
+//! (seconds) as the earliest next attempt; any other status = permanent.
 
 use std::time::Duration;
 
@@ -14,13 +18,16 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, header::HeaderValue};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
 };
 use rskafka_consumer::{
     Message,
-    runner::{Handler, HandlerError, current_attempt},
+    cluster::tls_client_config,
+    config::TlsConfig,
+    runner::{Handler, HandlerError, RunnerConfig, current_attempt},
 };
 
 /// The most of a response body kept as the error message.
@@ -29,16 +36,56 @@ const MAX_ERROR_BYTES: usize = 1024;
 /// POSTs messages to `url`.
 pub(crate) struct HttpHandler {
     url: hyper::Uri,
-    client: Client<HttpConnector, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
 }
 
 impl HttpHandler {
-    /// A handler for `url` (checked to be `http://…` by the configuration).
-    pub(crate) fn new(url: &str) -> Result<Self, String> {
-        let url: hyper::Uri = url.parse().map_err(|e| format!("`{url}`: {e}"))?;
-        let client = Client::builder(TokioExecutor::new()).build_http();
+    /// A handler for `[handler] url` (checked to be `http://…` or `https://…` by the
+    /// configuration), trusting the `[kafka]` `https.ca.*` CAs for https.
+    ///
+    /// # Errors
+    /// The key and what is wrong with it: an unparsable URL, an unusable CA file.
+    pub(crate) fn new(config: &RunnerConfig) -> Result<Self, String> {
+        let url = config.handler.url.as_deref().unwrap_or_default();
+        let url: hyper::Uri = url
+            .parse()
+            .map_err(|e| format!("`handler.url`: `{url}`: {e}"))?;
+        let https_ca = |e: &dyn std::fmt::Display| {
+            format!("`kafka.\"https.ca.location\"` / `\"https.ca.pem\"`: {e}")
+        };
+        let sasl = config
+            .consumer_config()
+            .map_err(|e| e.to_string())?
+            .client
+            .security
+            .sasl;
+        let tls = tls_client_config(&TlsConfig {
+            ca_location: sasl.https_ca_location,
+            ca_pem: sasl.https_ca_pem,
+            ..TlsConfig::default()
+        })
+        .map_err(|e| https_ca(&e))?;
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config((*tls).clone())
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new()).build(connector);
         Ok(Self { url, client })
     }
+}
+
+/// `e` and its sources, `: `-separated (hyper's own message alone says only "client error
+/// (Connect)"; the cause, e.g. an untrusted certificate, is further down).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn header(value: impl Into<String>) -> HeaderValue {
@@ -99,7 +146,7 @@ impl Handler for HttpHandler {
                     .with_class("HttpRequest")
             })?;
             let response = self.client.request(req).await.map_err(|e| {
-                HandlerError::retryable(format!("POST {}: {e}", self.url))
+                HandlerError::retryable(format!("POST {}: {}", self.url, chain(&e)))
                     .with_class("ConnectionError")
             })?;
             let status = response.status();

@@ -47,9 +47,7 @@ fn handler(config: &RunnerConfig) -> Result<Arc<dyn Handler>, String> {
         HandlerKind::Exec => Arc::new(exec::ExecHandler::new(
             config.handler.command.as_deref().unwrap_or_default(),
         )),
-        HandlerKind::Http => Arc::new(http::HttpHandler::new(
-            config.handler.url.as_deref().unwrap_or_default(),
-        )?),
+        HandlerKind::Http => Arc::new(http::HttpHandler::new(config)?),
     })
 }
 
@@ -65,7 +63,7 @@ pub(crate) async fn main(args: Args) -> ExitCode {
     let handler = match handler(&config) {
         Ok(h) => h,
         Err(e) => {
-            eprintln!("rkc: {}: `handler.url`: {e}", args.config.display());
+            eprintln!("rkc: {}: {e}", args.config.display());
             return ExitCode::from(2);
         }
     };
