@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use super::{circuit::CircuitPolicy, idempotency::IdentityKind, retry::RetryPolicy};
 use crate::ConsumerConfig;
@@ -32,7 +32,7 @@ pub struct ConfigFileError {
 }
 
 /// Everything the runner is configured with.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunnerConfig {
     /// `[kafka]`: librdkafka properties (`"bootstrap.servers"`, `"group.id"`, …).
@@ -54,12 +54,21 @@ pub struct RunnerConfig {
     /// `[shutdown]`.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// A `[kafka]` value: a string as `-X` takes it; TOML integers and booleans are accepted and
 /// written the way librdkafka spells them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaValue(pub String);
+
+impl Serialize for KafkaValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for KafkaValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -87,7 +96,7 @@ impl<'de> Deserialize<'de> for KafkaValue {
 }
 
 /// `[source]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Topics to subscribe to; entries starting with `^` are regular expressions.
@@ -95,7 +104,7 @@ pub struct SourceConfig {
 }
 
 /// `[handler] kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HandlerKind {
     /// Run `command` per message.
@@ -108,7 +117,7 @@ pub enum HandlerKind {
 }
 
 /// `[handler] ordering`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ordering {
     /// One message at a time per partition, partitions concurrently (the default).
@@ -119,7 +128,7 @@ pub enum Ordering {
 }
 
 /// `[handler]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HandlerConfig {
     /// `exec`, `http` or `print` (default).
@@ -151,7 +160,7 @@ impl Default for HandlerConfig {
 }
 
 /// `[retry]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts in all, the first included (default 5).
@@ -186,7 +195,7 @@ impl RetryConfig {
 }
 
 /// `[dlq] header_style`: whose provenance headers the DLQ records carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeaderStyle {
     /// Kafka Connect's `__connect.errors.*` (default).
@@ -199,7 +208,7 @@ pub enum HeaderStyle {
 }
 
 /// `[dlq] compression`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DlqCompression {
     /// No compression (default).
@@ -216,7 +225,7 @@ pub enum DlqCompression {
 }
 
 /// `[dlq]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DlqConfig {
     /// The dead-letter topic; default `<source topic>.dlq`.
@@ -279,6 +288,15 @@ pub enum StoreLocation {
     File(PathBuf),
 }
 
+impl Serialize for StoreLocation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Memory => s.serialize_str("memory"),
+            Self::File(path) => s.serialize_str(&path.to_string_lossy()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for StoreLocation {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -294,11 +312,14 @@ impl<'de> Deserialize<'de> for StoreLocation {
 }
 
 /// `[idempotency]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdempotencyConfig {
     /// `offset` (default), `record_key` or `header:NAME`.
-    #[serde(deserialize_with = "identity_kind")]
+    #[serde(
+        deserialize_with = "identity_kind",
+        serialize_with = "identity_kind_name"
+    )]
     pub key: IdentityKind,
     /// `memory` (default) or the path of the persistent store.
     pub store: StoreLocation,
@@ -330,8 +351,16 @@ fn identity_kind<'de, D: Deserializer<'de>>(d: D) -> Result<IdentityKind, D::Err
     })
 }
 
+fn identity_kind_name<S: Serializer>(kind: &IdentityKind, s: S) -> Result<S::Ok, S::Error> {
+    match kind {
+        IdentityKind::Offset => s.serialize_str("offset"),
+        IdentityKind::RecordKey => s.serialize_str("record_key"),
+        IdentityKind::Header(name) => s.serialize_str(&format!("header:{name}")),
+    }
+}
+
 /// `[shutdown]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// How long in-flight handlers may take to finish at shutdown (default 25 s).
@@ -345,6 +374,15 @@ impl Default for ShutdownConfig {
             timeout: Duration::from_secs(25),
         }
     }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter in `RUST_LOG` syntax (`"info"`, `"warn,rskafka_consumer=debug"`);
+    /// `rkc run` uses it instead of `RKC_LOG` when set. Reloadable without a restart.
+    pub filter: Option<String>,
 }
 
 impl RunnerConfig {
@@ -378,6 +416,27 @@ impl RunnerConfig {
             e
         })?;
         Ok(config)
+    }
+
+    /// Checks everything [`RunnerConfig::from_toml`] checks, for a configuration built or
+    /// changed in code (e.g. before [`super::RunnerHandle::update_config`]): value ranges,
+    /// the relations between settings, every `[kafka]` property and the topic patterns.
+    /// Errors name the key; the file is `<config>`.
+    pub fn check(&self) -> Result<(), ConfigFileError> {
+        let file = PathBuf::from("<config>");
+        self.validate().map_err(|(key, expected)| ConfigFileError {
+            file: file.clone(),
+            key,
+            expected,
+        })?;
+        self.consumer_config()?;
+        let topics: Vec<&str> = self.source.topics.iter().map(String::as_str).collect();
+        crate::group::subscription::Subscribed::parse(&topics).map_err(|e| ConfigFileError {
+            file,
+            key: "source.topics".into(),
+            expected: e.to_string(),
+        })?;
+        Ok(())
     }
 
     /// Checks the relations TOML types cannot express; `(key, what was expected)`.
@@ -436,6 +495,16 @@ impl RunnerConfig {
         }
         if self.idempotency.capacity == 0 {
             return bad("idempotency.capacity", "at least 1");
+        }
+        if let Some(filter) = &self.log.filter
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(filter)
+        {
+            return Err((
+                "log.filter".to_owned(),
+                format!(
+                    "a tracing filter such as \"info\" or \"warn,rskafka_consumer=debug\": {e}"
+                ),
+            ));
         }
         Ok(())
     }
