@@ -18,7 +18,8 @@ use std::{
 use rskafka_consumer::{
     Message,
     runner::{
-        Apply, HandlerError, MemorySink, ReloadError, Runner, RunnerConfig, RunnerEvent, handler_fn,
+        Apply, HandlerError, MemorySink, ReloadError, Runner, RunnerConfig, RunnerEvent,
+        config::KafkaValue, handler_fn,
     },
 };
 use serde_json::{Value, json};
@@ -155,9 +156,11 @@ fn stop(p: &mut RkcProcess) {
 }
 
 #[test]
-fn a_retry_policy_edit_applies_to_the_next_failure_without_a_rebalance() {
+fn retry_and_dlq_edits_apply_to_the_next_failure_without_a_rebalance() {
     let s = Setup::new("reload-retry");
+    let dead_topic = format!("{}.dead", s.topic);
     create_topic(&format!("{}.dlq", s.topic), 1);
+    create_topic(&dead_topic, 1);
     produce(&s.topic, &["--count", "3"]);
     produce(&s.topic, &["--count", "1", "--value", "poison"]);
     produce(&s.topic, &["--count", "3", "--start", "4"]);
@@ -172,7 +175,8 @@ fn a_retry_policy_edit_applies_to_the_next_failure_without_a_rebalance() {
     assert!(p.events_of("dead_lettered").is_empty());
     let member = only_member(&s.group);
 
-    s.write(&s.text(&s.group, "", -1, 0, &retry(2)));
+    let dlq = format!("[dlq]\ntopic = \"{dead_topic}\"");
+    s.write(&s.text(&s.group, "", -1, 0, &format!("{}\n{dlq}", retry(2))));
     p.wait_until(WAIT, "the reload", |p| {
         !p.events_of("config_reloaded").is_empty()
     });
@@ -182,8 +186,12 @@ fn a_retry_policy_edit_applies_to_the_next_failure_without_a_rebalance() {
         &json!({"key": "retry.max_attempts", "old": 1000, "new": 2, "applied": "live"}),
     );
     assert_eq!(
+        change(&reloaded, "dlq.topic"),
+        &json!({"key": "dlq.topic", "old": null, "new": dead_topic, "applied": "live"}),
+    );
+    assert_eq!(
         reloaded["changes"].as_array().unwrap().len(),
-        1,
+        2,
         "{reloaded}"
     );
     assert!(reloaded.get("rejoined").is_none(), "{reloaded}");
@@ -208,6 +216,7 @@ fn a_retry_policy_edit_applies_to_the_next_failure_without_a_rebalance() {
         .count();
     let dead = p.events_of("dead_lettered")[0].clone();
     assert_eq!(dead["offset"], 3);
+    assert_eq!(dead["dlq_topic"], json!(dead_topic), "the new DLQ topic");
     assert_eq!(
         dead["attempts"].as_i64().unwrap(),
         retries_before.last().unwrap() + 1 + retries_after as i64,
@@ -511,12 +520,30 @@ async fn update_config_applies_live_settings_rejects_invalid_ones_and_rejoins_fo
     assert!(sink.letters().is_empty());
 
     // Live: the next failure is the last one.
+    // Live: the next failure is the last one; the fetch settings and the memory budget
+    // change under the running consumer.
     let mut live = config.clone();
     live.retry.max_attempts = 1;
+    for (k, v) in [
+        ("fetch.wait.max.ms", "100"),
+        ("queued.max.messages.kbytes", "64"),
+    ] {
+        live.kafka.insert(k.into(), KafkaValue(v.into()));
+    }
     let report = handle.update_config(live.clone()).await.expect("reload");
-    assert_eq!(report.changes.len(), 1, "{report:?}");
-    assert_eq!(report.changes[0].key, "retry.max_attempts");
-    assert_eq!(report.changes[0].apply, Apply::Live);
+    let keys: Vec<(&str, Apply)> = report
+        .changes
+        .iter()
+        .map(|c| (c.key.as_str(), c.apply))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("kafka.\"fetch.wait.max.ms\"", Apply::Live),
+            ("kafka.\"queued.max.messages.kbytes\"", Apply::Live),
+            ("retry.max_attempts", Apply::Live),
+        ]
+    );
     assert!(report.rejoined.is_none());
     wait_for("offset 2 dead-lettered", || sink.letters().len() == 1).await;
     assert_eq!(sink.letters()[0].message.offset, 2);

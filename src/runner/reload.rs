@@ -234,7 +234,7 @@ impl Engine {
     async fn rejoin(&mut self, fresh: Consumer, config: &RunnerConfig) -> Rejoined {
         let left_group = self.settings.group_id.clone();
         let joined_group = group_id(fresh.config());
-        tracing::info!(
+        tracing::warn!(
             from = %left_group,
             to = %joined_group,
             "configuration reload: finishing in-flight messages, committing, leaving the group and rejoining with the new configuration"
@@ -301,4 +301,56 @@ async fn carry_over(
         .collect();
     admin::commit_offsets(&cluster, to, &copy).await?;
     Ok(copy)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn the_config_reloaded_event_lists_each_change_and_never_a_secret() {
+        let base = "[kafka]\n\"bootstrap.servers\" = \"a:1\"\n\"group.id\" = \"g\"\n\
+                    \"sasl.password\" = \"old-pw\"\n[source]\ntopics = [\"t\"]\n";
+        let old = RunnerConfig::from_toml(base, Path::new("c.toml")).unwrap();
+        let new = RunnerConfig::from_toml(
+            &base.replace("old-pw", "new-pw").replace("\"g\"", "\"h\""),
+            Path::new("c.toml"),
+        )
+        .unwrap();
+        let report = ReloadReport {
+            changes: ConfigDiff::between(&old, &new).changes,
+            rejoined: Some(Rejoined {
+                left_group: "g".into(),
+                joined_group: "h".into(),
+                carried_over: vec![(TopicPartition::new("t", 0), 7)],
+                carry_over_error: None,
+            }),
+        };
+        assert_eq!(
+            report.to_json().to_string(),
+            r#"{"event":"config_reloaded","changes":[{"key":"kafka.\"group.id\"","old":"g","new":"h","applied":"rejoin"},{"key":"kafka.\"sasl.password\"","old":"<redacted>","new":"<redacted>","applied":"restart_required"}],"restart_required":["kafka.\"sasl.password\""],"rejoined":{"left_group":"g","joined_group":"h","carried_over":[{"topic":"t","partition":0,"offset":7}],"carry_over_error":null}}"#
+        );
+    }
+
+    #[test]
+    fn check_rejects_what_a_file_would_and_bad_topic_patterns() {
+        let base = "[kafka]\n\"bootstrap.servers\" = \"a:1\"\n\"group.id\" = \"g\"\n\
+                    [source]\ntopics = [\"t\"]\n";
+        let good = RunnerConfig::from_toml(base, Path::new("c.toml")).unwrap();
+        good.check().unwrap();
+        let mut bad = good.clone();
+        bad.handler.max_in_flight = 0;
+        assert_eq!(bad.check().unwrap_err().key, "handler.max_in_flight");
+        let mut bad = good.clone();
+        bad.source.topics = vec!["^(unclosed".into()];
+        assert_eq!(bad.check().unwrap_err().key, "source.topics");
+        let mut bad = good.clone();
+        bad.kafka.remove("group.id");
+        assert_eq!(bad.check().unwrap_err().key, "kafka.\"group.id\"");
+        let mut bad = good;
+        bad.log.filter = Some("[[[".into());
+        assert_eq!(bad.check().unwrap_err().key, "log.filter");
+    }
 }

@@ -372,6 +372,34 @@ mod tests {
         assert_eq!(b.buffered_bytes(), 0);
     }
 
+    #[tokio::test]
+    async fn a_raised_budget_lets_a_waiting_fetch_loop_go_on() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Arc::new(Buffer::new(100));
+        b.push(messages(&tp, 0..3));
+        let waiter = tokio::spawn({
+            let b = Arc::clone(&b);
+            async move { b.wait_for_space().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiter.is_finished(),
+            "over the budget: the fetch loop waits"
+        );
+        b.set_budget(1 << 20);
+        waiter.await.unwrap();
+        // Lowered under what is held: waiting again.
+        b.set_budget(10);
+        let waiter = tokio::spawn({
+            let b = Arc::clone(&b);
+            async move { b.wait_for_space().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        while b.pop().is_some() {}
+        waiter.await.unwrap();
+    }
+
     #[test]
     fn purge_drops_one_partition_and_releases_its_bytes() {
         let (a, c) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));

@@ -66,7 +66,11 @@ fn main() -> ExitCode {
         use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
         tracing_subscriber::registry()
             .with(filter)
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
             .init();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
