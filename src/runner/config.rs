@@ -4,7 +4,9 @@
 //! Invariants: unknown keys and bad values are errors that name the file, the key and what
 //! was expected — never a silent default; `[kafka]` takes librdkafka property names and
 //! values exactly as `-X` does; `enable.auto.commit` is refused (the runner owns commits);
-//! every section but `[kafka]` and `[source]` is optional with the defaults documented here.
+//! every section but `[kafka]` and `[source]` is optional with the defaults documented here;
+//! a configuration serializes back into the same settings (the hot-reload diff,
+//! `config_diff`, compares serialized forms: every section must derive `Serialize`).
 
 use std::{
     collections::BTreeMap,
@@ -658,5 +660,18 @@ topics = ["orders"]
     fn the_shipped_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.toml");
         RunnerConfig::load(&path).unwrap();
+    }
+
+    #[test]
+    fn a_configuration_serializes_back_into_the_same_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.toml");
+        let mut c = RunnerConfig::load(&path).unwrap();
+        c.log.filter = Some("info".into());
+        c.idempotency.key = IdentityKind::Header("event-id".into());
+        c.idempotency.store = StoreLocation::File("/var/lib/rkc/done.redb".into());
+        c.handler.command = Some(vec!["/app/run".into(), "--strict".into()]);
+        let json = serde_json::to_value(&c).unwrap();
+        let back: RunnerConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
     }
 }

@@ -11,6 +11,8 @@
 //!   [`BATCH`] messages: over it every partition is paused until they drop under half; a partition holding
 //!   [`PARTITION_CAP`] messages (e.g. behind one that waits for a retry) is paused alone.
 //! - Results of an attempt on a partition that was revoked or lost since are ignored.
+//! - A configuration reload (see `reload`) is applied by this loop between two rounds, never
+//!   while draining; a rejoin replaces the consumer the loop polls.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -256,6 +258,11 @@ impl Engine {
 
     fn unfinished(&self) -> usize {
         self.partitions.values().map(|p| p.jobs.len()).sum()
+    }
+
+    /// Whether a graceful shutdown is under way.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.is_some()
     }
 
     /// The partitions held now (assigned to this member).

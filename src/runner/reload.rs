@@ -5,7 +5,8 @@
 //!   changes; an invalid one is rejected with [`ReloadError::Invalid`], logged, reported as a
 //!   `config_rejected` event, and the running configuration stays as it was.
 //! - A reload is applied by the runner's own loop, between two rounds: no message starts
-//!   while it is applied, and settings never change halfway through a decision.
+//!   while it is applied, and settings never change halfway through a decision. Once a
+//!   shutdown began, reloads are refused ([`ReloadError::NotRunning`]).
 //! - Live settings ([`Apply::Live`]) change without a rebalance: the group generation and the
 //!   assignment stay. A setting that needs a new membership ([`Apply::Rejoin`]) is applied by
 //!   connecting the new consumer first (if that fails nothing changes), then finishing the
@@ -98,7 +99,7 @@ pub enum ReloadError {
     /// A setting needs a new membership, and the consumer for it could not start.
     #[error("the new group membership could not start, the running configuration stays: {0}")]
     Rejoin(crate::Error),
-    /// The runner has stopped.
+    /// The runner has stopped or is shutting down.
     #[error("the runner is not running")]
     NotRunning,
 }
@@ -147,6 +148,11 @@ impl RunnerHandle {
 impl Engine {
     /// Applies one reload request; true when the consumer was replaced (a rejoin).
     pub(crate) async fn on_reload(&mut self, request: ReloadRequest) -> bool {
+        if self.is_draining() {
+            tracing::warn!("configuration reload ignored: the runner is shutting down");
+            let _ = request.reply.send(Err(ReloadError::NotRunning));
+            return false;
+        }
         let result = self.reload(request.config).await;
         match &result {
             Ok(report) => {
