@@ -6,8 +6,9 @@
 //!   their serialized form and compared leaf by leaf, so a section added later is never
 //!   silently ignored — a key this module does not know is classified [`Apply::Restart`]
 //!   (kept at its running value) until [`classify`] says otherwise.
-//! - Secret values ([`is_secret`]: passwords, private keys, OAuth client secrets) never
-//!   appear in a [`Change`]: a changed secret shows as `<redacted>` on both sides.
+//! - Secret values ([`is_secret`]: passwords, private keys, OAuth client secrets, tokens,
+//!   webhooks) never appear in a [`Change`]: a changed secret shows as `<redacted>` on both
+//!   sides, also inside tables (`[[alerts]]`), and a URL's password is hidden.
 //! - [`ConfigDiff::effective`] is the configuration that runs after the reload: the new one,
 //!   with every restart-only setting kept at its running value.
 //!
@@ -107,7 +108,7 @@ impl ConfigDiff {
                     if secret && !v.is_null() {
                         Value::String(REDACTED.into())
                     } else {
-                        v
+                        redacted(v)
                     }
                 };
                 Some(Change {
@@ -227,8 +228,50 @@ pub fn is_secret(path: &[String]) -> bool {
             || s.contains("secret")
             || s.ends_with("key.pem")
             || s == "sasl.oauthbearer.config"
+            || s.contains("webhook")
+            || s.contains("authorization")
             || s.contains("token") && !s.contains("url")
     })
+}
+
+/// `value` with every secret inside it hidden: values of secret-named keys in nested tables
+/// (`[[alerts]] webhook = …`) and the password of a URL (`http://user:pw@host`).
+fn redacted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| {
+                    let v = if is_secret(std::slice::from_ref(&k)) && !v.is_null() {
+                        Value::String(REDACTED.into())
+                    } else {
+                        redacted(v)
+                    };
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(redacted).collect()),
+        Value::String(s) => Value::String(without_url_password(s)),
+        other => other,
+    }
+}
+
+/// `scheme://user:password@host…` → `scheme://user:<redacted>@host…`; anything else as is.
+fn without_url_password(s: String) -> String {
+    let Some((scheme, rest)) = s.split_once("://") else {
+        return s;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    match authority.rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!(
+                "{scheme}://{user}:{REDACTED}@{}",
+                &rest[userinfo.len() + 1..]
+            )
+        }
+        _ => s,
+    }
 }
 
 fn serialized(config: &RunnerConfig) -> Value {
@@ -463,6 +506,27 @@ topics = ["orders"]
         );
         assert_eq!(added.new, REDACTED);
         assert!(!format!("{d:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn secrets_inside_tables_and_urls_are_never_shown() {
+        let v = redacted(serde_json::json!([
+            {"name": "lag", "webhook": "https://hooks.example.com/T0/B0/XyZsecret", "for": "5m"},
+            {"url": "http://ops:pa55@alerts.internal:8080/hook?x=1", "auth": {"token": "t0k"}},
+        ]));
+        let shown = v.to_string();
+        for secret in ["XyZsecret", "pa55", "t0k"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(v[0]["for"], "5m");
+        assert_eq!(
+            v[1]["url"],
+            "http://ops:<redacted>@alerts.internal:8080/hook?x=1"
+        );
+        assert_eq!(
+            without_url_password("http://127.0.0.1:8080/orders".into()),
+            "http://127.0.0.1:8080/orders"
+        );
     }
 
     #[test]
