@@ -68,7 +68,30 @@ pub struct ConsumerConfig {
     pub metadata_refresh_interval: Duration,
 }
 
+/// The fetch settings a running consumer takes live ([`crate::Consumer::set_fetch_tuning`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchTuning {
+    /// `fetch.min.bytes`.
+    pub min_bytes: i32,
+    /// `fetch.max.bytes`.
+    pub max_bytes: i32,
+    /// `fetch.wait.max.ms`.
+    pub wait_max: Duration,
+    /// `queued.max.messages.kbytes` × 1024.
+    pub queued_max_bytes: usize,
+}
+
 impl ConsumerConfig {
+    /// The settings of this configuration a running consumer can take live.
+    pub fn fetch_tuning(&self) -> FetchTuning {
+        FetchTuning {
+            min_bytes: self.fetch_min_bytes,
+            max_bytes: self.fetch_max_bytes,
+            wait_max: self.fetch_wait_max,
+            queued_max_bytes: self.queued_max_bytes,
+        }
+    }
+
     /// A configuration with the given bootstrap list and librdkafka's defaults otherwise.
     pub fn new(bootstrap_servers: &str) -> Result<Self, ConfigError> {
         Ok(Self {

@@ -11,7 +11,7 @@ mod security;
 pub(crate) mod values;
 
 pub use client::{BrokerAddress, ClientConfig};
-pub use consumer::{ConsumerConfig, IsolationLevel, OffsetReset};
+pub use consumer::{ConsumerConfig, FetchTuning, IsolationLevel, OffsetReset};
 pub use group::{GroupConfig, KNOWN_ASSIGNORS};
 pub use security::{
     EndpointIdentification, OAuthBearerMethod, SaslConfig, SaslMechanism, Secret, SecurityConfig,

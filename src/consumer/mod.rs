@@ -73,6 +73,16 @@ impl Consumer {
         &self.shared.config
     }
 
+    /// Changes `fetch.min.bytes`, `fetch.max.bytes`, `fetch.wait.max.ms` and
+    /// `queued.max.messages.kbytes` while running: the next Fetch request of every broker
+    /// loop uses them (a fetch in flight finishes with the old ones). [`Consumer::config`]
+    /// keeps showing the values it was created with.
+    pub fn set_fetch_tuning(&self, tuning: crate::config::FetchTuning) {
+        *self.shared.tuning.lock().expect("tuning lock") = tuning;
+        self.shared.buffer.set_budget(tuning.queued_max_bytes);
+        self.shared.notify_change();
+    }
+
     /// Cluster metadata for `topics` (all topics when `None`).
     pub async fn metadata(&self, topics: Option<&[String]>) -> Result<ClusterMetadata> {
         self.shared.cluster.metadata(topics).await

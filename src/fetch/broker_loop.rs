@@ -44,13 +44,13 @@ async fn fetch(
     session: &mut FetchSession,
     requested: &[Requested],
 ) -> Result<FetchResponse, Error> {
-    let config = &shared.config;
+    let tuning = shared.fetch_tuning();
     let parts = session.request(requested);
     let request = FetchRequest {
-        max_wait_ms: i32::try_from(config.fetch_wait_max.as_millis()).unwrap_or(i32::MAX),
-        min_bytes: config.fetch_min_bytes,
-        max_bytes: config.fetch_max_bytes,
-        isolation_level: config.isolation_level.wire_value(),
+        max_wait_ms: i32::try_from(tuning.wait_max.as_millis()).unwrap_or(i32::MAX),
+        min_bytes: tuning.min_bytes,
+        max_bytes: tuning.max_bytes,
+        isolation_level: shared.config.isolation_level.wire_value(),
         session_id: parts.session_id,
         session_epoch: parts.session_epoch,
         topics: parts.topics,

@@ -39,6 +39,7 @@ use crate::{
             LATEST_TIMESTAMP, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
         },
         metadata::{MetadataRequest, MetadataResponse},
+        offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
         offset_fetch::OffsetFetchRequest,
     },
 };
@@ -177,6 +178,93 @@ pub async fn group_lag(cluster: &Cluster, group_id: &str) -> Result<Vec<Partitio
             }
         })
         .collect())
+}
+
+/// `group_id`'s committed offsets of `partitions` (`None` where it has none). A group that
+/// does not exist has none.
+pub async fn committed_offsets(
+    cluster: &Cluster,
+    group_id: &str,
+    partitions: &[TopicPartition],
+) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+    if partitions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let coordinator = Coordinator::new(group_id.to_owned(), cluster.config().clone());
+    let request = OffsetFetchRequest::for_partitions(
+        group_id.to_owned(),
+        partitions.iter().map(|tp| (&*tp.topic, tp.partition)),
+    );
+    let response = ask(cluster, &coordinator, group_id, request, |r| {
+        if KafkaCode(r.error_code) == KafkaCode::GROUP_ID_NOT_FOUND {
+            0
+        } else {
+            r.error_code
+        }
+    })
+    .await?;
+    partitions
+        .iter()
+        .map(|tp| {
+            response
+                .committed(&tp.topic, tp.partition)
+                .map(|o| (tp.clone(), o))
+                .map_err(|code| Error::Kafka {
+                    api: "OffsetFetch",
+                    code: KafkaCode(code),
+                    context: Some(tp.to_string()),
+                })
+        })
+        .collect()
+}
+
+/// Commits `offsets` (the next offset to consume per partition) for `group_id` from outside
+/// the group, as `kafka-consumer-groups --reset-offsets` does: the coordinator accepts this
+/// only while the group has no members (it answers UNKNOWN_MEMBER_ID otherwise).
+pub async fn commit_offsets(
+    cluster: &Cluster,
+    group_id: &str,
+    offsets: &[(TopicPartition, i64)],
+) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let coordinator = Coordinator::new(group_id.to_owned(), cluster.config().clone());
+    let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
+    for (tp, offset) in offsets {
+        topics
+            .entry(&tp.topic)
+            .or_default()
+            .push(OffsetCommitPartition {
+                partition_index: tp.partition,
+                committed_offset: *offset,
+                ..OffsetCommitPartition::default()
+            });
+    }
+    let request = OffsetCommitRequest {
+        group_id: group_id.to_owned(),
+        topics: topics
+            .into_iter()
+            .map(|(name, partitions)| OffsetCommitTopic {
+                name: name.to_owned(),
+                partitions,
+            })
+            .collect(),
+        ..OffsetCommitRequest::default()
+    };
+    let response = ask(cluster, &coordinator, group_id, request, |_| 0).await?;
+    for topic in &response.topics {
+        for p in &topic.partitions {
+            if let Some(code) = KafkaCode::from_code(p.error_code) {
+                return Err(Error::Kafka {
+                    api: "OffsetCommit",
+                    code,
+                    context: Some(format!("{} [{}]", topic.name, p.partition_index)),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// DescribeGroups for one group, assignments decoded.

@@ -51,6 +51,14 @@ impl Subscribed {
         }
     }
 
+    /// Whether `topic` is one this subscription consumes (when it exists).
+    pub(crate) fn matches(&self, topic: &str) -> bool {
+        match self {
+            Self::Topics(topics) => topics.iter().any(|t| t == topic),
+            Self::Pattern(regex) => regex.is_match(topic),
+        }
+    }
+
     /// The listed topics missing from `resolved` (a pattern has none: it matches what exists).
     pub(crate) fn missing(&self, resolved: &BTreeMap<String, i32>) -> Vec<String> {
         match self {

@@ -87,6 +87,13 @@ impl CircuitBreaker {
         }
     }
 
+    /// Takes a new policy (a configuration reload): the state and the outcomes counted so far
+    /// stay; the new thresholds apply from the next outcome, an open circuit keeps its
+    /// cooldown.
+    pub fn set_policy(&mut self, policy: CircuitPolicy) {
+        self.policy = policy;
+    }
+
     /// The current state (after [`CircuitBreaker::tick`]).
     pub fn state(&self) -> CircuitState {
         self.state

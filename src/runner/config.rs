@@ -4,7 +4,9 @@
 //! Invariants: unknown keys and bad values are errors that name the file, the key and what
 //! was expected — never a silent default; `[kafka]` takes librdkafka property names and
 //! values exactly as `-X` does; `enable.auto.commit` is refused (the runner owns commits);
-//! every section but `[kafka]` and `[source]` is optional with the defaults documented here.
+//! every section but `[kafka]` and `[source]` is optional with the defaults documented here;
+//! a configuration serializes back into the same settings (the hot-reload diff,
+//! `config_diff`, compares serialized forms: every section must derive `Serialize`).
 
 use std::{
     collections::BTreeMap,
@@ -13,7 +15,7 @@ use std::{
     time::Duration,
 };
 
-use serde::{Deserialize, Deserializer, de};
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use super::{circuit::CircuitPolicy, idempotency::IdentityKind, retry::RetryPolicy};
 use crate::ConsumerConfig;
@@ -32,7 +34,7 @@ pub struct ConfigFileError {
 }
 
 /// Everything the runner is configured with.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunnerConfig {
     /// `[kafka]`: librdkafka properties (`"bootstrap.servers"`, `"group.id"`, …).
@@ -54,12 +56,21 @@ pub struct RunnerConfig {
     /// `[shutdown]`.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[log]`.
+    #[serde(default)]
+    pub log: LogConfig,
 }
 
 /// A `[kafka]` value: a string as `-X` takes it; TOML integers and booleans are accepted and
 /// written the way librdkafka spells them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KafkaValue(pub String);
+
+impl Serialize for KafkaValue {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl<'de> Deserialize<'de> for KafkaValue {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -87,7 +98,7 @@ impl<'de> Deserialize<'de> for KafkaValue {
 }
 
 /// `[source]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// Topics to subscribe to; entries starting with `^` are regular expressions.
@@ -95,7 +106,7 @@ pub struct SourceConfig {
 }
 
 /// `[handler] kind`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HandlerKind {
     /// Run `command` per message.
@@ -108,7 +119,7 @@ pub enum HandlerKind {
 }
 
 /// `[handler] ordering`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ordering {
     /// One message at a time per partition, partitions concurrently (the default).
@@ -119,7 +130,7 @@ pub enum Ordering {
 }
 
 /// `[handler]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HandlerConfig {
     /// `exec`, `http` or `print` (default).
@@ -153,7 +164,7 @@ impl Default for HandlerConfig {
 }
 
 /// `[retry]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts in all, the first included (default 5).
@@ -188,7 +199,7 @@ impl RetryConfig {
 }
 
 /// `[dlq] header_style`: whose provenance headers the DLQ records carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HeaderStyle {
     /// Kafka Connect's `__connect.errors.*` (default).
@@ -201,7 +212,7 @@ pub enum HeaderStyle {
 }
 
 /// `[dlq] compression`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DlqCompression {
     /// No compression (default).
@@ -218,7 +229,7 @@ pub enum DlqCompression {
 }
 
 /// `[dlq]`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DlqConfig {
     /// The dead-letter topic; default `<source topic>.dlq`.
@@ -281,6 +292,15 @@ pub enum StoreLocation {
     File(PathBuf),
 }
 
+impl Serialize for StoreLocation {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Memory => s.serialize_str("memory"),
+            Self::File(path) => s.serialize_str(&path.to_string_lossy()),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for StoreLocation {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -296,11 +316,14 @@ impl<'de> Deserialize<'de> for StoreLocation {
 }
 
 /// `[idempotency]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct IdempotencyConfig {
     /// `offset` (default), `record_key` or `header:NAME`.
-    #[serde(deserialize_with = "identity_kind")]
+    #[serde(
+        deserialize_with = "identity_kind",
+        serialize_with = "identity_kind_name"
+    )]
     pub key: IdentityKind,
     /// `memory` (default) or the path of the persistent store.
     pub store: StoreLocation,
@@ -332,8 +355,16 @@ fn identity_kind<'de, D: Deserializer<'de>>(d: D) -> Result<IdentityKind, D::Err
     })
 }
 
+fn identity_kind_name<S: Serializer>(kind: &IdentityKind, s: S) -> Result<S::Ok, S::Error> {
+    match kind {
+        IdentityKind::Offset => s.serialize_str("offset"),
+        IdentityKind::RecordKey => s.serialize_str("record_key"),
+        IdentityKind::Header(name) => s.serialize_str(&format!("header:{name}")),
+    }
+}
+
 /// `[shutdown]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShutdownConfig {
     /// How long in-flight handlers may take to finish at shutdown (default 25 s).
@@ -347,6 +378,15 @@ impl Default for ShutdownConfig {
             timeout: Duration::from_secs(25),
         }
     }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A `tracing` filter in `RUST_LOG` syntax (`"info"`, `"warn,rskafka_consumer=debug"`);
+    /// `rkc run` uses it instead of `RKC_LOG` when set. Reloadable without a restart.
+    pub filter: Option<String>,
 }
 
 impl RunnerConfig {
@@ -380,6 +420,27 @@ impl RunnerConfig {
             e
         })?;
         Ok(config)
+    }
+
+    /// Checks everything [`RunnerConfig::from_toml`] checks, for a configuration built or
+    /// changed in code (e.g. before [`super::RunnerHandle::update_config`]): value ranges,
+    /// the relations between settings, every `[kafka]` property and the topic patterns.
+    /// Errors name the key; the file is `<config>`.
+    pub fn check(&self) -> Result<(), ConfigFileError> {
+        let file = PathBuf::from("<config>");
+        self.validate().map_err(|(key, expected)| ConfigFileError {
+            file: file.clone(),
+            key,
+            expected,
+        })?;
+        self.consumer_config()?;
+        let topics: Vec<&str> = self.source.topics.iter().map(String::as_str).collect();
+        crate::group::subscription::Subscribed::parse(&topics).map_err(|e| ConfigFileError {
+            file,
+            key: "source.topics".into(),
+            expected: e.to_string(),
+        })?;
+        Ok(())
     }
 
     /// Checks the relations TOML types cannot express; `(key, what was expected)`.
@@ -440,6 +501,16 @@ impl RunnerConfig {
         }
         if self.idempotency.capacity == 0 {
             return bad("idempotency.capacity", "at least 1");
+        }
+        if let Some(filter) = &self.log.filter
+            && let Err(e) = tracing_subscriber::EnvFilter::try_new(filter)
+        {
+            return Err((
+                "log.filter".to_owned(),
+                format!(
+                    "a tracing filter such as \"info\" or \"warn,rskafka_consumer=debug\": {e}"
+                ),
+            ));
         }
         Ok(())
     }
@@ -607,5 +678,18 @@ topics = ["orders"]
     fn the_shipped_example_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.toml");
         RunnerConfig::load(&path).unwrap();
+    }
+
+    #[test]
+    fn a_configuration_serializes_back_into_the_same_settings() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/consumer.toml");
+        let mut c = RunnerConfig::load(&path).unwrap();
+        c.log.filter = Some("info".into());
+        c.idempotency.key = IdentityKind::Header("event-id".into());
+        c.idempotency.store = StoreLocation::File("/var/lib/rkc/done.redb".into());
+        c.handler.command = Some(vec!["/app/run".into(), "--strict".into()]);
+        let json = serde_json::to_value(&c).unwrap();
+        let back: RunnerConfig = serde_json::from_value(json).unwrap();
+        assert_eq!(back, c);
     }
 }

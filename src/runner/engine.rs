@@ -11,6 +11,8 @@
 //!   [`BATCH`] messages: over it every partition is paused until they drop under half; a partition holding
 //!   [`PARTITION_CAP`] messages (e.g. behind one that waits for a retry) is paused alone.
 //! - Results of an attempt on a partition that was revoked or lost since are ignored.
+//! - A configuration reload (see `reload`) is applied by this loop between two rounds, never
+//!   while draining; a rejoin replaces the consumer the loop polls.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -29,6 +31,7 @@ use super::{
     dispatch::{JobState, PartitionJobs},
     events::Source,
     handler::with_attempt,
+    reload::Reloading,
     retry::{Decision, RetryPolicy},
     shutdown::{RunnerHandle, Stop},
 };
@@ -84,6 +87,8 @@ pub(crate) struct Engine {
     pub(crate) settings: Settings,
     pub(crate) breaker: CircuitBreaker,
     pub(crate) events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
+    /// The running configuration and who hears of reloads (see `reload`).
+    pub(crate) reload: Reloading,
     partitions: BTreeMap<TopicPartition, PartitionJobs>,
     in_flight: usize,
     held_bytes: usize,
@@ -109,6 +114,7 @@ impl Engine {
         settings: Settings,
         breaker: CircuitBreaker,
         events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
+        reload: Reloading,
     ) -> Self {
         let (done_tx, done_rx) = mpsc::unbounded_channel();
         Self {
@@ -119,6 +125,7 @@ impl Engine {
             settings,
             breaker,
             events,
+            reload,
             partitions: BTreeMap::new(),
             in_flight: 0,
             held_bytes: 0,
@@ -139,9 +146,10 @@ impl Engine {
     pub(crate) async fn run(mut self, handle: RunnerHandle) -> Result<RunSummary, RunnerError> {
         // The handle (and so the sender) lives as long as the loop: `changed` never fails.
         let mut stop = handle.subscribe();
+        let mut reloads = handle.take_reloads();
         // The poll and the timer live across rounds: a round that ends on a finished
         // message does not re-register them.
-        let consumer = Arc::clone(&self.consumer);
+        let mut consumer = Arc::clone(&self.consumer);
         let mut poll = poll_once(Arc::clone(&consumer));
         let sleep = tokio::time::sleep_until(Instant::now());
         tokio::pin!(sleep);
@@ -204,6 +212,18 @@ impl Engine {
                     self.on_committed(result);
                 }
                 _ = &mut sleep => {}
+                Some(request) = async {
+                    match reloads.as_mut() {
+                        Some(r) => r.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if self.on_reload(request).await {
+                        // A rejoin replaced the consumer: poll the new one.
+                        consumer = Arc::clone(&self.consumer);
+                        poll = poll_once(Arc::clone(&consumer));
+                    }
+                }
                 event = &mut poll => {
                     poll = poll_once(Arc::clone(&consumer));
                     if let Some(event) = event {
@@ -240,7 +260,17 @@ impl Engine {
         self.partitions.values().map(|p| p.jobs.len()).sum()
     }
 
-    fn emit(&self, event: RunnerEvent) {
+    /// Whether a graceful shutdown is under way.
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.is_some()
+    }
+
+    /// The partitions held now (assigned to this member).
+    pub(crate) fn held_partitions(&self) -> Vec<TopicPartition> {
+        self.partitions.keys().cloned().collect()
+    }
+
+    pub(crate) fn emit(&self, event: RunnerEvent) {
         (self.events)(&event);
     }
 

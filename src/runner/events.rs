@@ -105,6 +105,14 @@ pub enum RunnerEvent {
         /// What.
         error: String,
     },
+    /// A new configuration was applied: what changed and how (see
+    /// [`super::RunnerHandle::update_config`]).
+    ConfigReloaded(super::reload::ReloadReport),
+    /// A new configuration was rejected; the running one stays.
+    ConfigRejected {
+        /// Why (names the key).
+        error: String,
+    },
 }
 
 impl RunnerEvent {
@@ -176,6 +184,8 @@ impl RunnerEvent {
             Self::CircuitClosed => json!({"event": "circuit_closed"}),
             Self::CommitFailed { error } => json!({"event": "commit_failed", "error": error}),
             Self::Error { error } => json!({"event": "error", "error": error}),
+            Self::ConfigReloaded(report) => report.to_json(),
+            Self::ConfigRejected { error } => json!({"event": "config_rejected", "error": error}),
         }
     }
 }

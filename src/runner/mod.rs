@@ -32,12 +32,14 @@
 mod acks;
 pub mod circuit;
 pub mod config;
+pub mod config_diff;
 mod dispatch;
 pub mod dlq;
 mod engine;
 pub mod events;
 pub mod handler;
 pub mod idempotency;
+pub mod reload;
 pub mod retry;
 pub mod shutdown;
 pub mod sink;
@@ -46,9 +48,11 @@ use std::sync::Arc;
 
 pub use circuit::{CircuitBreaker, CircuitPolicy};
 pub use config::{ConfigFileError, RunnerConfig};
+pub use config_diff::{Apply, Change, ConfigDiff};
 pub use events::RunnerEvent;
 pub use handler::{FnHandler, Handler, HandlerError, current_attempt, handler_fn};
 pub use idempotency::{IdempotencyStore, IdentityKind, MemoryStore, PersistentStore, StoreError};
+pub use reload::{Rejoined, ReloadError, ReloadObserver, ReloadReport};
 pub use retry::RetryPolicy;
 pub use shutdown::RunnerHandle;
 pub use sink::{DeadLetter, DeadLetterSink, DlqReceipt, MemorySink, SinkError};
@@ -101,6 +105,7 @@ pub struct RunnerBuilder {
     sink: Option<Arc<dyn DeadLetterSink>>,
     store: Option<Option<Arc<dyn IdempotencyStore>>>,
     events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
+    reload_observers: Vec<ReloadObserver>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -145,6 +150,17 @@ impl RunnerBuilder {
         self
     }
 
+    /// Called after every accepted configuration reload with the configuration now running
+    /// ([`RunnerHandle::update_config`]); for settings applied outside the runner's loop,
+    /// such as a `tracing` reload layer for `[log] filter`.
+    pub fn on_reload(
+        mut self,
+        f: impl Fn(&RunnerConfig, &ReloadReport) + Send + Sync + 'static,
+    ) -> Self {
+        self.reload_observers.push(Arc::new(f));
+        self
+    }
+
     /// Checks the configuration and opens the idempotency store.
     pub fn build(self) -> Result<Runner, RunnerError> {
         let handler = self.handler.ok_or(RunnerError::NoHandler)?;
@@ -167,6 +183,7 @@ impl RunnerBuilder {
             sink: self.sink,
             store,
             events: self.events,
+            reload_observers: self.reload_observers,
             handle: RunnerHandle::new(),
             config: self.config,
         })
@@ -182,6 +199,7 @@ pub struct Runner {
     sink: Option<Arc<dyn DeadLetterSink>>,
     store: Option<Arc<dyn IdempotencyStore>>,
     events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
+    reload_observers: Vec<ReloadObserver>,
     handle: RunnerHandle,
 }
 
@@ -202,10 +220,12 @@ impl Runner {
             sink: None,
             store: None,
             events: Arc::new(|_| {}),
+            reload_observers: Vec::new(),
         }
     }
 
-    /// A handle that stops the runner ([`RunnerHandle::shutdown`], [`RunnerHandle::abort`]).
+    /// A handle that stops the runner ([`RunnerHandle::shutdown`], [`RunnerHandle::abort`])
+    /// or changes its configuration ([`RunnerHandle::update_config`]).
     pub fn handle(&self) -> RunnerHandle {
         self.handle.clone()
     }
@@ -243,6 +263,10 @@ impl Runner {
             settings,
             CircuitBreaker::new(self.config.dlq.circuit()),
             self.events,
+            reload::Reloading {
+                current: self.config,
+                observers: self.reload_observers,
+            },
         );
         engine.run(self.handle).await
     }

@@ -1,13 +1,16 @@
-//! Stopping the runner from outside: [`RunnerHandle`].
+//! Stopping the runner from outside: [`RunnerHandle`] (which also carries configuration
+//! reloads to the runner's loop, see `reload`).
 //!
 //! Invariants: a graceful shutdown stops starting messages, lets in-flight attempts and
 //! dead-letter writes finish within `[shutdown] timeout`, commits each partition's finished
 //! prefix, and leaves the group; an abort returns at once and commits nothing more. The
 //! requested stop only ever escalates (running → draining → aborted).
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use super::reload::ReloadRequest;
 
 /// What the owner of the runner asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,17 +23,34 @@ pub(crate) enum Stop {
     Abort,
 }
 
-/// Stops a running [`super::Runner`]; cheap to clone, usable from any task or signal handler.
+/// Stops or reconfigures a running [`super::Runner`] ([`RunnerHandle::update_config`]);
+/// cheap to clone, usable from any task or signal handler.
 #[derive(Debug, Clone)]
 pub struct RunnerHandle {
     tx: Arc<watch::Sender<Stop>>,
+    reloads: mpsc::UnboundedSender<ReloadRequest>,
+    /// The receiving end, taken once by the runner's loop.
+    inbox: Arc<Mutex<Option<mpsc::UnboundedReceiver<ReloadRequest>>>>,
 }
 
 impl RunnerHandle {
     pub(crate) fn new() -> Self {
+        let (reloads, inbox) = mpsc::unbounded_channel();
         Self {
             tx: Arc::new(watch::channel(Stop::Run).0),
+            reloads,
+            inbox: Arc::new(Mutex::new(Some(inbox))),
         }
+    }
+
+    /// Where reload requests go.
+    pub(crate) fn reload_sender(&self) -> &mpsc::UnboundedSender<ReloadRequest> {
+        &self.reloads
+    }
+
+    /// The reload requests, for the runner's loop (once).
+    pub(crate) fn take_reloads(&self) -> Option<mpsc::UnboundedReceiver<ReloadRequest>> {
+        self.inbox.lock().expect("inbox lock").take()
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<Stop> {

@@ -95,6 +95,14 @@ pub trait DeadLetterSink: Send + Sync + 'static {
         &'a self,
         letter: DeadLetter<'a>,
     ) -> BoxFuture<'a, Result<DlqReceipt, SinkError>>;
+
+    /// Takes new `[dlq]` settings (topic, header style, compression) from a configuration
+    /// reload, for the next dead letter; returns whether it did. The default takes none
+    /// (those settings then need a restart and the reload says so).
+    fn reconfigure(&self, dlq: &super::config::DlqConfig) -> bool {
+        let _ = dlq;
+        false
+    }
 }
 
 /// A dead letter as [`MemorySink`] keeps it.

@@ -94,7 +94,8 @@ pub(crate) enum Popped {
 pub(crate) struct Buffer {
     queue: Mutex<VecDeque<Delivery>>,
     bytes: AtomicUsize,
-    budget: usize,
+    /// The byte budget; changed live by [`Buffer::set_budget`].
+    budget: AtomicUsize,
     closed: AtomicBool,
     data: Notify,
     space: Notify,
@@ -106,7 +107,7 @@ impl Buffer {
         Self {
             queue: Mutex::new(VecDeque::new()),
             bytes: AtomicUsize::new(0),
-            budget,
+            budget: AtomicUsize::new(budget),
             closed: AtomicBool::new(false),
             data: Notify::new(),
             space: Notify::new(),
@@ -154,7 +155,7 @@ impl Buffer {
                         break;
                     };
                     let undecoded = batch.held_size();
-                    let decoded = batch.decode(tp, self.budget);
+                    let decoded = batch.decode(tp, self.budget());
                     match decoded {
                         Ok(messages) => {
                             let size = messages.iter().map(Message::buffered_size).sum();
@@ -264,13 +265,24 @@ impl Buffer {
         self.release(released);
     }
 
+    /// The byte budget in force.
+    pub(crate) fn budget(&self) -> usize {
+        self.budget.load(Ordering::Acquire)
+    }
+
+    /// Changes the byte budget; fetch loops waiting for space re-check it.
+    pub(crate) fn set_budget(&self, budget: usize) {
+        self.budget.store(budget, Ordering::Release);
+        self.space.notify_waiters();
+    }
+
     /// Waits until the buffer is under budget (or closed).
     pub(crate) async fn wait_for_space(&self) {
         loop {
             let notified = self.space.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.buffered_bytes() < self.budget || self.closed.load(Ordering::Acquire) {
+            if self.buffered_bytes() < self.budget() || self.closed.load(Ordering::Acquire) {
                 return;
             }
             notified.await;
@@ -289,7 +301,8 @@ impl Buffer {
             return;
         }
         let before = self.bytes.fetch_sub(size, Ordering::AcqRel);
-        if before >= self.budget && before - size < self.budget {
+        let budget = self.budget();
+        if before >= budget && before - size < budget {
             self.space.notify_waiters();
         }
     }
@@ -357,6 +370,34 @@ mod tests {
             .collect();
         assert_eq!(got, ["m0", "m1", "eof2"]);
         assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_raised_budget_lets_a_waiting_fetch_loop_go_on() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Arc::new(Buffer::new(100));
+        b.push(messages(&tp, 0..3));
+        let waiter = tokio::spawn({
+            let b = Arc::clone(&b);
+            async move { b.wait_for_space().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(
+            !waiter.is_finished(),
+            "over the budget: the fetch loop waits"
+        );
+        b.set_budget(1 << 20);
+        waiter.await.unwrap();
+        // Lowered under what is held: waiting again.
+        b.set_budget(10);
+        let waiter = tokio::spawn({
+            let b = Arc::clone(&b);
+            async move { b.wait_for_space().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        while b.pop().is_some() {}
+        waiter.await.unwrap();
     }
 
     #[test]

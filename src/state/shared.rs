@@ -12,7 +12,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 use crate::{
     cluster::{Cluster, pool::ConnectionPool},
-    config::ConsumerConfig,
+    config::{ConsumerConfig, FetchTuning},
     types::{Offset, TopicPartition},
 };
 
@@ -24,6 +24,9 @@ use super::{PartitionTable, buffer::Buffer};
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: ConsumerConfig,
+    /// The fetch settings in force: `config`'s at the start, changed live by
+    /// `Consumer::set_fetch_tuning`. Locked only to copy it (never across an await).
+    pub(crate) tuning: Mutex<FetchTuning>,
     pub(crate) cluster: Cluster,
     pub(crate) pool: ConnectionPool,
     /// Every assigned partition's state: the one owner of positions, generations, pause and
@@ -47,6 +50,7 @@ impl Shared {
             pool: ConnectionPool::new(config.client.clone()),
             partitions: PartitionTable::new(&config, Arc::clone(&buffer)),
             buffer,
+            tuning: Mutex::new(config.fetch_tuning()),
             config,
             cluster,
             changes: watch::Sender::new(0),
@@ -59,6 +63,11 @@ impl Shared {
     /// Wakes the manager and the broker loops.
     pub(crate) fn notify_change(&self) {
         self.changes.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// The fetch settings in force.
+    pub(crate) fn fetch_tuning(&self) -> FetchTuning {
+        *self.tuning.lock().expect("tuning lock")
     }
 
     /// Whether the consumer is closing.

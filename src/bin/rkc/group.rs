@@ -1,5 +1,6 @@
 //! `rkc group`: a consumer group's members and assignments (`describe`) or its lag per
-//! partition (`lag`), as text (kafka-consumer-groups style) or JSON.
+//! partition (`lag`, refreshed with `--watch`, see `lag_watch`), as text
+//! (kafka-consumer-groups style) or JSON.
 
 use std::io::Write as _;
 
@@ -23,7 +24,7 @@ enum GroupCommand {
     /// Print a group's state, protocol and members with their assignments.
     Describe(GroupArgs),
     /// Print committed offset, log end offset and lag per partition of a group.
-    Lag(GroupArgs),
+    Lag(LagArgs),
 }
 
 /// What both `describe` and `lag` take.
@@ -39,6 +40,19 @@ struct GroupArgs {
     json: bool,
 }
 
+/// What `lag` takes.
+#[derive(Debug, clap::Args)]
+struct LagArgs {
+    #[command(flatten)]
+    group: GroupArgs,
+    /// Refresh the table until Ctrl-C (in place on a terminal, appended otherwise).
+    #[arg(long)]
+    watch: bool,
+    /// Time between refreshes with --watch (`2s`, `500ms`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = crate::lag_watch::parse_interval, requires = "watch")]
+    interval: std::time::Duration,
+}
+
 /// Runs the subcommand and prints its result to stdout.
 pub(crate) async fn run(args: Args) -> Result<(), Error> {
     let text = match args.command {
@@ -51,7 +65,15 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
                 render_description(&group)
             }
         }
-        GroupCommand::Lag(a) => {
+        GroupCommand::Lag(LagArgs {
+            group: a,
+            watch: true,
+            interval,
+        }) => {
+            let cluster = Cluster::connect(a.connection.client_config()?).await?;
+            return crate::lag_watch::watch(&cluster, &a.group, interval, a.json, render_lag).await;
+        }
+        GroupCommand::Lag(LagArgs { group: a, .. }) => {
             let cluster = Cluster::connect(a.connection.client_config()?).await?;
             let lag = admin::group_lag(&cluster, &a.group).await?;
             if a.json { json(&lag) } else { render_lag(&lag) }

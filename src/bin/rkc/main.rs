@@ -6,6 +6,7 @@
 mod consume;
 mod dlq;
 mod group;
+mod lag_watch;
 mod metadata;
 mod output;
 mod run;
@@ -59,15 +60,22 @@ impl ConnectionArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colours only for a person at a terminal, never into log files and pipes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
-        )
-        .init();
+    // The filter sits behind a reload handle: `rkc run` changes it with `[log] filter`.
+    let (filter, log_reload) = tracing_subscriber::reload::Layer::new(
+        tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+    );
+    {
+        use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,7 +87,7 @@ fn main() -> ExitCode {
         }
     };
     let command = match cli.command {
-        Command::Run(args) => return runtime.block_on(run::main(args)),
+        Command::Run(args) => return runtime.block_on(run::main(args, log_reload)),
         Command::Dlq(args) => return runtime.block_on(dlq::main(args)),
         other => other,
     };

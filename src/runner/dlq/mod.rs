@@ -97,10 +97,18 @@ use route::PartitionChooser;
 #[derive(Debug)]
 pub struct DlqWriter {
     producer: Arc<Producer>,
+    /// Topic template, header style and compression: changed live by a config reload
+    /// ([`DeadLetterSink::reconfigure`]); locked only to copy them, never across an await.
+    route: std::sync::RwLock<Route>,
+    chooser: PartitionChooser,
+}
+
+/// The `[dlq]` settings a writer takes live.
+#[derive(Debug, Clone)]
+struct Route {
     template: String,
     style: HeaderStyle,
     compression: Compression,
-    chooser: PartitionChooser,
 }
 
 impl DlqWriter {
@@ -115,11 +123,17 @@ impl DlqWriter {
     ) -> Self {
         Self {
             producer,
-            template: topic_template.unwrap_or_else(|| route::DEFAULT_TEMPLATE.to_owned()),
-            style,
-            compression,
+            route: std::sync::RwLock::new(Route {
+                template: topic_template.unwrap_or_else(|| route::DEFAULT_TEMPLATE.to_owned()),
+                style,
+                compression,
+            }),
             chooser: PartitionChooser::default(),
         }
+    }
+
+    fn route(&self) -> Route {
+        self.route.read().expect("route lock").clone()
     }
 
     /// A writer for a runner configured by `config`: an idempotent [`Producer`] on the
@@ -147,7 +161,7 @@ impl DlqWriter {
 
     /// The DLQ topic for messages of `source_topic`.
     pub fn topic_for(&self, source_topic: &str) -> String {
-        route::dlq_topic(&self.template, source_topic)
+        route::dlq_topic(&self.route().template, source_topic)
     }
 
     /// The record written for `dead` (original key, value, headers and timestamp, then the
@@ -164,7 +178,7 @@ impl DlqWriter {
         ProducerRecord {
             key: m.key.clone(),
             value: m.value.clone(),
-            headers: headers::dead_letter_headers(m, &failure, self.style),
+            headers: headers::dead_letter_headers(m, &failure, self.route().style),
             timestamp: (m.timestamp >= 0).then_some(m.timestamp),
         }
     }
@@ -180,7 +194,12 @@ impl DlqWriter {
     /// same message may add a second copy (the runner must not commit the source offset
     /// without a receipt).
     pub async fn write(&self, dead: &DeadLetter<'_>) -> Result<DlqReceipt, DlqError> {
-        let topic = self.topic_for(&dead.message.topic);
+        let Route {
+            template,
+            compression,
+            ..
+        } = self.route();
+        let topic = route::dlq_topic(&template, &dead.message.topic);
         let partitions = self
             .producer
             .partition_count(&topic)
@@ -198,7 +217,7 @@ impl DlqWriter {
                 &topic,
                 partition,
                 std::slice::from_ref(&record),
-                self.compression,
+                compression,
             )
             .await
             .map_err(|e| DlqError::from_produce(&topic, e))?;
@@ -225,6 +244,19 @@ impl DeadLetterSink for DlqWriter {
         letter: DeadLetter<'a>,
     ) -> BoxFuture<'a, Result<DlqReceipt, SinkError>> {
         Box::pin(async move { self.write(&letter).await.map_err(SinkError::from) })
+    }
+
+    fn reconfigure(&self, dlq: &config::DlqConfig) -> bool {
+        let route = Route {
+            template: dlq
+                .topic
+                .clone()
+                .unwrap_or_else(|| route::DEFAULT_TEMPLATE.to_owned()),
+            style: dlq.header_style.into(),
+            compression: dlq.compression.into(),
+        };
+        *self.route.write().expect("route lock") = route;
+        true
     }
 }
 

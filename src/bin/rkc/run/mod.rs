@@ -7,10 +7,16 @@
 //! an invalid configuration (the message names the file and the key); 1 when the consumer
 //! cannot start; 128 + the signal number when a second signal stops it at once (nothing
 //! unfinished is committed).
+//!
+//! The configuration file is reloaded when it changes and on SIGHUP (see `reload`): each
+//! reload is a `config_reloaded` event listing what changed and how it was applied (live,
+//! rejoin, restart_required), or a `config_rejected` event, and the running configuration
+//! stays.
 
 mod exec;
 mod http;
 mod print;
+mod reload;
 
 use std::{
     path::PathBuf,
@@ -52,14 +58,22 @@ fn handler(config: &RunnerConfig) -> Result<Arc<dyn Handler>, String> {
 }
 
 /// Runs until a signal; returns the process exit code.
-pub(crate) async fn main(args: Args) -> ExitCode {
-    let config = match RunnerConfig::load(&args.config) {
+pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("rkc: {}: cannot read: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    let config = match RunnerConfig::from_toml(&text, &args.config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("rkc: {e}");
             return ExitCode::from(2);
         }
     };
+    reload::apply_log_filter(&log, &config);
     let handler = match handler(&config) {
         Ok(h) => h,
         Err(e) => {
@@ -83,7 +97,8 @@ pub(crate) async fn main(args: Args) -> ExitCode {
     let builder = Runner::builder(config)
         .shared_handler(handler)
         .dead_letter_sink(Arc::new(dlq))
-        .on_event(|event| emit(event.to_json()));
+        .on_event(|event| emit(event.to_json()))
+        .on_reload(move |config, _| reload::apply_log_filter(&log, config));
     let runner = match builder.build() {
         Ok(r) => r,
         Err(e) => {
@@ -102,6 +117,10 @@ pub(crate) async fn main(args: Args) -> ExitCode {
         }
     };
     let handle = runner.handle();
+    if let Err(e) = reload::spawn(args.config.clone(), &text, handle.clone()) {
+        eprintln!("rkc: cannot watch the configuration: {e}");
+        return ExitCode::FAILURE;
+    }
     let aborted_by = Arc::new(AtomicI32::new(0));
     let aborted = Arc::clone(&aborted_by);
     tokio::spawn(async move {
