@@ -94,7 +94,7 @@ pub(crate) async fn commit(
                         member.rebalance_seen_by_commit(generation);
                         refused = Some(generation);
                     }
-                    c if is_coordinator_error(c) => member.coordinator.forget().await,
+                    c if is_coordinator_error(c) => member.coordinator.forget(),
                     c if c.is_retriable() => {}
                     _ => return Err(error),
                 }

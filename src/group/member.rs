@@ -331,7 +331,7 @@ impl Member {
         if let Error::Kafka { code, .. } = e
             && is_coordinator_error(*code)
         {
-            self.coordinator.forget().await;
+            self.coordinator.forget();
         }
     }
 
@@ -437,7 +437,7 @@ impl Member {
         match next {
             Next::Retry => true,
             Next::Rediscover => {
-                self.coordinator.forget().await;
+                self.coordinator.forget();
                 true
             }
             Next::Rejoin => {
