@@ -101,7 +101,7 @@ mod tests {
         let hanging = tokio::spawn({
             let slot = Arc::clone(&slot);
             async move {
-                slot.get_or_connect(|| std::future::pending::<Result<u32>>())
+                slot.get_or_connect(std::future::pending::<Result<u32>>)
                     .await
                     .map(|c| *c)
             }

@@ -386,7 +386,7 @@ impl Consumer {
             } => self
                 .shared
                 .partitions
-                .hand_out(&progress, generation, message.offset)
+                .hand_out(&progress, generation, message.offset, message.leader_epoch)
                 .then_some(Ok(Event::Message(message))),
             Popped::Eof {
                 tp,

@@ -37,6 +37,7 @@ mod shared;
 mod stored;
 #[cfg(test)]
 mod tests;
+mod validation;
 
 use std::{
     collections::HashMap,
@@ -57,9 +58,11 @@ use partition::{FetchState, PartitionState, Progress};
 
 pub(crate) use fetched::FetchedBatch;
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
+pub(crate) use group::Committed;
 pub(crate) use partition::ResolveTo;
 pub(crate) use shared::Shared;
 pub(crate) use stored::CommittedLookup;
+pub(crate) use validation::{EpochEnd, Validation, ValidationAnswer};
 
 /// The consumer's settings the table applies.
 #[derive(Debug, Clone, Copy)]
@@ -203,11 +206,21 @@ impl PartitionTable {
             let generation = self.new_generation();
             self.with_partition(tp, |state| {
                 state.paused = true;
+                let epoch = state.consumer_epoch();
+                let confirmed_under = state.confirmed_under;
                 let fetch = match (state.fetch, state.consumer_position()) {
-                    (FetchState::Fetching(_), Some(position)) => FetchState::Fetching(position),
+                    (FetchState::Fetching(_) | FetchState::Validating(_), Some(position)) => {
+                        FetchState::Fetching(position)
+                    }
                     (other, _) => other,
                 };
                 state.move_to(generation, fetch);
+                // The application's position keeps its epoch: the leader may change while
+                // the partition is paused, and the position is validated on resume then.
+                state.fetch_epoch = epoch;
+                state.confirmed_under = confirmed_under;
+                state.progress.lock().expect("progress lock").epoch = epoch;
+                state.validate_if_leader_changed();
                 state.paused = true;
                 // Under the map lock, so no fetch of the new generation can land before it.
                 self.buffer.purge_before(tp, generation);
@@ -277,10 +290,12 @@ impl PartitionTable {
         progress: &Mutex<Progress>,
         generation: u64,
         offset: i64,
+        epoch: Option<i32>,
     ) -> bool {
         progress.lock().expect("progress lock").hand_out(
             generation,
             offset,
+            epoch,
             self.policy.auto_offset_store,
         )
     }
