@@ -6,7 +6,7 @@
 //! and 2 with `unclean.leader.election.enable`. Broker 2 stops; records 10..15 land on broker 1
 //! alone, and both consumers read 0..15: one by assignment (then paused, its fetch position at
 //! 15 with the epoch of the last record), one in a group that commits 15 with that record's
-//! leader epoch and leaves. Broker 1 stops and broker 2 is elected uncleanly: its log ends at 10.
+//! leader epoch and leaves (read back later both by `Offset::Stored` and by a new member). Broker 1 stops and broker 2 is elected uncleanly: its log ends at 10.
 //! Twenty new records take offsets 10..30 in a new epoch. Fetching at 15 would return 15..30 and
 //! lose 10..15 of the new leader's records; validating the position (OffsetForLeaderEpoch)
 //! moves both consumers back to 10.
@@ -126,6 +126,18 @@ async fn after_an_unclean_leader_election_consumers_resume_at_the_first_offset_k
         "the assigned consumer resumes at 10, not at its position 15"
     );
     assigned.close().await;
+
+    // Offset::Stored reads the committed offset and its epoch as the group's assignment does.
+    let stored = Consumer::new(config(&bootstrap, &[("group.id", &group)]))
+        .await
+        .unwrap();
+    stored.assign([(tp.clone(), Offset::Stored)]).unwrap();
+    assert_eq!(
+        read(&stored, 20).await,
+        want,
+        "Offset::Stored resumes at 10, not at the committed 15"
+    );
+    stored.close().await;
 
     let member = Consumer::new(config(&bootstrap, &[("group.id", &group)]))
         .await

@@ -464,6 +464,30 @@ mod tests {
     }
 
     #[test]
+    fn offset_stored_with_a_committed_leader_epoch_is_validated_before_fetching() {
+        let mut config = ConsumerConfig::new("127.0.0.1:9092").unwrap();
+        config.set("group.id", "g").unwrap();
+        let t = PartitionTable::new(&config, Arc::new(Buffer::new(1 << 20)));
+        t.add(&[(tp(), Offset::Stored)]);
+        let lookups = t.take_committed_lookups(Instant::now());
+        let committed = Committed {
+            offset: 15,
+            leader_epoch: Some(3),
+        };
+        t.apply_committed(&lookups, Ok(vec![Some(committed)]), Instant::now());
+        set_leader(&t, 4);
+        assert!(take(&t).is_empty(), "validating");
+        answer(
+            &t,
+            EpochEnd {
+                epoch: 3,
+                end_offset: 15,
+            },
+        );
+        assert_eq!(take(&t).pop().unwrap().offset, 15);
+    }
+
+    #[test]
     fn the_leader_epoch_of_the_last_record_handed_out_is_committed_with_its_offset() {
         let t = table("earliest");
         t.add(&[(tp(), Offset::At(0))]);
