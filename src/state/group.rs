@@ -73,8 +73,19 @@ impl PartitionTable {
 
     /// The leader epoch to commit with `offset` for `tp`: that of the record before it, when
     /// `offset` is the stored offset and the record's epoch is known.
+    /// A partition just removed (see [`Self::remove`]) still has its final offset's epoch.
     pub(crate) fn epoch_to_commit(&self, tp: &TopicPartition, offset: i64) -> Option<i32> {
-        self.lock().get(tp)?.epoch_of_stored(offset)
+        let assigned = self.lock().get(tp).map(|s| s.epoch_of_stored(offset));
+        match assigned {
+            Some(epoch) => epoch,
+            None => self
+                .removed_epochs
+                .lock()
+                .expect("removed epochs lock")
+                .iter()
+                .find(|(t, o, _)| t == tp && *o == offset)
+                .map(|(_, _, epoch)| *epoch),
+        }
     }
 
     /// Stops `partitions` and drops their buffered messages. Returns, for each partition that
@@ -83,15 +94,22 @@ impl PartitionTable {
     /// offsets are final.
     pub(crate) fn remove(&self, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64)> {
         let mut state = self.lock();
+        let mut epochs = Vec::new();
         let removed = partitions
             .iter()
             .filter_map(|tp| {
                 let s = state.remove(tp)?;
-                let stored = s.retire().stored;
-                s.uncommitted(stored).map(|o| (tp.clone(), o))
+                let progress = s.retire();
+                let offset = s.uncommitted(progress.stored)?;
+                if let Some(epoch) = progress.stored_epoch {
+                    epochs.push((tp.clone(), offset, epoch));
+                }
+                Some((tp.clone(), offset))
             })
             .collect();
         drop(state);
+        // The commit of these final offsets (a revocation's) still finds their epochs.
+        *self.removed_epochs.lock().expect("removed epochs lock") = epochs;
         for tp in partitions {
             self.buffer.purge(tp);
         }

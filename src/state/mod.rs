@@ -26,7 +26,8 @@
 //!
 //! Progress (2) and the queue (3) are never held together: popping clones the progress handle
 //! and releases the queue before the progress is locked. None of these locks is held across an
-//! `.await`, and no other lock of the crate is taken while one of them is held.
+//! `.await`, and no other lock of the crate is taken while one of them is held. (The table's
+//! `removed_epochs` is locked only when the map lock is not held, and holds no other lock.)
 
 pub(crate) mod buffer;
 mod fetched;
@@ -86,6 +87,9 @@ struct Policy {
 #[derive(Debug)]
 pub(crate) struct PartitionTable {
     partitions: Mutex<HashMap<TopicPartition, PartitionState>>,
+    /// The leader epochs of the final offsets the last [`PartitionTable::remove`] returned
+    /// (partition, offset, epoch), for the commit that follows a revocation (KIP-320).
+    removed_epochs: Mutex<Vec<(TopicPartition, i64, i32)>>,
     next_generation: AtomicU64,
     buffer: Arc<Buffer>,
     policy: Policy,
@@ -96,6 +100,7 @@ impl PartitionTable {
     pub(crate) fn new(config: &ConsumerConfig, buffer: Arc<Buffer>) -> Self {
         Self {
             partitions: Mutex::new(HashMap::new()),
+            removed_epochs: Mutex::new(Vec::new()),
             next_generation: AtomicU64::new(1),
             buffer,
             policy: Policy {

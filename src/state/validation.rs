@@ -498,8 +498,50 @@ mod tests {
         drain(&t);
         assert_eq!(t.epoch_to_commit(&tp(), 2), Some(3));
         assert_eq!(t.epoch_to_commit(&tp(), 1), None, "not the stored offset");
+        assert_eq!(t.remove(&[tp()]), [(tp(), 2)]);
+        assert_eq!(
+            t.epoch_to_commit(&tp(), 2),
+            Some(3),
+            "a revocation's commit follows the removal"
+        );
+        t.add(&[(tp(), Offset::At(0))]);
         t.store(&tp(), 1).unwrap();
         assert_eq!(t.epoch_to_commit(&tp(), 1), None, "stored by hand: unknown");
+    }
+
+    #[test]
+    fn fenced_or_unknown_leader_epochs_look_the_leader_up_again_and_keep_validating() {
+        for code in [
+            KafkaCode::FENCED_LEADER_EPOCH,
+            KafkaCode::UNKNOWN_LEADER_EPOCH,
+        ] {
+            let t = consumed_fifteen("earliest");
+            set_leader(&t, 4);
+            t.lock()
+                .get_mut(&tp())
+                .unwrap()
+                .validate_if_leader_changed();
+            let validations = t.take_validations(Instant::now()).remove(&1).unwrap();
+            let answers = vec![ValidationAnswer::Found {
+                error_code: code.0,
+                end: EpochEnd {
+                    epoch: -1,
+                    end_offset: -1,
+                },
+            }];
+            let now = Instant::now();
+            t.apply_validations(&validations, answers, now);
+            let (missing, _) = t.topics_needing_metadata(now);
+            assert_eq!(missing.len(), 1, "{code}: the leader is looked up again");
+            assert!(drain(&t).is_empty(), "{code}: no error for the application");
+            set_leader(&t, 5);
+            assert_eq!(t.take_validations(now).len(), 1, "{code}: validated again");
+            // The same codes on a fetch: the leader is looked up again too.
+            let t = consumed_fifteen("earliest");
+            let r = take(&t).pop().unwrap();
+            assert!(t.apply_fetch(&r, FetchOutcome::Error(code), now));
+            assert!(take(&t).is_empty());
+        }
     }
 
     #[test]
