@@ -87,6 +87,9 @@ pub(crate) enum LookupAnswer<'a> {
         error_code: i16,
         /// The offset found.
         offset: i64,
+        /// The leader epoch the broker gives with it (−1: unknown); as in Java, the epoch of
+        /// the new position (KIP-320).
+        leader_epoch: i32,
     },
 }
 
@@ -428,31 +431,34 @@ impl PartitionTable {
                     state.backoff_until = Some(backoff);
                 }
                 LookupAnswer::Missing => state.backoff_until = Some(backoff),
-                LookupAnswer::Found { error_code, offset } => {
-                    match KafkaCode::from_code(error_code) {
-                        None => {
-                            state.fetch = FetchState::Fetching(offset);
-                            state.set_consumer_position(offset);
-                            state.fetch_epoch = None;
-                            state.confirmed_under = Some(*leader_epoch);
-                        }
-                        Some(code) if code.is_leader_change() => {
-                            state.leader = None;
-                            state.backoff_until = Some(backoff);
-                        }
-                        Some(code) => {
-                            state.backoff_until = Some(backoff);
-                            self.buffer.push(Delivery::Error {
-                                tp: Some((tp.clone(), *generation)),
-                                error: Error::Kafka {
-                                    api: "ListOffsets",
-                                    code,
-                                    context: Some(tp.to_string()),
-                                },
-                            });
-                        }
+                LookupAnswer::Found {
+                    error_code,
+                    offset,
+                    leader_epoch: offset_epoch,
+                } => match KafkaCode::from_code(error_code) {
+                    None => {
+                        let offset_epoch = (offset_epoch >= 0).then_some(offset_epoch);
+                        state.fetch = FetchState::Fetching(offset);
+                        state.set_consumer_position(offset, offset_epoch);
+                        state.fetch_epoch = offset_epoch;
+                        state.confirmed_under = Some(*leader_epoch);
                     }
-                }
+                    Some(code) if code.is_leader_change() => {
+                        state.leader = None;
+                        state.backoff_until = Some(backoff);
+                    }
+                    Some(code) => {
+                        state.backoff_until = Some(backoff);
+                        self.buffer.push(Delivery::Error {
+                            tp: Some((tp.clone(), *generation)),
+                            error: Error::Kafka {
+                                api: "ListOffsets",
+                                code,
+                                context: Some(tp.to_string()),
+                            },
+                        });
+                    }
+                },
             }
         }
     }

@@ -248,11 +248,11 @@ impl PartitionState {
         self.progress.lock().expect("progress lock").position
     }
 
-    /// Sets the consumer position (a lookup resolved where fetching starts).
-    pub(crate) fn set_consumer_position(&self, position: i64) {
+    /// Sets the consumer position and its epoch (a lookup resolved where fetching starts).
+    pub(crate) fn set_consumer_position(&self, position: i64, epoch: Option<i32>) {
         let mut progress = self.progress.lock().expect("progress lock");
         progress.position = Some(position);
-        progress.epoch = None;
+        progress.epoch = epoch;
     }
 
     /// The offset the next commit stores (see [`Progress::stored`]).

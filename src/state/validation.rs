@@ -510,6 +510,35 @@ mod tests {
     }
 
     #[test]
+    fn a_position_resolved_by_list_offsets_takes_the_epoch_the_broker_gave_with_it() {
+        use crate::state::LookupAnswer;
+        let t = table("earliest");
+        t.add(&[(tp(), Offset::End)]);
+        set_leader(&t, 6);
+        let lookups = t.take_lookups(Instant::now()).remove(&1).unwrap();
+        let answer = LookupAnswer::Found {
+            error_code: 0,
+            offset: 40,
+            leader_epoch: 6,
+        };
+        t.apply_lookups(&lookups, vec![answer], Instant::now());
+        let r = take(&t).pop().unwrap();
+        assert_eq!((r.offset, r.last_fetched_epoch), (40, 6));
+        t.apply_fetch(
+            &r,
+            FetchOutcome::Error(KafkaCode::NOT_LEADER_OR_FOLLOWER),
+            Instant::now(),
+        );
+        set_leader(&t, 7);
+        t.lock()
+            .get_mut(&tp())
+            .unwrap()
+            .validate_if_leader_changed();
+        let v = t.take_validations(Instant::now()).remove(&1).unwrap();
+        assert_eq!((v[0].offset, v[0].epoch, v[0].leader_epoch), (40, 6, 7));
+    }
+
+    #[test]
     fn fenced_or_unknown_leader_epochs_look_the_leader_up_again_and_keep_validating() {
         for code in [
             KafkaCode::FENCED_LEADER_EPOCH,
