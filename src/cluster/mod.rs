@@ -3,7 +3,7 @@
 //! Owns: the bootstrap list and its failover, the connection used for cluster-wide requests,
 //! and metadata snapshots. Invariants: a connection that failed is never reused; the next
 //! request connects again through the bootstrap list. No lock is held across a connect or a
-//! request: concurrent cluster-wide requests share one connection attempt ([`slot`]) and are
+//! request: concurrent cluster-wide requests share one connection attempt (`slot`) and are
 //! pipelined on the connection, so a slow response holds up only its own caller.
 
 mod bootstrap;
