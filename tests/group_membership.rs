@@ -283,7 +283,8 @@ async fn a_regex_subscription_picks_up_topics_created_later() {
     let first = format!("{prefix}-a");
     create_topic(&first, 2);
     let group = unique("g-re");
-    let a = member(&group, &[]).await;
+    // New matching topics are found on the periodic metadata refresh (librdkafka's rule).
+    let a = member(&group, &["topic.metadata.refresh.interval.ms=1000"]).await;
     a.subscribe(&[&format!("^{}-.*", regex_escape(&prefix))])
         .unwrap();
     poll_until(&[&a], "the first topic's partitions", |asg| {

@@ -1,8 +1,10 @@
 //! Broker connections and cluster metadata.
 //!
 //! Owns: the bootstrap list and its failover, the connection used for cluster-wide requests,
-//! and metadata snapshots. Invariant: a connection that failed is never reused; the next
-//! request connects again through the bootstrap list.
+//! and metadata snapshots. Invariants: a connection that failed is never reused; the next
+//! request connects again through the bootstrap list. No lock is held across a connect or a
+//! request: concurrent cluster-wide requests share one connection attempt (`slot`) and are
+//! pipelined on the connection, so a slow response holds up only its own caller.
 
 mod bootstrap;
 pub(crate) mod connection;
@@ -10,6 +12,7 @@ mod metadata;
 mod oidc;
 pub(crate) mod pool;
 mod sasl;
+pub(crate) mod slot;
 mod tls;
 mod transport;
 
@@ -29,8 +32,6 @@ pub fn tls_client_config(
     tls::client_config(tls)
 }
 
-use tokio::sync::Mutex;
-
 use crate::{
     config::{BrokerAddress, ClientConfig},
     error::Result,
@@ -38,6 +39,7 @@ use crate::{
 };
 
 use connection::BrokerConnection;
+use slot::ConnectSlot;
 
 /// A handle on a Kafka cluster, reached through `bootstrap.servers`.
 ///
@@ -55,7 +57,7 @@ use connection::BrokerConnection;
 #[derive(Debug)]
 pub struct Cluster {
     config: ClientConfig,
-    bootstrap: Mutex<Option<BrokerConnection>>,
+    bootstrap: ConnectSlot<BrokerConnection>,
     /// Brokers learned from the last metadata, tried after the bootstrap list when the
     /// connection must be replaced (the bootstrap brokers may be the ones that are down).
     known_brokers: std::sync::Mutex<Vec<BrokerAddress>>,
@@ -67,7 +69,7 @@ impl Cluster {
         let conn = bootstrap::connect_any(&config.bootstrap_servers, &config).await?;
         Ok(Self {
             config,
-            bootstrap: Mutex::new(Some(conn)),
+            bootstrap: ConnectSlot::with(conn),
             known_brokers: std::sync::Mutex::new(Vec::new()),
         })
     }
@@ -100,22 +102,22 @@ impl Cluster {
         &self,
         request: R,
     ) -> Result<(String, R::Response)> {
-        let mut guard = self.bootstrap.lock().await;
         for attempt in 0..2 {
-            let conn = match guard.take() {
-                Some(conn) => conn,
-                None => bootstrap::connect_any(&self.candidates(), &self.config).await?,
-            };
+            let conn = self
+                .bootstrap
+                .get_or_connect(|| async {
+                    bootstrap::connect_any(&self.candidates(), &self.config).await
+                })
+                .await?;
             match conn.request(request.clone()).await {
-                Ok(response) => {
-                    let broker = conn.broker().to_owned();
-                    *guard = Some(conn);
-                    return Ok((broker, response));
-                }
-                Err(e) if attempt == 0 && e.is_retriable() => {
+                Ok(response) => return Ok((conn.broker().to_owned(), response)),
+                Err(e) => {
+                    self.bootstrap.forget_if(&conn);
+                    if attempt > 0 || !e.is_retriable() {
+                        return Err(e);
+                    }
                     tracing::warn!(error = %e, api = R::NAME, "request failed, reconnecting");
                 }
-                Err(e) => return Err(e),
             }
         }
         unreachable!("the second attempt always returns")

@@ -9,6 +9,7 @@
 pub use crate::types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
 
 mod stored;
+mod stream;
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -259,16 +260,26 @@ impl Consumer {
         let member = self.member.lock().expect("member lock").clone();
         // Until this poll returns, the application counts as polling (max.poll.interval.ms).
         let _polling = member.as_deref().map(Member::polling);
+        self.next_event(member.as_deref(), timeout).await
+    }
+
+    /// The next message or event, waiting at most `timeout`; the caller counts the polling.
+    /// Cancel safe: an entry leaves the buffer only in the step that returns it.
+    async fn next_event(
+        &self,
+        member: Option<&Member>,
+        timeout: Duration,
+    ) -> Option<Result<Event>> {
         // Fast path: something is ready (the common case under load), no wake-up.
         while let Some(popped) = self.shared.buffer.pop() {
-            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
+            if let Some(event) = self.accept_checked(member, popped) {
                 return Some(event);
             }
         }
         let deadline = deadline_after(timeout);
         loop {
             let popped = self.shared.buffer.pop_until(deadline).await?;
-            if let Some(event) = self.accept_checked(member.as_deref(), popped) {
+            if let Some(event) = self.accept_checked(member, popped) {
                 return Some(event);
             }
         }
@@ -290,17 +301,14 @@ impl Consumer {
     }
 
     /// Messages, events and errors as an async stream; it ends when the consumer is closed.
+    ///
+    /// # Cancel safety
+    ///
+    /// `next()` may be dropped (e.g. raced against a timer in `select!`): nothing is lost or
+    /// handed out twice. While a task awaits it the application counts as polling
+    /// (`max.poll.interval.ms`); once its `next()` was dropped, no longer.
     pub fn stream(&self) -> impl Stream<Item = Result<Event>> + '_ {
-        futures::stream::unfold(self, |consumer| async move {
-            loop {
-                if consumer.shared.is_closed() {
-                    return None;
-                }
-                if let Some(event) = consumer.poll_event(Duration::from_secs(3600)).await {
-                    return Some((event, consumer));
-                }
-            }
-        })
+        stream::EventStream::new(self)
     }
 
     /// Moves an assigned partition: the next message returned is at `offset`.
@@ -396,7 +404,7 @@ impl Consumer {
             } => self
                 .shared
                 .partitions
-                .hand_out(&progress, generation, message.offset)
+                .hand_out(&progress, generation, message.offset, message.leader_epoch)
                 .then_some(Ok(Event::Message(message))),
             Popped::Eof {
                 tp,

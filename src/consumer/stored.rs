@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use crate::{
     error::{Error, KafkaCode, Result},
     group::coordinator::{Coordinator, Lane},
-    state::{CommittedLookup, Shared},
+    state::{Committed, CommittedLookup, Shared},
     wire::offset_fetch::OffsetFetchRequest,
 };
 
@@ -46,12 +46,13 @@ pub(crate) fn look_up_committed(shared: &Arc<Shared>) {
     shared.track(task);
 }
 
-/// The committed offsets of `lookups`, in the same order (`None`: nothing committed).
+/// The committed offsets of `lookups` with their leader epochs, in the same order (`None`:
+/// nothing committed).
 async fn fetch(
     shared: &Shared,
     coordinator: &Coordinator,
     lookups: &[CommittedLookup],
-) -> Result<Vec<Option<i64>>> {
+) -> Result<Vec<Option<Committed>>> {
     let request = OffsetFetchRequest::for_partitions(
         shared.config.group.group_id.clone().unwrap_or_default(),
         lookups.iter().map(|(tp, _)| (&*tp.topic, tp.partition)),
@@ -71,7 +72,13 @@ async fn fetch(
         .iter()
         .map(|(tp, _)| {
             response
-                .committed(&tp.topic, tp.partition)
+                .committed_with_epoch(&tp.topic, tp.partition)
+                .map(|c| {
+                    c.map(|(offset, leader_epoch)| Committed {
+                        offset,
+                        leader_epoch,
+                    })
+                })
                 .map_err(|code| Error::Kafka {
                     api: "OffsetFetch",
                     code: KafkaCode(code),

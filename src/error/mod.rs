@@ -155,6 +155,26 @@ pub enum Error {
         offset: i64,
     },
 
+    /// The leader's log was truncated below the position (KIP-320: an unclean leader election
+    /// lost records this consumer had fetched) and `auto.offset.reset=error`: the partition
+    /// stops until the application seeks it (to `divergent_offset`, where the logs agree, when
+    /// the leader could say).
+    #[error(
+        "log truncation detected for {topic} [{partition}] at offset {offset}{} (auto.offset.reset=error)",
+        divergent_offset.map(|o| format!(", logs diverge from offset {o}")).unwrap_or_default()
+    )]
+    LogTruncation {
+        /// The topic.
+        topic: String,
+        /// The partition.
+        partition: i32,
+        /// The position that is no longer in the leader's log.
+        offset: i64,
+        /// The first offset that may differ (the end of the last epoch both logs share), when
+        /// the leader knew it.
+        divergent_offset: Option<i64>,
+    },
+
     /// The partition is not assigned to this consumer.
     #[error("{topic} [{partition}] is not assigned")]
     NotAssigned {
@@ -330,6 +350,7 @@ impl Error {
             | Self::Handshake { .. }
             | Self::Decode { .. }
             | Self::OffsetOutOfRange { .. }
+            | Self::LogTruncation { .. }
             | Self::NotAssigned { .. }
             | Self::Closed => false,
             Self::Tls { .. } | Self::Sasl { .. } | Self::PlaintextToTls { .. } => false,

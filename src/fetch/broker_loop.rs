@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use crate::{
     cluster::pool::Purpose,
     error::{Error, KafkaCode},
-    state::{FetchOutcome, Requested, Shared},
+    state::{EpochEnd, FetchOutcome, Requested, Shared},
     types::Watermarks,
     wire::fetch::{FetchRequest, FetchResponse, FetchResponsePartition},
 };
@@ -130,6 +130,13 @@ fn apply(
             )
         });
         let outcome = match (data, decoded) {
+            (Some(d), _) if d.error_code == 0 && d.diverging_epoch.is_some() => {
+                let end = d.diverging_epoch.expect("checked");
+                FetchOutcome::Diverging(EpochEnd {
+                    epoch: end.epoch,
+                    end_offset: end.end_offset,
+                })
+            }
             (Some(d), Some(decoded)) if decoded.is_incomplete() => FetchOutcome::Incomplete {
                 watermarks: watermarks_of(d),
             },
@@ -142,12 +149,14 @@ fn apply(
                 Some(Decoded {
                     batches,
                     next_offset,
+                    last_epoch,
                     error,
                     ..
                 }),
             ) => FetchOutcome::Data {
                 batches,
                 next_offset,
+                last_epoch,
                 error,
                 watermarks: watermarks_of(d),
             },

@@ -7,7 +7,7 @@ use tokio::time::Instant;
 
 use crate::{cluster::ClusterMetadata, state::buffer::Delivery};
 
-use super::{broker_loop, offsets};
+use super::{broker_loop, offsets, validate};
 use crate::state::Shared;
 
 /// Runs until the consumer closes.
@@ -46,6 +46,9 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         }
         for (node, lookups) in shared.partitions.take_lookups(Instant::now()) {
             offsets::resolve(&shared, node, lookups).await;
+        }
+        for (node, validations) in shared.partitions.take_validations(Instant::now()) {
+            validate::validate(&shared, node, validations).await;
         }
         let mut wait = shared.partitions.next_wake(Instant::now());
         if let Some(t) = retry_at.filter(|t| *t > Instant::now()) {

@@ -6,7 +6,8 @@
 //! results and puts them into the bounded buffer, from which the consumer pops. The next fetch is sent as soon as the previous one is decoded,
 //! so fetching overlaps the application's processing, and stops while the buffer is full.
 //! Control path: [`manager`] refreshes metadata for partitions without a leader, resolves
-//! Beginning/End positions with ListOffsets ([`offsets`]), and starts broker loops. Both work on
+//! Beginning/End positions with ListOffsets ([`offsets`]), validates positions after a leader
+//! change with OffsetForLeaderEpoch ([`validate`], KIP-320), and starts broker loops. Both work on
 //! the consumer's shared context (`state::Shared`).
 
 pub(crate) mod broker_loop;
@@ -15,3 +16,4 @@ pub(crate) mod offsets;
 pub(crate) mod response;
 pub(crate) mod session;
 pub(crate) mod txn_filter;
+pub(crate) mod validate;

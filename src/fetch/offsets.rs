@@ -67,6 +67,7 @@ pub(crate) async fn resolve(shared: &Arc<Shared>, node: i32, lookups: Vec<Lookup
                 .map_or(LookupAnswer::Missing, |p| LookupAnswer::Found {
                     error_code: p.error_code,
                     offset: p.offset,
+                    leader_epoch: p.leader_epoch,
                 }),
         })
         .collect();

@@ -28,6 +28,9 @@ pub(crate) struct Decoded {
     pub(crate) batches: Vec<FetchedBatch>,
     /// The position after this data.
     pub(crate) next_offset: i64,
+    /// The leader epoch of the last batch passed (that of the record before `next_offset`),
+    /// when the data passed one that has an epoch.
+    pub(crate) last_epoch: Option<i32>,
     /// A corrupt batch that stopped decoding.
     pub(crate) error: Option<Error>,
     /// The partition's data was not empty, yet held no complete batch past the fetch offset.
@@ -53,6 +56,7 @@ pub(crate) fn decode_partition(
     let mut filter = (isolation == IsolationLevel::ReadCommitted)
         .then(|| AbortedFilter::new(data.aborted_transactions.as_deref()));
     let mut position = fetch_offset;
+    let mut last_epoch = None;
     let mut batches = Vec::new();
     let corrupt = |offset: i64, e: RecordError| Error::CorruptBatch {
         topic: tp.topic.to_string(),
@@ -68,6 +72,7 @@ pub(crate) fn decode_partition(
                 return Decoded {
                     batches,
                     next_offset: position,
+                    last_epoch,
                     error: Some(corrupt(offset, e)),
                     no_progress: false,
                 };
@@ -77,6 +82,8 @@ pub(crate) fn decode_partition(
         if header.next_offset() <= position {
             continue;
         }
+        // Every batch passed below moves the position past it (or stops decoding first).
+        let epoch = (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
         if header.is_control() {
             match batch.control_type(max_decompressed) {
                 Ok(Some(ControlType::Abort)) => {
@@ -89,22 +96,26 @@ pub(crate) fn decode_partition(
                     return Decoded {
                         batches,
                         next_offset: position,
+                        last_epoch,
                         error: Some(corrupt(header.base_offset, e)),
                         no_progress: false,
                     };
                 }
             }
             position = header.next_offset();
+            last_epoch = epoch.or(last_epoch);
             continue;
         }
         if filter.as_mut().is_some_and(|f| f.is_aborted(&header)) {
             position = header.next_offset();
+            last_epoch = epoch.or(last_epoch);
             continue;
         }
         if let Err(e) = header.compression() {
             return Decoded {
                 batches,
                 next_offset: position,
+                last_epoch,
                 error: Some(corrupt(header.base_offset, e)),
                 no_progress: false,
             };
@@ -115,12 +126,14 @@ pub(crate) fn decode_partition(
                 return Decoded {
                     batches,
                     next_offset: position,
+                    last_epoch,
                     error: Some(error),
                     no_progress: false,
                 };
             }
         }
         position = header.next_offset();
+        last_epoch = epoch.or(last_epoch);
     }
     let kept: usize = batches.iter().map(FetchedBatch::stored_size).sum();
     if let Some(last) = batches.last_mut() {
@@ -130,6 +143,7 @@ pub(crate) fn decode_partition(
         no_progress: position == fetch_offset && !data.records.is_empty(),
         batches,
         next_offset: position,
+        last_epoch,
         error: None,
     }
 }
@@ -182,6 +196,24 @@ mod tests {
         let mut then_cut = batch.clone();
         then_cut.extend_from_slice(&batch[..30]);
         assert!(!decode(10, then_cut).is_incomplete());
+    }
+
+    #[test]
+    fn the_epoch_of_the_last_batch_passed_is_reported_for_the_next_fetch() {
+        let mut first = BatchBuilder::new(0).with((0..3).map(|i| TestRecord::kv(i, b"k", b"v")));
+        first.partition_leader_epoch = 3;
+        let mut marker = BatchBuilder::control_marker(3, 1);
+        marker.partition_leader_epoch = 5;
+        let mut records = first.build();
+        assert_eq!(decode(0, records.clone()).last_epoch, Some(3));
+        records.extend(marker.build());
+        let decoded = decode(0, records);
+        assert_eq!(
+            (decoded.next_offset, decoded.last_epoch),
+            (4, Some(5)),
+            "a control batch moves the position, and its epoch is the last fetched one"
+        );
+        assert_eq!(decode(4, Vec::new()).last_epoch, None, "nothing passed");
     }
 
     #[test]

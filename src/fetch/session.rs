@@ -39,6 +39,7 @@ pub(crate) enum Verdict {
 struct Sent {
     offset: i64,
     leader_epoch: i32,
+    last_fetched_epoch: i32,
     max_bytes: i32,
 }
 
@@ -70,6 +71,7 @@ impl FetchSession {
             let sent = Sent {
                 offset: r.offset,
                 leader_epoch: r.leader_epoch,
+                last_fetched_epoch: r.last_fetched_epoch,
                 max_bytes: r.max_bytes,
             };
             if full || self.sent.get(&r.tp) != Some(&sent) {
@@ -77,7 +79,7 @@ impl FetchSession {
                     partition: r.tp.partition,
                     current_leader_epoch: r.leader_epoch,
                     fetch_offset: r.offset,
-                    last_fetched_epoch: -1,
+                    last_fetched_epoch: r.last_fetched_epoch,
                     log_start_offset: -1,
                     partition_max_bytes: r.max_bytes,
                 });
@@ -176,6 +178,7 @@ mod tests {
             generation: 1,
             offset,
             leader_epoch: 0,
+            last_fetched_epoch: -1,
             max_bytes: 100,
         }
     }

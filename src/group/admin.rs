@@ -371,7 +371,7 @@ async fn ask<R: WireRequest + Clone>(
         match result {
             Err(e) if attempt == 0 && is_coordinator_trouble(&e) => {
                 tracing::debug!(group = %group_id, error = %e, api = R::NAME, "retrying once");
-                coordinator.forget().await;
+                coordinator.forget();
                 tokio::time::sleep(RETRY_BACKOFF).await;
             }
             other => return other,

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::{
     error::{Error, KafkaCode, Result},
-    state::Shared,
+    state::{Committed, Shared},
     types::TopicPartition,
     wire::{
         offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
@@ -94,7 +94,7 @@ pub(crate) async fn commit(
                         member.rebalance_seen_by_commit(generation);
                         refused = Some(generation);
                     }
-                    c if is_coordinator_error(c) => member.coordinator.forget().await,
+                    c if is_coordinator_error(c) => member.coordinator.forget(),
                     c if c.is_retriable() => {}
                     _ => return Err(error),
                 }
@@ -130,7 +130,12 @@ async fn send(
             .push(OffsetCommitPartition {
                 partition_index: tp.partition,
                 committed_offset: *offset,
-                committed_leader_epoch: -1,
+                // KIP-320: the epoch of the last record before the offset, when known.
+                committed_leader_epoch: member
+                    .shared
+                    .partitions
+                    .epoch_to_commit(tp, *offset)
+                    .unwrap_or(-1),
                 committed_metadata: metadata.map(str::to_owned),
             });
     }
@@ -178,10 +183,10 @@ pub(crate) async fn fetch_committed_until(
     member: &Member,
     partitions: &[TopicPartition],
     deadline: Instant,
-) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+) -> Result<Vec<(TopicPartition, Option<Committed>)>> {
     let mut attempt: u32 = 0;
     loop {
-        match fetch_committed(member, partitions).await {
+        match fetch_committed_positions(member, partitions).await {
             Ok(committed) => return Ok(committed),
             Err(e) if e.is_retriable() => {
                 attempt += 1;
@@ -202,6 +207,19 @@ pub(crate) async fn fetch_committed(
     member: &Member,
     partitions: &[TopicPartition],
 ) -> Result<Vec<(TopicPartition, Option<i64>)>> {
+    Ok(fetch_committed_positions(member, partitions)
+        .await?
+        .into_iter()
+        .map(|(tp, c)| (tp, c.map(|c| c.offset)))
+        .collect())
+}
+
+/// The committed offsets of `partitions` with the leader epochs committed with them
+/// (`None` where the group has none).
+pub(crate) async fn fetch_committed_positions(
+    member: &Member,
+    partitions: &[TopicPartition],
+) -> Result<Vec<(TopicPartition, Option<Committed>)>> {
     let request = OffsetFetchRequest::for_partitions(
         member.group_id.clone(),
         partitions.iter().map(|tp| (&*tp.topic, tp.partition)),
@@ -219,13 +237,19 @@ pub(crate) async fn fetch_committed(
     let mut out = Vec::with_capacity(partitions.len());
     for tp in partitions {
         let committed = response
-            .committed(&tp.topic, tp.partition)
+            .committed_with_epoch(&tp.topic, tp.partition)
             .map_err(|code| Error::Kafka {
                 api: "OffsetFetch",
                 code: KafkaCode(code),
                 context: Some(tp.to_string()),
             })?;
-        out.push((tp.clone(), committed));
+        out.push((
+            tp.clone(),
+            committed.map(|(offset, leader_epoch)| Committed {
+                offset,
+                leader_epoch,
+            }),
+        ));
     }
     Ok(out)
 }

@@ -6,13 +6,16 @@
 //! takes, go over a connection of their own ([`Lane::LongPoll`]). A broker answers the
 //! requests of one connection in order, so on a shared connection every commit, heartbeat and
 //! LeaveGroup would wait behind the parked join.
+//!
+//! Invariant: no lock is held across FindCoordinator or a connect. Each lane is a
+//! [`ConnectSlot`]: callers of one lane share one attempt, and [`Coordinator::forget`] never
+//! waits for an attempt in progress (a coordinator that hangs while being connected holds up
+//! only the callers of that lane).
 
 use std::{sync::Arc, time::Duration};
 
-use tokio::sync::Mutex;
-
 use crate::{
-    cluster::{Cluster, connection::BrokerConnection},
+    cluster::{Cluster, connection::BrokerConnection, slot::ConnectSlot},
     config::{BrokerAddress, ClientConfig},
     error::{Error, KafkaCode, Result},
     wire::{WireRequest, find_coordinator::FindCoordinatorRequest},
@@ -40,8 +43,8 @@ pub(crate) enum Lane {
 pub(crate) struct Coordinator {
     group_id: String,
     client: ClientConfig,
-    prompt: Mutex<Option<Arc<BrokerConnection>>>,
-    long_poll: Mutex<Option<Arc<BrokerConnection>>>,
+    prompt: ConnectSlot<BrokerConnection>,
+    long_poll: ConnectSlot<BrokerConnection>,
 }
 
 impl Coordinator {
@@ -50,8 +53,8 @@ impl Coordinator {
         Self {
             group_id,
             client,
-            prompt: Mutex::new(None),
-            long_poll: Mutex::new(None),
+            prompt: ConnectSlot::default(),
+            long_poll: ConnectSlot::default(),
         }
     }
 
@@ -68,15 +71,15 @@ impl Coordinator {
         let conn = self.connection(cluster, lane).await?;
         let response = conn.request_within(request, timeout).await;
         if response.is_err() {
-            self.forget().await;
+            self.forget();
         }
         response
     }
 
     /// Forgets the coordinator (after a coordinator error code or a broken connection).
-    pub(crate) async fn forget(&self) {
-        *self.prompt.lock().await = None;
-        *self.long_poll.lock().await = None;
+    pub(crate) fn forget(&self) {
+        self.prompt.forget();
+        self.long_poll.forget();
     }
 
     async fn connection(&self, cluster: &Cluster, lane: Lane) -> Result<Arc<BrokerConnection>> {
@@ -84,10 +87,11 @@ impl Coordinator {
             Lane::Prompt => &self.prompt,
             Lane::LongPoll => &self.long_poll,
         };
-        let mut current = slot.lock().await;
-        if let Some(conn) = current.as_ref() {
-            return Ok(Arc::clone(conn));
-        }
+        slot.get_or_connect(|| self.find_and_connect(cluster)).await
+    }
+
+    /// FindCoordinator, then a connection to the broker it names.
+    async fn find_and_connect(&self, cluster: &Cluster) -> Result<BrokerConnection> {
         let request = FindCoordinatorRequest {
             key: self.group_id.clone(),
             key_type: 0,
@@ -117,9 +121,8 @@ impl Coordinator {
             host: found.host.clone(),
             port,
         };
-        let conn = Arc::new(BrokerConnection::connect(&addr, &self.client).await?);
+        let conn = BrokerConnection::connect(&addr, &self.client).await?;
         tracing::debug!(group = %self.group_id, node = found.node_id, broker = %addr, "coordinator found");
-        *current = Some(Arc::clone(&conn));
         Ok(conn)
     }
 }

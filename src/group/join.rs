@@ -52,8 +52,17 @@ impl Member {
     /// A listed topic that does not exist (yet, or any more) is reported once as an
     /// `UnknownTopicOrPartition` error event, as librdkafka does ("Subscribed topic not
     /// available"), and again if it comes back and disappears once more.
+    /// A topic of the last resolution with a transient metadata error is kept.
     pub(super) async fn subscribed_topics(&self) -> Result<BTreeMap<String, i32>> {
-        let topics = self.subscribed.resolve(&self.shared.cluster).await?;
+        let previous = self.resolved.lock().expect("resolved lock").clone();
+        let topics = self
+            .subscribed
+            .resolve(&self.shared.cluster, &previous)
+            .await?;
+        self.resolved
+            .lock()
+            .expect("resolved lock")
+            .clone_from(&topics);
         let missing = self.subscribed.missing(&topics);
         let newly_missing: Vec<String> = {
             let mut reported = self.missing_reported.lock().expect("missing lock");

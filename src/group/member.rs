@@ -84,6 +84,8 @@ pub(crate) struct Member {
     pub(super) session: SessionClock,
     /// Listed topics already reported as not available (see `subscribed_topics`).
     pub(super) missing_reported: Mutex<BTreeSet<String>>,
+    /// The subscription as last resolved against metadata (see `subscribed_topics`).
+    pub(super) resolved: Mutex<BTreeMap<String, i32>>,
     /// Set when the member must (re)join.
     pub(super) rejoin: AtomicBool,
     /// Wakes the task: a poll after a poll timeout, a close, a commit error.
@@ -106,6 +108,10 @@ impl std::fmt::Debug for Member {
 /// How soon a heartbeat that failed (timeout, broken connection, coordinator moved) is
 /// retried.
 const HEARTBEAT_RETRY: Duration = Duration::from_millis(100);
+
+/// How often a subscription with a missing listed topic is checked (see
+/// `subscription_check_interval`).
+const MISSING_TOPIC_CHECK: Duration = Duration::from_secs(5);
 
 /// A poll in progress (see [`Member::polling`]); its end also counts as a poll.
 pub(crate) struct Polling<'a>(&'a Member);
@@ -177,6 +183,7 @@ impl Member {
             started: Instant::now(),
             session: SessionClock::new(session_ms),
             missing_reported: Mutex::new(BTreeSet::new()),
+            resolved: Mutex::new(BTreeMap::new()),
             rejoin: AtomicBool::new(true),
             wake: Notify::new(),
             closing: AtomicBool::new(false),
@@ -331,13 +338,32 @@ impl Member {
         if let Error::Kafka { code, .. } = e
             && is_coordinator_error(*code)
         {
-            self.coordinator.forget().await;
+            self.coordinator.forget();
         }
     }
 
     /// Milliseconds since the member started (the session clock's scale).
     pub(super) fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1)
+    }
+
+    /// How often the subscription is checked against metadata (new matching topics, added
+    /// partitions): every `topic.metadata.refresh.interval.ms`, as librdkafka re-evaluates a
+    /// subscription on its periodic refresh (Java: `metadata.max.age.ms`); a regex fetches
+    /// all topics' metadata, so it must not do that every few seconds. While a listed topic is
+    /// missing, at most every 5 s (it is asked for by name only).
+    fn subscription_check_interval(&self) -> Duration {
+        let interval = self.shared.config.metadata_refresh_interval;
+        if self
+            .missing_reported
+            .lock()
+            .expect("missing lock")
+            .is_empty()
+        {
+            interval
+        } else {
+            interval.min(MISSING_TOPIC_CHECK)
+        }
     }
 
     /// The group task: runs until close.
@@ -349,12 +375,7 @@ impl Member {
             .config
             .enable_auto_commit
             .then(|| Instant::now() + self.config.auto_commit_interval);
-        let mut next_metadata = Instant::now()
-            + self
-                .shared
-                .config
-                .metadata_refresh_interval
-                .min(Duration::from_secs(5));
+        let mut next_metadata = Instant::now() + self.subscription_check_interval();
         let mut snapshot: BTreeMap<String, i32> = BTreeMap::new();
         let mut failures: u32 = 0;
         while !self.closing.load(Ordering::Acquire) {
@@ -413,12 +434,7 @@ impl Member {
                     .await;
             }
             if now >= next_metadata {
-                next_metadata = now
-                    + self
-                        .shared
-                        .config
-                        .metadata_refresh_interval
-                        .min(Duration::from_secs(5));
+                next_metadata = now + self.subscription_check_interval();
                 if let Ok(topics) = self.subscribed_topics().await
                     && topics != snapshot
                 {
@@ -437,7 +453,7 @@ impl Member {
         match next {
             Next::Retry => true,
             Next::Rediscover => {
-                self.coordinator.forget().await;
+                self.coordinator.forget();
                 true
             }
             Next::Rejoin => {

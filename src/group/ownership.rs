@@ -24,7 +24,7 @@ use tokio::sync::Notify;
 use crate::{
     error::Result,
     state::buffer::Delivery,
-    types::{Event, Offset, TopicPartition},
+    types::{Event, TopicPartition},
 };
 
 use super::commit;
@@ -54,23 +54,18 @@ impl Member {
         // Retried within the rebalance timeout; heartbeats go on meanwhile.
         let deadline = tokio::time::Instant::now() + self.config.max_poll_interval;
         let committed = commit::fetch_committed_until(self, added, deadline).await?;
-        let start: Vec<(TopicPartition, Offset)> = committed
-            .iter()
-            .map(|(tp, c)| (tp.clone(), c.map_or(Offset::Default, Offset::At)))
-            .collect();
-        self.shared.add_partitions(&start);
-        self.shared.partitions.set_committed(&committed);
         self.identity
             .lock()
             .expect("identity lock")
             .owned
             .extend(added.iter().cloned());
+        // The event goes into the buffer with the partitions, before anything fetched from
+        // them (pushed after, a fetch could land first and messages precede `Assigned`).
+        self.shared
+            .assign_committed(&committed, Event::Assigned(added.to_vec()));
         if let Some(l) = &self.listener {
             l.on_assigned(added);
         }
-        self.shared
-            .buffer
-            .push(Delivery::Group(Event::Assigned(added.to_vec())));
         Ok(())
     }
 

@@ -1,5 +1,11 @@
 //! What a member subscribes to: a topic list, or a regex over all topics (`^…`, as in
 //! librdkafka), resolved against current metadata.
+//!
+//! Invariant: a topic leaves the resolved subscription only when the metadata says it does not
+//! exist (UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_TOPIC_ID) or no longer matches. A transient
+//! topic-level error (LEADER_NOT_AVAILABLE, a topic with no partitions listed yet…) keeps the
+//! partition count it had, as Java's `Metadata` keeps cached partitions for such errors: dropping
+//! the topic would cost two rebalances (out, then back in).
 
 use std::collections::BTreeMap;
 
@@ -8,7 +14,8 @@ use regex::Regex;
 use crate::{
     cluster::Cluster,
     config::ConfigError,
-    error::{Error, Result},
+    error::{Error, KafkaCode, Result},
+    wire::metadata::{MetadataRequest, MetadataResponse},
 };
 
 /// A subscription.
@@ -71,28 +78,119 @@ impl Subscribed {
         }
     }
 
-    /// The matching topics that exist now, with their partition counts.
-    pub(crate) async fn resolve(&self, cluster: &Cluster) -> Result<BTreeMap<String, i32>> {
-        let metadata = match self {
-            Self::Topics(topics) => cluster.metadata(Some(topics)).await?,
-            Self::Pattern(_) => cluster.metadata(None).await?,
+    /// The matching topics that exist now, with their partition counts; a topic of
+    /// `previous` with a transient error keeps its count (see the module doc).
+    pub(crate) async fn resolve(
+        &self,
+        cluster: &Cluster,
+        previous: &BTreeMap<String, i32>,
+    ) -> Result<BTreeMap<String, i32>> {
+        let request = MetadataRequest {
+            topics: match self {
+                Self::Topics(topics) => Some(topics.clone()),
+                Self::Pattern(_) => None,
+            },
+            allow_auto_topic_creation: false,
         };
-        Ok(metadata
-            .topics
-            .iter()
-            .filter(|t| t.error.is_none() && !t.partitions.is_empty())
-            .filter(|t| match self {
-                Self::Topics(_) => true,
-                Self::Pattern(re) => !t.internal && re.is_match(&t.topic),
-            })
-            .map(|t| (t.topic.clone(), t.partitions.len() as i32))
-            .collect())
+        let (_, response) = cluster.request_any(request).await?;
+        Ok(self.resolved(&response, previous))
+    }
+
+    /// The matching topics of `response` with their partition counts (see [`Self::resolve`]).
+    fn resolved(
+        &self,
+        response: &MetadataResponse,
+        previous: &BTreeMap<String, i32>,
+    ) -> BTreeMap<String, i32> {
+        let mut out = BTreeMap::new();
+        for t in &response.topics {
+            let Some(name) = t.name.as_deref() else {
+                continue;
+            };
+            let matches = match self {
+                Self::Topics(topics) => topics.iter().any(|l| l == name),
+                Self::Pattern(re) => !t.is_internal && re.is_match(name),
+            };
+            if !matches {
+                continue;
+            }
+            let code = KafkaCode::from_code(t.error_code);
+            let gone = matches!(
+                code,
+                Some(KafkaCode::UNKNOWN_TOPIC_OR_PARTITION | KafkaCode::UNKNOWN_TOPIC_ID)
+            );
+            if code.is_none() && !t.partitions.is_empty() {
+                out.insert(name.to_owned(), t.partitions.len() as i32);
+            } else if !gone && let Some(count) = previous.get(name) {
+                tracing::debug!(
+                    topic = name,
+                    ?code,
+                    "transient topic metadata error; keeping the topic"
+                );
+                out.insert(name.to_owned(), *count);
+            }
+        }
+        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn response(topics: &[(&str, i16, usize)]) -> MetadataResponse {
+        use crate::wire::metadata::{MetadataPartition, MetadataTopic};
+        MetadataResponse {
+            topics: topics
+                .iter()
+                .map(|&(name, error_code, partitions)| MetadataTopic {
+                    error_code,
+                    name: Some(name.to_owned()),
+                    topic_id: [0; 16],
+                    is_internal: false,
+                    partitions: (0..partitions)
+                        .map(|i| MetadataPartition {
+                            error_code: 0,
+                            partition_index: i as i32,
+                            leader_id: 1,
+                            leader_epoch: 0,
+                            replica_nodes: vec![1],
+                            isr_nodes: vec![1],
+                            offline_replicas: vec![],
+                        })
+                        .collect(),
+                })
+                .collect(),
+            throttle_time_ms: 0,
+            brokers: Vec::new(),
+            cluster_id: None,
+            controller_id: -1,
+        }
+    }
+
+    #[test]
+    fn a_transient_topic_error_keeps_the_topic_and_a_missing_topic_drops_it() {
+        let subscribed = Subscribed::parse(&["a", "b", "c"]).unwrap();
+        let previous: BTreeMap<String, i32> =
+            [("a".into(), 3), ("b".into(), 2), ("c".into(), 1)].into();
+        let now = response(&[
+            ("a", 5, 0), // LEADER_NOT_AVAILABLE, no partitions listed
+            ("b", 0, 0), // no partitions listed yet
+            ("c", 3, 0), // UNKNOWN_TOPIC_OR_PARTITION: deleted
+        ]);
+        let resolved = subscribed.resolved(&now, &previous);
+        assert_eq!(resolved, [("a".into(), 3), ("b".into(), 2)].into());
+        assert!(
+            subscribed.resolved(&now, &BTreeMap::new()).is_empty(),
+            "never known: nothing to keep"
+        );
+        let pattern = Subscribed::parse(&["^a"]).unwrap();
+        assert_eq!(
+            pattern.resolved(&now, &previous),
+            [("a".into(), 3)].into(),
+            "the same for a pattern"
+        );
+    }
 
     #[test]
     fn entries_starting_with_a_caret_are_patterns_and_names_match_exactly() {

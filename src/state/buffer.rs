@@ -345,6 +345,8 @@ mod tests {
                 generation: 1,
                 position: None,
                 stored: None,
+                epoch: None,
+                stored_epoch: None,
             })),
             ready: offsets.map(|o| message(tp, o, 100)).collect(),
             batches: VecDeque::new(),

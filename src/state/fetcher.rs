@@ -20,6 +20,7 @@ use super::{
     buffer::Delivery,
     fetched::FetchedBatch,
     partition::{FetchState, Leader, PartitionState, ResolveTo},
+    validation::EpochEnd,
 };
 
 /// A partition in one fetch request: its generation and fetch offset when sent.
@@ -29,6 +30,9 @@ pub(crate) struct Requested {
     pub(crate) generation: u64,
     pub(crate) offset: i64,
     pub(crate) leader_epoch: i32,
+    /// The leader epoch of the record before `offset` (KIP-320), −1 when unknown: the broker
+    /// answers with a diverging epoch if its log does not hold `offset` in that epoch.
+    pub(crate) last_fetched_epoch: i32,
     /// The partition's size limit (`max.partition.fetch.bytes`, or more after no progress).
     pub(crate) max_bytes: i32,
 }
@@ -43,6 +47,9 @@ pub(crate) enum FetchOutcome {
     Unchanged,
     /// The broker answered with an error code for it.
     Error(KafkaCode),
+    /// The leader's log diverges from the fetch position's epoch (KIP-320): it ends that
+    /// epoch here, before the position, or does not know it.
+    Diverging(EpochEnd),
     /// The partition's data held only an incomplete batch: no progress at its size limit.
     Incomplete {
         /// The offsets bounding the partition, as the response reported them.
@@ -54,6 +61,8 @@ pub(crate) enum FetchOutcome {
         batches: Vec<FetchedBatch>,
         /// The position after this data.
         next_offset: i64,
+        /// The leader epoch of the last batch passed (the record before `next_offset`).
+        last_epoch: Option<i32>,
         /// A corrupt batch that stopped decoding.
         error: Option<Error>,
         /// The offsets bounding the partition, as the response reported them.
@@ -78,6 +87,9 @@ pub(crate) enum LookupAnswer<'a> {
         error_code: i16,
         /// The offset found.
         offset: i64,
+        /// The leader epoch the broker gives with it (−1: unknown); as in Java, the epoch of
+        /// the new position (KIP-320).
+        leader_epoch: i32,
     },
 }
 
@@ -105,6 +117,7 @@ impl PartitionTable {
                 generation: state.generation,
                 offset,
                 leader_epoch: leader.epoch,
+                last_fetched_epoch: state.fetch_epoch.unwrap_or(-1),
                 max_bytes: state
                     .grown_max_bytes
                     .unwrap_or(self.policy.max_partition_bytes),
@@ -153,6 +166,7 @@ impl PartitionTable {
         let (batches, next_offset, error, watermarks) = match outcome {
             FetchOutcome::Missing => return false,
             FetchOutcome::Unchanged => {
+                state.confirmed_under = Some(r.leader_epoch);
                 if let Some(watermarks) = state.watermarks {
                     self.maybe_eof(state, r, r.offset, watermarks);
                 }
@@ -183,6 +197,11 @@ impl PartitionTable {
                     }
                 };
             }
+            FetchOutcome::Diverging(end) => {
+                tracing::info!(tp = %r.tp, offset = r.offset, epoch = r.last_fetched_epoch, ?end, "fetch: the leader's log diverges");
+                self.check_position(state, &r.tp, r.offset, r.leader_epoch, end);
+                return true; // a reset may need the manager
+            }
             FetchOutcome::Error(code) if code.is_leader_change() => {
                 tracing::debug!(tp = %r.tp, %code, "fetch: leadership moved; looking the leader up again");
                 state.leader = None;
@@ -209,9 +228,16 @@ impl PartitionTable {
             FetchOutcome::Data {
                 batches,
                 next_offset,
+                last_epoch,
                 error,
                 watermarks,
-            } => (batches, next_offset, error, watermarks),
+            } => {
+                state.confirmed_under = Some(r.leader_epoch);
+                if last_epoch.is_some() {
+                    state.fetch_epoch = last_epoch;
+                }
+                (batches, next_offset, error, watermarks)
+            }
         };
         state.watermarks = Some(watermarks);
         state.grown_max_bytes = None;
@@ -328,6 +354,9 @@ impl PartitionTable {
                         node: p.leader,
                         epoch: p.leader_epoch,
                     });
+                    if state.validate_if_leader_changed() {
+                        tracing::debug!(%tp, epoch = p.leader_epoch, "leader epoch changed; validating the position");
+                    }
                     leaders.push(p.leader);
                 }
                 _ if state.leader.is_some() => {}
@@ -387,7 +416,7 @@ impl PartitionTable {
         backoff: Instant,
     ) {
         let mut partitions = self.lock();
-        for ((tp, generation, to, _), answer) in lookups.iter().zip(answers) {
+        for ((tp, generation, to, leader_epoch), answer) in lookups.iter().zip(answers) {
             let Some(state) = partitions.get_mut(tp) else {
                 continue;
             };
@@ -402,29 +431,34 @@ impl PartitionTable {
                     state.backoff_until = Some(backoff);
                 }
                 LookupAnswer::Missing => state.backoff_until = Some(backoff),
-                LookupAnswer::Found { error_code, offset } => {
-                    match KafkaCode::from_code(error_code) {
-                        None => {
-                            state.fetch = FetchState::Fetching(offset);
-                            state.set_consumer_position(offset);
-                        }
-                        Some(code) if code.is_leader_change() => {
-                            state.leader = None;
-                            state.backoff_until = Some(backoff);
-                        }
-                        Some(code) => {
-                            state.backoff_until = Some(backoff);
-                            self.buffer.push(Delivery::Error {
-                                tp: Some((tp.clone(), *generation)),
-                                error: Error::Kafka {
-                                    api: "ListOffsets",
-                                    code,
-                                    context: Some(tp.to_string()),
-                                },
-                            });
-                        }
+                LookupAnswer::Found {
+                    error_code,
+                    offset,
+                    leader_epoch: offset_epoch,
+                } => match KafkaCode::from_code(error_code) {
+                    None => {
+                        let offset_epoch = (offset_epoch >= 0).then_some(offset_epoch);
+                        state.fetch = FetchState::Fetching(offset);
+                        state.set_consumer_position(offset, offset_epoch);
+                        state.fetch_epoch = offset_epoch;
+                        state.confirmed_under = Some(*leader_epoch);
                     }
-                }
+                    Some(code) if code.is_leader_change() => {
+                        state.leader = None;
+                        state.backoff_until = Some(backoff);
+                    }
+                    Some(code) => {
+                        state.backoff_until = Some(backoff);
+                        self.buffer.push(Delivery::Error {
+                            tp: Some((tp.clone(), *generation)),
+                            error: Error::Kafka {
+                                api: "ListOffsets",
+                                code,
+                                context: Some(tp.to_string()),
+                            },
+                        });
+                    }
+                },
             }
         }
     }

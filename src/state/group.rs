@@ -1,9 +1,19 @@
 //! The table's intents for whoever assigns partitions (explicit assignment and the consumer
 //! group alike) and for committing.
 
-use crate::types::{Offset, TopicPartition};
+use crate::types::{Event, Offset, TopicPartition};
 
-use super::{PartitionTable, partition::PartitionState};
+use super::{PartitionTable, buffer::Delivery, partition::PartitionState};
+
+/// A group's committed offset for one partition, with the leader epoch committed with it
+/// (KIP-320) when known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Committed {
+    /// The committed offset.
+    pub(crate) offset: i64,
+    /// The leader epoch of the record before it.
+    pub(crate) leader_epoch: Option<i32>,
+}
 
 impl PartitionTable {
     /// Starts `partitions` (each at its offset), keeping the others. A partition already
@@ -24,36 +34,86 @@ impl PartitionTable {
         }
     }
 
+    /// Starts the partitions a group assigned at their committed offsets (`None`: where
+    /// `auto.offset.reset` says), records those as committed, and pushes `assigned` (the
+    /// `Assigned` event) under the same lock: every delivery of these partitions lands in
+    /// the buffer after the event. A committed offset with its leader epoch is validated
+    /// against the leader's log before fetching (KIP-320).
+    pub(crate) fn assign_committed(
+        &self,
+        committed: &[(TopicPartition, Option<Committed>)],
+        assigned: Event,
+    ) {
+        let mut state = self.lock();
+        for (tp, c) in committed {
+            let generation = self.new_generation();
+            self.buffer.purge_before(tp, generation);
+            let offset = c.map_or(Offset::Default, |c| Offset::At(c.offset));
+            let fetch = self.start_state(tp, generation, offset);
+            let partition = match state.get_mut(tp) {
+                Some(existing) => {
+                    existing.move_to(generation, fetch);
+                    existing
+                }
+                None => state
+                    .entry(tp.clone())
+                    .or_insert_with(|| PartitionState::new(generation, fetch)),
+            };
+            partition.committed_offset = c.map(|c| c.offset);
+            if let Some(Committed {
+                offset,
+                leader_epoch: Some(epoch),
+            }) = *c
+            {
+                partition.start_at(offset, Some(epoch));
+            }
+        }
+        self.buffer.push(Delivery::Group(assigned));
+    }
+
+    /// The leader epoch to commit with `offset` for `tp`: that of the record before it, when
+    /// `offset` is the stored offset and the record's epoch is known.
+    /// A partition just removed (see [`Self::remove`]) still has its final offset's epoch.
+    pub(crate) fn epoch_to_commit(&self, tp: &TopicPartition, offset: i64) -> Option<i32> {
+        let assigned = self.lock().get(tp).map(|s| s.epoch_of_stored(offset));
+        match assigned {
+            Some(epoch) => epoch,
+            None => self
+                .removed_epochs
+                .lock()
+                .expect("removed epochs lock")
+                .iter()
+                .find(|(t, o, _)| t == tp && *o == offset)
+                .map(|(_, _, epoch)| *epoch),
+        }
+    }
+
     /// Stops `partitions` and drops their buffered messages. Returns, for each partition that
     /// was assigned, the offset stored for commit when it is ahead of the committed one: from
     /// this moment the application can receive nothing more from these partitions, so the
     /// offsets are final.
     pub(crate) fn remove(&self, partitions: &[TopicPartition]) -> Vec<(TopicPartition, i64)> {
         let mut state = self.lock();
+        let mut epochs = Vec::new();
         let removed = partitions
             .iter()
             .filter_map(|tp| {
                 let s = state.remove(tp)?;
-                let stored = s.retire().stored;
-                s.uncommitted(stored).map(|o| (tp.clone(), o))
+                let progress = s.retire();
+                let offset = s.uncommitted(progress.stored)?;
+                if let Some(epoch) = progress.stored_epoch {
+                    epochs.push((tp.clone(), offset, epoch));
+                }
+                Some((tp.clone(), offset))
             })
             .collect();
         drop(state);
+        // The commit of these final offsets (a revocation's) still finds their epochs.
+        *self.removed_epochs.lock().expect("removed epochs lock") = epochs;
         for tp in partitions {
             self.buffer.purge(tp);
         }
         removed
-    }
-
-    /// Records the group's committed offsets as fetched from the coordinator (`None`: nothing
-    /// committed).
-    pub(crate) fn set_committed(&self, committed: &[(TopicPartition, Option<i64>)]) {
-        let mut state = self.lock();
-        for (tp, c) in committed {
-            if let Some(s) = state.get_mut(tp) {
-                s.committed_offset = *c;
-            }
-        }
     }
 
     /// Records that `offsets` were committed; a partition's committed offset never moves

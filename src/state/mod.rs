@@ -26,7 +26,8 @@
 //!
 //! Progress (2) and the queue (3) are never held together: popping clones the progress handle
 //! and releases the queue before the progress is locked. None of these locks is held across an
-//! `.await`, and no other lock of the crate is taken while one of them is held.
+//! `.await`, and no other lock of the crate is taken while one of them is held. (The table's
+//! `removed_epochs` is locked only when the map lock is not held, and holds no other lock.)
 
 pub(crate) mod buffer;
 mod fetched;
@@ -37,6 +38,7 @@ mod shared;
 mod stored;
 #[cfg(test)]
 mod tests;
+mod validation;
 
 use std::{
     collections::HashMap,
@@ -57,9 +59,11 @@ use partition::{FetchState, PartitionState, Progress};
 
 pub(crate) use fetched::FetchedBatch;
 pub(crate) use fetcher::{FetchOutcome, Lookup, LookupAnswer, Requested};
+pub(crate) use group::Committed;
 pub(crate) use partition::ResolveTo;
 pub(crate) use shared::Shared;
 pub(crate) use stored::CommittedLookup;
+pub(crate) use validation::{EpochEnd, Validation, ValidationAnswer};
 
 /// The consumer's settings the table applies.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +87,9 @@ struct Policy {
 #[derive(Debug)]
 pub(crate) struct PartitionTable {
     partitions: Mutex<HashMap<TopicPartition, PartitionState>>,
+    /// The leader epochs of the final offsets the last [`PartitionTable::remove`] returned
+    /// (partition, offset, epoch), for the commit that follows a revocation (KIP-320).
+    removed_epochs: Mutex<Vec<(TopicPartition, i64, i32)>>,
     next_generation: AtomicU64,
     buffer: Arc<Buffer>,
     policy: Policy,
@@ -93,6 +100,7 @@ impl PartitionTable {
     pub(crate) fn new(config: &ConsumerConfig, buffer: Arc<Buffer>) -> Self {
         Self {
             partitions: Mutex::new(HashMap::new()),
+            removed_epochs: Mutex::new(Vec::new()),
             next_generation: AtomicU64::new(1),
             buffer,
             policy: Policy {
@@ -203,11 +211,21 @@ impl PartitionTable {
             let generation = self.new_generation();
             self.with_partition(tp, |state| {
                 state.paused = true;
+                let epoch = state.consumer_epoch();
+                let confirmed_under = state.confirmed_under;
                 let fetch = match (state.fetch, state.consumer_position()) {
-                    (FetchState::Fetching(_), Some(position)) => FetchState::Fetching(position),
+                    (FetchState::Fetching(_) | FetchState::Validating(_), Some(position)) => {
+                        FetchState::Fetching(position)
+                    }
                     (other, _) => other,
                 };
                 state.move_to(generation, fetch);
+                // The application's position keeps its epoch: the leader may change while
+                // the partition is paused, and the position is validated on resume then.
+                state.fetch_epoch = epoch;
+                state.confirmed_under = confirmed_under;
+                state.progress.lock().expect("progress lock").epoch = epoch;
+                state.validate_if_leader_changed();
                 state.paused = true;
                 // Under the map lock, so no fetch of the new generation can land before it.
                 self.buffer.purge_before(tp, generation);
@@ -277,10 +295,12 @@ impl PartitionTable {
         progress: &Mutex<Progress>,
         generation: u64,
         offset: i64,
+        epoch: Option<i32>,
     ) -> bool {
         progress.lock().expect("progress lock").hand_out(
             generation,
             offset,
+            epoch,
             self.policy.auto_offset_store,
         )
     }

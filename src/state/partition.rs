@@ -22,6 +22,11 @@ pub(crate) enum FetchState {
     Committed,
     /// Fetching from this offset.
     Fetching(i64),
+    /// The position (this offset, with [`PartitionState::fetch_epoch`]) must be checked
+    /// against the leader's log with OffsetForLeaderEpoch before fetching from it (KIP-320:
+    /// the leader changed since the position was last confirmed, or the position came with
+    /// a committed leader epoch); on log truncation it moves back (see `validation`).
+    Validating(i64),
     /// Stopped after an error the application must act on (seek to restart).
     Failed,
 }
@@ -57,18 +62,31 @@ pub(crate) struct Progress {
     /// `enable.auto.offset.store`, one past the last message handed to the application; else
     /// what the application stored. Never past a message the application was not given.
     pub(crate) stored: Option<i64>,
+    /// The leader epoch of the message before `position` (the last one handed out), when
+    /// known: what a position validation (KIP-320) checks the leader's log against.
+    pub(crate) epoch: Option<i32>,
+    /// The leader epoch of the message before `stored`, when known: committed with it.
+    pub(crate) stored_epoch: Option<i32>,
 }
 
 impl Progress {
     /// Records that the message at `offset`, fetched under `generation`, goes to the
     /// application; `false` (and nothing recorded) if the delivery is stale.
-    pub(crate) fn hand_out(&mut self, generation: u64, offset: i64, store: bool) -> bool {
+    pub(crate) fn hand_out(
+        &mut self,
+        generation: u64,
+        offset: i64,
+        epoch: Option<i32>,
+        store: bool,
+    ) -> bool {
         if self.generation != generation {
             return false;
         }
         self.position = Some(offset + 1);
+        self.epoch = epoch;
         if store {
             self.stored = Some(offset + 1);
+            self.stored_epoch = epoch;
         }
         true
     }
@@ -84,6 +102,7 @@ impl Progress {
         self.position = Some(offset);
         if store {
             self.stored = Some(offset);
+            self.stored_epoch = self.epoch;
         }
         true
     }
@@ -91,7 +110,7 @@ impl Progress {
 
 fn start_position(fetch: FetchState) -> Option<i64> {
     match fetch {
-        FetchState::Fetching(o) => Some(o),
+        FetchState::Fetching(o) | FetchState::Validating(o) => Some(o),
         _ => None,
     }
 }
@@ -102,6 +121,13 @@ pub(crate) struct PartitionState {
     pub(crate) generation: u64,
     pub(crate) fetch: FetchState,
     pub(crate) leader: Option<Leader>,
+    /// The leader epoch of the record before the fetch position (KIP-320's last fetched
+    /// epoch), when known: from the last fetched batch, a committed leader epoch, or the
+    /// application's position when it was moved back to it.
+    pub(crate) fetch_epoch: Option<i32>,
+    /// The leader epoch under which the fetch position was last confirmed (fetched from, or
+    /// validated); a leader with another epoch makes the position be validated first.
+    pub(crate) confirmed_under: Option<i32>,
     pub(crate) paused: bool,
     /// A Fetch covering this partition is in flight.
     pub(crate) in_flight: bool,
@@ -136,6 +162,8 @@ impl PartitionState {
             generation,
             fetch,
             leader: None,
+            fetch_epoch: None,
+            confirmed_under: None,
             paused: false,
             in_flight: false,
             resolving: false,
@@ -145,6 +173,8 @@ impl PartitionState {
                 generation,
                 position: start_position(fetch),
                 stored: None,
+                epoch: None,
+                stored_epoch: None,
             })),
             watermarks: None,
             committed_offset: None,
@@ -161,9 +191,48 @@ impl PartitionState {
         self.backoff_until = None;
         self.grown_max_bytes = None;
         self.last_eof = None;
+        self.fetch_epoch = None;
+        self.confirmed_under = None;
         let mut progress = self.progress.lock().expect("progress lock");
         progress.generation = generation;
         progress.position = start_position(fetch);
+        progress.epoch = None;
+    }
+
+    /// Starts fetching at `offset`, whose preceding record has leader epoch `epoch` when
+    /// known: with an epoch, the position is validated first (KIP-320), as Java does for a
+    /// committed offset that carries its leader epoch.
+    pub(crate) fn start_at(&mut self, offset: i64, epoch: Option<i32>) {
+        self.fetch_epoch = epoch;
+        self.confirmed_under = None;
+        self.fetch = match epoch {
+            Some(_) => FetchState::Validating(offset),
+            None => FetchState::Fetching(offset),
+        };
+        let mut progress = self.progress.lock().expect("progress lock");
+        progress.position = Some(offset);
+        progress.epoch = epoch;
+    }
+
+    /// Whether the fetch position must be validated before the next fetch: it has a known
+    /// epoch and the leader's epoch is not the one it was confirmed under (Java's
+    /// `maybeValidatePositionForCurrentLeader`). Moves it to [`FetchState::Validating`] then.
+    pub(crate) fn validate_if_leader_changed(&mut self) -> bool {
+        let (FetchState::Fetching(offset), Some(_), Some(leader)) =
+            (self.fetch, self.fetch_epoch, self.leader)
+        else {
+            return false;
+        };
+        if leader.epoch < 0 || self.confirmed_under == Some(leader.epoch) {
+            return false;
+        }
+        self.fetch = FetchState::Validating(offset);
+        true
+    }
+
+    /// The epoch of the record before the consumer's position (see [`Progress::epoch`]).
+    pub(crate) fn consumer_epoch(&self) -> Option<i32> {
+        self.progress.lock().expect("progress lock").epoch
     }
 
     /// Marks the partition unassigned: anything still buffered or being handed out for it
@@ -179,9 +248,11 @@ impl PartitionState {
         self.progress.lock().expect("progress lock").position
     }
 
-    /// Sets the consumer position (a lookup resolved where fetching starts).
-    pub(crate) fn set_consumer_position(&self, position: i64) {
-        self.progress.lock().expect("progress lock").position = Some(position);
+    /// Sets the consumer position and its epoch (a lookup resolved where fetching starts).
+    pub(crate) fn set_consumer_position(&self, position: i64, epoch: Option<i32>) {
+        let mut progress = self.progress.lock().expect("progress lock");
+        progress.position = Some(position);
+        progress.epoch = epoch;
     }
 
     /// The offset the next commit stores (see [`Progress::stored`]).
@@ -204,12 +275,23 @@ impl PartitionState {
         if store {
             let mut progress = self.progress.lock().expect("progress lock");
             progress.stored = progress.position;
+            progress.stored_epoch = progress.epoch;
         }
     }
 
-    /// Stores `offset` for the next commit.
+    /// Stores `offset` for the next commit (its leader epoch unknown).
     pub(crate) fn set_stored_offset(&self, offset: i64) {
-        self.progress.lock().expect("progress lock").stored = Some(offset);
+        let mut progress = self.progress.lock().expect("progress lock");
+        progress.stored = Some(offset);
+        progress.stored_epoch = None;
+    }
+
+    /// The leader epoch to commit with `offset`: known when it is the stored offset.
+    pub(crate) fn epoch_of_stored(&self, offset: i64) -> Option<i32> {
+        let progress = self.progress.lock().expect("progress lock");
+        progress
+            .stored_epoch
+            .filter(|_| progress.stored == Some(offset))
     }
 
     /// Whether an offset lookup may be sent for it now.

@@ -87,6 +87,18 @@ impl Shared {
         self.notify_change();
     }
 
+    /// Starts the partitions a group assigned at their committed offsets and pushes the
+    /// `Assigned` event before anything fetched from them (see
+    /// [`PartitionTable::assign_committed`]).
+    pub(crate) fn assign_committed(
+        &self,
+        committed: &[(TopicPartition, Option<super::Committed>)],
+        assigned: crate::types::Event,
+    ) {
+        self.partitions.assign_committed(committed, assigned);
+        self.notify_change();
+    }
+
     /// Stops fetching `partitions` and drops their buffered messages. Returns, for each
     /// partition that was assigned, the offset stored for commit when it is ahead of the
     /// committed one: from this moment the application can receive nothing more from these

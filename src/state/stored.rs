@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::{error::Error, types::TopicPartition};
 
-use super::{PartitionTable, buffer::Delivery, partition::FetchState};
+use super::{Committed, PartitionTable, buffer::Delivery, partition::FetchState};
 
 /// One partition waiting for its committed offset, with its generation when asked.
 pub(crate) type CommittedLookup = (TopicPartition, u64);
@@ -30,12 +30,13 @@ impl PartitionTable {
     }
 
     /// Applies an OffsetFetch's answer to `lookups`: each partition still waiting in the same
-    /// generation starts at its committed offset (`Some`), or by `auto.offset.reset` (`None`).
-    /// A failed lookup is reported and retried after `backoff`.
+    /// generation starts at its committed offset (`Some`; validated first when it carries its
+    /// leader epoch, KIP-320), or by `auto.offset.reset` (`None`). A failed lookup is reported
+    /// and retried after `backoff`.
     pub(crate) fn apply_committed(
         &self,
         lookups: &[CommittedLookup],
-        answer: Result<Vec<Option<i64>>, Error>,
+        answer: Result<Vec<Option<Committed>>, Error>,
         backoff: Instant,
     ) {
         let mut partitions = self.lock();
@@ -50,9 +51,11 @@ impl PartitionTable {
             }
             match &answer {
                 Ok(offsets) => match offsets.get(i).copied().flatten() {
-                    Some(offset) => {
-                        state.fetch = FetchState::Fetching(offset);
-                        state.set_consumer_position(offset);
+                    Some(Committed {
+                        offset,
+                        leader_epoch,
+                    }) => {
+                        state.start_at(offset, leader_epoch);
                         state.committed_offset = Some(offset);
                     }
                     None => state.fetch = self.reset_state(tp, *generation),

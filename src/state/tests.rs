@@ -59,6 +59,7 @@ fn data(_tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchO
     FetchOutcome::Data {
         batches: batches(offsets.clone()),
         next_offset: offsets.end,
+        last_epoch: None,
         error: None,
         watermarks: Watermarks {
             log_start_offset: 0,
@@ -77,7 +78,7 @@ fn drain(t: &PartitionTable) -> Vec<String> {
                 progress,
                 message,
             } => t
-                .hand_out(&progress, generation, message.offset)
+                .hand_out(&progress, generation, message.offset, message.leader_epoch)
                 .then(|| format!("m{}", message.offset)),
             Popped::Eof {
                 tp,
@@ -147,7 +148,7 @@ fn pause_keeps_the_position_the_application_reached_and_resume_fetches_from_it()
     else {
         panic!("a message first");
     };
-    assert!(t.hand_out(&progress, generation, message.offset));
+    assert!(t.hand_out(&progress, generation, message.offset, message.leader_epoch));
     t.pause(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(drain(&t), Vec::<String>::new(), "buffered messages dropped");
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "paused");
@@ -172,8 +173,16 @@ fn moving_an_unassigned_partition_is_an_error() {
 fn removal_returns_final_uncommitted_offsets_and_commits_never_move_backwards() {
     let t = table(&[]);
     let (a, b) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
-    t.add(&[(a.clone(), Offset::At(0)), (b.clone(), Offset::At(0))]);
-    t.set_committed(&[(a.clone(), Some(4)), (b.clone(), None)]);
+    let committed = |offset| {
+        Some(super::Committed {
+            offset,
+            leader_epoch: None,
+        })
+    };
+    t.assign_committed(
+        &[(a.clone(), committed(4)), (b.clone(), None)],
+        crate::types::Event::Assigned(Vec::new()),
+    );
     t.store(&a, 4).unwrap();
     t.store(&b, 2).unwrap();
     t.mark_committed(&[(b.clone(), 2)]);
@@ -328,6 +337,7 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
     let outcome = FetchOutcome::Data {
         batches,
         next_offset: 5,
+        last_epoch: None,
         error: None,
         watermarks,
     };
@@ -341,6 +351,7 @@ fn the_position_and_stored_offset_move_past_trailing_markers_once_the_messages_b
     let only_marker = FetchOutcome::Data {
         batches: Vec::new(),
         next_offset: 6,
+        last_epoch: None,
         error: None,
         watermarks,
     };

@@ -20,6 +20,7 @@ pub mod list_offsets;
 pub mod metadata;
 pub mod offset_commit;
 pub mod offset_fetch;
+pub mod offset_for_leader_epoch;
 pub mod produce;
 pub mod sync_group;
 #[cfg(test)]
@@ -108,6 +109,7 @@ const fn api_key(key: i16) -> ApiKey {
         16 => ApiKey::ListGroups,
         18 => ApiKey::ApiVersions,
         22 => ApiKey::InitProducerId,
+        23 => ApiKey::OffsetForLeaderEpoch,
         other => ApiKey::Unknown(Int16(other)),
     }
 }

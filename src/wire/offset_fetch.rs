@@ -145,6 +145,18 @@ impl OffsetFetchResponse {
     /// The committed offset of `topic`/`partition`: `Ok(None)` when the group has none (or the
     /// response leaves the partition out), `Err(code)` for a partition-level error.
     pub fn committed(&self, topic: &str, partition: i32) -> Result<Option<i64>, i16> {
+        Ok(self
+            .committed_with_epoch(topic, partition)?
+            .map(|(offset, _)| offset))
+    }
+
+    /// [`OffsetFetchResponse::committed`] with the leader epoch committed with the offset
+    /// (KIP-320), `None` when unknown (−1, or before v5).
+    pub fn committed_with_epoch(
+        &self,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Option<(i64, Option<i32>)>, i16> {
         let found = self
             .topics
             .iter()
@@ -153,7 +165,10 @@ impl OffsetFetchResponse {
             .find(|p| p.partition_index == partition);
         match found {
             Some(p) if p.error_code != 0 => Err(p.error_code),
-            Some(p) if p.committed_offset >= 0 => Ok(Some(p.committed_offset)),
+            Some(p) if p.committed_offset >= 0 => Ok(Some((
+                p.committed_offset,
+                (p.committed_leader_epoch >= 0).then_some(p.committed_leader_epoch),
+            ))),
             _ => Ok(None),
         }
     }

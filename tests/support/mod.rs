@@ -1257,11 +1257,23 @@ pub struct PrivateCluster {
     port: u16,
     brokers: u32,
     bootstrap: String,
+    /// `KAFKA_CONTROLLER_OFFSET` for the launcher, when not its default (100).
+    controller_offset: Option<u16>,
 }
 
 impl PrivateCluster {
     /// Starts `brokers` (1 or 3) brokers on ports `port..`; panics if the launcher fails.
     pub fn start(brokers: u32, port: u16) -> PrivateCluster {
+        Self::start_with_controllers(brokers, port, None)
+    }
+
+    /// [`PrivateCluster::start`] with the controllers on ports `port + controller_offset..`
+    /// (default 100), to keep a cluster's ports within one range.
+    pub fn start_with_controllers(
+        brokers: u32,
+        port: u16,
+        controller_offset: Option<u16>,
+    ) -> PrivateCluster {
         let state = repo_root()
             .join("target/fault-kafka")
             .join(format!("port-{port}"));
@@ -1271,6 +1283,7 @@ impl PrivateCluster {
             port,
             brokers,
             bootstrap: String::new(),
+            controller_offset,
         };
         let args = [
             "start",
@@ -1308,10 +1321,15 @@ impl PrivateCluster {
     fn run_launcher(&self, args: &[&str]) -> Output {
         let launcher = repo_root().join("testcontainers/kafka");
         let started = Instant::now();
-        let out = Command::new(&launcher)
+        let mut command = Command::new(&launcher);
+        command
             .args(args)
             .env("RKC_KAFKA_STATE_DIR", &self.state)
-            .env_remove("KAFKA_BOOTSTRAP")
+            .env_remove("KAFKA_BOOTSTRAP");
+        if let Some(offset) = self.controller_offset {
+            command.env("KAFKA_CONTROLLER_OFFSET", offset.to_string());
+        }
+        let out = command
             .output()
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", launcher.display()));
         eprintln!(
@@ -1356,6 +1374,13 @@ impl PrivateCluster {
     /// Starts node `n` again and waits until it answers.
     pub fn start_node(&self, n: u32) {
         self.launcher(&["start-node", &n.to_string()]);
+    }
+
+    /// Runs a Kafka CLI tool (`kafka-topics`, …) against this cluster's jars; its stdout.
+    pub fn tool(&self, args: &[&str]) -> String {
+        let mut all = vec!["tool"];
+        all.extend_from_slice(args);
+        String::from_utf8_lossy(&self.launcher(&all).stdout).into_owned()
     }
 
     /// Stops every node (data kept) and starts them again; returns when the cluster answers.

@@ -254,6 +254,9 @@ async fn consume_loop(
             Err(e) => {
                 if let Error::OffsetOutOfRange {
                     topic, partition, ..
+                }
+                | Error::LogTruncation {
+                    topic, partition, ..
                 } = &e
                 {
                     progress

@@ -43,6 +43,12 @@ pub(crate) fn error_json(e: &Error) -> Value {
             "offset_out_of_range",
             Some((topic.clone(), *partition, *offset)),
         ),
+        Error::LogTruncation {
+            topic,
+            partition,
+            offset,
+            ..
+        } => ("log_truncation", Some((topic.clone(), *partition, *offset))),
         _ => ("broker", None),
     };
     obj["kind"] = json!(kind);

@@ -1,0 +1,64 @@
+//! The cluster connection is shared without a lock held across a network wait: a cluster-wide
+//! request whose response is slow does not hold up the next one (they are pipelined on the one
+//! connection), judged through the fault proxy's byte counters.
+
+mod support;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use rskafka_consumer::{ClientConfig, Cluster};
+use support::{bootstrap, proxy::Proxy};
+
+/// Waits until the proxy has forwarded more than `above` bytes to the broker; `false` if that
+/// did not happen within `limit`.
+async fn bytes_reach_broker(proxy: &Proxy, above: u64, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if proxy.stats().bytes_to_broker > above {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_cluster_request_waiting_for_a_slow_response_does_not_hold_up_the_next_request() {
+    let proxy = Proxy::start(bootstrap());
+    let cluster = Arc::new(
+        Cluster::connect(ClientConfig::new(&proxy.address()).unwrap())
+            .await
+            .unwrap(),
+    );
+    cluster.metadata(Some(&[])).await.unwrap();
+
+    // Every response now reaches us 20 s after the broker sent it.
+    proxy.delay_responses(Duration::from_secs(20));
+    let before = proxy.stats().bytes_to_broker;
+    let first = tokio::spawn({
+        let cluster = Arc::clone(&cluster);
+        async move { cluster.metadata(None).await.map(|_| ()) }
+    });
+    assert!(
+        bytes_reach_broker(&proxy, before, Duration::from_secs(10)).await,
+        "the first request was sent"
+    );
+    let sent_first = proxy.stats().bytes_to_broker;
+    let second = tokio::spawn({
+        let cluster = Arc::clone(&cluster);
+        async move { cluster.metadata(Some(&[])).await.map(|_| ()) }
+    });
+    let second_sent = bytes_reach_broker(&proxy, sent_first, Duration::from_secs(10)).await;
+    let first_done = first.is_finished();
+    assert!(
+        second_sent && !first_done,
+        "the second request must reach the broker while the first waits for its response \
+         (second sent: {second_sent}, first finished: {first_done})"
+    );
+    proxy.clear_faults();
+    first.await.unwrap().unwrap();
+    second.await.unwrap().unwrap();
+}
