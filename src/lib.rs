@@ -48,6 +48,7 @@ pub mod consumer;
 pub mod error;
 mod fetch;
 pub mod group;
+pub mod hooks;
 pub mod produce;
 pub mod record;
 pub mod runner;

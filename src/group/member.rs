@@ -33,6 +33,7 @@ use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 
 use crate::{
     config::GroupConfig,
+    hooks::RebalanceReport,
     error::{Error, KafkaCode, Result},
     state::Shared,
     state::buffer::Delivery,
@@ -357,14 +358,29 @@ impl Member {
                 .min(Duration::from_secs(5));
         let mut snapshot: BTreeMap<String, i32> = BTreeMap::new();
         let mut failures: u32 = 0;
+        // When the rebalance in progress started (for the hooks), if one is.
+        let mut rebalancing: Option<Instant> = None;
         while !self.closing.load(Ordering::Acquire) {
             if self.poll_overdue() {
                 self.leave_for_poll_timeout().await;
                 continue;
             }
             if self.rejoin.swap(false, Ordering::AcqRel) {
+                if rebalancing.is_none() {
+                    rebalancing = Some(Instant::now());
+                    self.shared.hooks().on_rebalance_started(&self.group_id);
+                }
                 match self.join_with_heartbeats().await {
                     Ok(topics) => {
+                        if let Some(started) = rebalancing.take() {
+                            let (_, generation) = self.identity();
+                            self.shared.hooks().on_rebalance_finished(&RebalanceReport {
+                                group: &self.group_id,
+                                generation,
+                                duration: started.elapsed(),
+                                assigned: self.owned().len(),
+                            });
+                        }
                         snapshot = topics;
                         failures = 0;
                         next_heartbeat = Instant::now() + self.config.heartbeat_interval;

@@ -101,6 +101,7 @@ pub struct RunnerBuilder {
     sink: Option<Arc<dyn DeadLetterSink>>,
     store: Option<Option<Arc<dyn IdempotencyStore>>>,
     events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
+    hooks: Option<crate::hooks::HookSet>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -145,10 +146,20 @@ impl RunnerBuilder {
         self
     }
 
+    /// The observer the consumer and the runner report to (e.g. an
+    /// [`Observer`](crate::observe::Observer) for metrics and statistics).
+    pub fn hooks(mut self, hooks: impl Into<crate::hooks::HookSet>) -> Self {
+        self.hooks = Some(hooks.into());
+        self
+    }
+
     /// Checks the configuration and opens the idempotency store.
     pub fn build(self) -> Result<Runner, RunnerError> {
         let handler = self.handler.ok_or(RunnerError::NoHandler)?;
-        let consumer_config = self.config.consumer_config()?;
+        let mut consumer_config = self.config.consumer_config()?;
+        if let Some(hooks) = self.hooks {
+            consumer_config.hooks = hooks;
+        }
         let store = match self.store {
             Some(s) => s,
             None => Some(match &self.config.idempotency.store {
@@ -202,6 +213,7 @@ impl Runner {
             sink: None,
             store: None,
             events: Arc::new(|_| {}),
+            hooks: None,
         }
     }
 
