@@ -152,6 +152,16 @@ pub trait PartitionSource: Send + Sync {
     fn buffer_budget(&self) -> usize;
     /// The group id, if the consumer has one.
     fn group_id(&self) -> Option<&str>;
+    /// Whether the consumer is open and its background tasks run.
+    fn running(&self) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for dyn PartitionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PartitionSource")
+    }
 }
 
 /// The observer the consumer and the runner report to. Every method has an empty default

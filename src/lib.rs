@@ -49,6 +49,7 @@ pub mod error;
 mod fetch;
 pub mod group;
 pub mod hooks;
+pub mod observe;
 pub mod produce;
 pub mod record;
 pub mod runner;

@@ -159,10 +159,10 @@ fn apply(
                     count(&mut topics, &r.tp.topic, &batches);
                 }
                 FetchOutcome::Data {
-                batches,
-                next_offset,
-                error,
-                watermarks: watermarks_of(d),
+                    batches,
+                    next_offset,
+                    error,
+                    watermarks: watermarks_of(d),
                 }
             }
         };

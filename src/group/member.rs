@@ -33,8 +33,8 @@ use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 
 use crate::{
     config::GroupConfig,
-    hooks::RebalanceReport,
     error::{Error, KafkaCode, Result},
+    hooks::RebalanceReport,
     state::Shared,
     state::buffer::Delivery,
     types::TopicPartition,

@@ -113,6 +113,17 @@ impl crate::hooks::PartitionSource for Shared {
     fn group_id(&self) -> Option<&str> {
         self.config.group.group_id.as_deref()
     }
+
+    fn running(&self) -> bool {
+        // The first task is the fetch manager, which runs until the consumer closes.
+        !self.is_closed()
+            && self
+                .tasks
+                .lock()
+                .expect("tasks lock")
+                .first()
+                .is_some_and(|t| !t.is_finished())
+    }
 }
 
 impl Shared {

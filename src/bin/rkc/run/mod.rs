@@ -10,6 +10,7 @@
 
 mod exec;
 mod http;
+mod observe;
 mod print;
 
 use std::{
@@ -22,8 +23,9 @@ use std::{
     time::Duration,
 };
 
-use rskafka_consumer::runner::{
-    Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter,
+use rskafka_consumer::{
+    observe::Observer,
+    runner::{Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter},
 };
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -82,7 +84,16 @@ pub(crate) async fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let observer = Arc::new(Observer::new());
+    if let Err(e) = observe::start(&config.metrics, &observer).await {
+        eprintln!(
+            "rkc: {}: `metrics.listen`: cannot listen: {e}",
+            args.config.display()
+        );
+        return ExitCode::FAILURE;
+    }
     let builder = Runner::builder(config)
+        .hooks(observer)
         .shared_handler(handler)
         .dead_letter_sink(Arc::new(dlq))
         .on_event(|event| emit(event.to_json()));
