@@ -45,3 +45,5 @@ pub use statistics::{
     BrokerStatistics, BufferStatistics, CommitStatistics, GroupState, GroupStatistics,
     RunnerStatistics, Statistics, TopicStatistics,
 };
+#[cfg(test)]
+mod tests;

@@ -16,8 +16,10 @@ use std::{
         Arc, Mutex, Weak,
         atomic::{AtomicU8, AtomicU64, Ordering},
     },
-    time::{Duration, Instant, SystemTime},
+    time::{Duration, SystemTime},
 };
+
+use tokio::time::Instant;
 
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
@@ -82,6 +84,23 @@ struct BrokerTotals {
     bytes: u64,
     errors: u64,
     latency: Arc<Timing>,
+    /// Sequence numbers (0 = never) of the last response from and the last error of the
+    /// broker: the newer tells whether it is reachable.
+    last_response: u64,
+    last_error: u64,
+}
+
+impl BrokerTotals {
+    fn new() -> Self {
+        Self {
+            requests: 0,
+            bytes: 0,
+            errors: 0,
+            latency: Arc::new(Timing::new()),
+            last_response: 0,
+            last_error: 0,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -127,9 +146,8 @@ pub struct Observer {
     group: Mutex<GroupView>,
     topics: Mutex<BTreeMap<Arc<str>, TopicTotals>>,
     brokers: Mutex<BTreeMap<i32, BrokerTotals>>,
-    /// Milliseconds since `started` (+1, 0 = never) of the last fetch response / broker error.
-    last_contact_ms: AtomicU64,
-    last_broker_error_ms: AtomicU64,
+    /// Numbers the brokers' contacts and errors in order (see [`BrokerTotals`]).
+    contacts: AtomicU64,
     commits: AtomicU64,
     commit_failures: AtomicU64,
     pub(crate) commit_latency: Timing,
@@ -184,8 +202,7 @@ impl Observer {
             }),
             topics: Mutex::new(BTreeMap::new()),
             brokers: Mutex::new(BTreeMap::new()),
-            last_contact_ms: AtomicU64::new(0),
-            last_broker_error_ms: AtomicU64::new(0),
+            contacts: AtomicU64::new(0),
             commits: AtomicU64::new(0),
             commit_failures: AtomicU64::new(0),
             commit_latency: Timing::new(),
@@ -200,8 +217,9 @@ impl Observer {
         }
     }
 
-    fn now_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX - 1) + 1
+    /// The next contact sequence number.
+    fn next_contact(&self) -> u64 {
+        self.contacts.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// How long ago the observer was created.
@@ -223,11 +241,11 @@ impl Observer {
         circuit_from(self.circuit.load(Ordering::Relaxed))
     }
 
-    /// Whether the last thing heard from the cluster was an error (a connection or request
-    /// failure newer than the last fetch response or group sync).
+    /// Whether the cluster looks unreachable: every broker fetched from answered its last
+    /// request with a connection or request failure.
     pub fn cluster_unreachable(&self) -> bool {
-        self.last_broker_error_ms.load(Ordering::Relaxed)
-            > self.last_contact_ms.load(Ordering::Relaxed)
+        let brokers = self.brokers.lock().expect("observer brokers lock");
+        !brokers.is_empty() && brokers.values().all(|b| b.last_error > b.last_response)
     }
 
     /// The per-broker fetch latency histograms, for the exposition.
@@ -379,15 +397,13 @@ impl Hooks for Observer {
     }
 
     fn on_fetch(&self, fetch: &FetchReport<'_>) {
-        self.last_contact_ms.store(self.now_ms(), Ordering::Relaxed);
+        let seq = self.next_contact();
         {
             let mut brokers = self.brokers.lock().expect("observer brokers lock");
-            let b = brokers.entry(fetch.broker).or_insert_with(|| BrokerTotals {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                latency: Arc::new(Timing::new()),
-            });
+            let b = brokers
+                .entry(fetch.broker)
+                .or_insert_with(BrokerTotals::new);
+            b.last_response = b.last_response.max(seq);
             b.requests += 1;
             b.bytes += fetch.bytes;
             b.latency.observe(fetch.latency);
@@ -407,18 +423,11 @@ impl Hooks for Observer {
     }
 
     fn on_broker_error(&self, broker: i32) {
-        self.last_broker_error_ms
-            .store(self.now_ms(), Ordering::Relaxed);
+        let seq = self.next_contact();
         let mut brokers = self.brokers.lock().expect("observer brokers lock");
-        brokers
-            .entry(broker)
-            .or_insert_with(|| BrokerTotals {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                latency: Arc::new(Timing::new()),
-            })
-            .errors += 1;
+        let b = brokers.entry(broker).or_insert_with(BrokerTotals::new);
+        b.last_error = b.last_error.max(seq);
+        b.errors += 1;
     }
 
     fn on_rebalance_started(&self, _group: &str) {
@@ -427,7 +436,6 @@ impl Hooks for Observer {
     }
 
     fn on_rebalance_finished(&self, r: &RebalanceReport<'_>) {
-        self.last_contact_ms.store(self.now_ms(), Ordering::Relaxed);
         let mut g = self.group.lock().expect("observer group lock");
         g.state = GroupState::Stable;
         g.generation = r.generation;
