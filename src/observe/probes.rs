@@ -3,7 +3,8 @@
 //!
 //! Invariants:
 //! - Live: the consumer exists, is not closed, and its background tasks run.
-//! - Ready: live, the cluster is reachable, the circuit breaker is not open, and the member
+//! - Ready: live, the cluster is reachable, the circuit breaker is closed (not open nor
+//!   half-open), and the member
 //!   is synced into a generation with at least one partition (a consumer without a group:
 //!   has partitions assigned) — or the process is still within its startup grace period.
 //!   The circuit and the cluster override the grace period.
@@ -56,8 +57,14 @@ pub fn readiness(observer: &Observer, startup_grace: Duration) -> Probe {
     if !live.ok {
         return live;
     }
-    if observer.circuit() == CircuitState::Open {
-        return Probe::fail("the circuit breaker is open (downstream failing)");
+    match observer.circuit() {
+        CircuitState::Closed => {}
+        CircuitState::Open => {
+            return Probe::fail("the circuit breaker is open (downstream failing)");
+        }
+        CircuitState::HalfOpen => {
+            return Probe::fail("the circuit breaker is testing recovery (half-open)");
+        }
     }
     if observer.cluster_unreachable() {
         return Probe::fail("the cluster is unreachable");

@@ -60,7 +60,10 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+                // Errors, plus the lines `rkc run` prints when `[metrics]` asks for them.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("error,rkc::progress=info,rkc::metrics=info")
+                }),
         )
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

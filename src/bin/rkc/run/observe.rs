@@ -15,7 +15,7 @@ use rskafka_consumer::{
 pub(crate) async fn start(config: &MetricsConfig, observer: &Arc<Observer>) -> std::io::Result<()> {
     if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+        tracing::info!(target: "rkc::metrics", address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
         let state = server::ServerState {
             observer: Arc::clone(observer),
             metrics: Arc::new(Metrics::new(Arc::clone(observer))),
