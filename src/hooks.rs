@@ -197,8 +197,8 @@ pub trait Hooks: Send + Sync + 'static {
     fn on_fetch(&self, fetch: &FetchReport<'_>) {
         let _ = fetch;
     }
-    /// A request to `broker` failed at the connection level (connect, send, timeout, a
-    /// broken response), or the cluster could not be reached.
+    /// A fetch from `broker` failed as a whole: no connection, a send or request timeout, a
+    /// broken response, or an error code for the whole response.
     fn on_broker_error(&self, broker: i32) {
         let _ = broker;
     }

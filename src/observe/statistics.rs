@@ -5,7 +5,7 @@
 //! difference of two snapshots divided by the time between them); per-partition values are
 //! those of the partitions assigned when the snapshot was taken, and nothing else.
 
-use std::sync::Arc;
+use std::{collections::BTreeMap, sync::Arc};
 
 use serde::Serialize;
 
@@ -102,7 +102,7 @@ pub struct CommitStatistics {
 pub struct RunnerStatistics {
     /// Handler attempts by outcome (`processed`, `retryable`, `permanent`, `timeout`,
     /// `panic`).
-    pub handler_outcomes: Vec<(&'static str, u64)>,
+    pub handler_outcomes: BTreeMap<&'static str, u64>,
     /// Total time in the handler.
     pub handler_seconds: f64,
     /// Attempts scheduled again after a failure.
@@ -120,10 +120,7 @@ pub struct RunnerStatistics {
 impl RunnerStatistics {
     /// Handler attempts that ended with `outcome` (e.g. `"processed"`).
     pub fn outcome(&self, outcome: &str) -> u64 {
-        self.handler_outcomes
-            .iter()
-            .find(|(o, _)| *o == outcome)
-            .map_or(0, |(_, n)| *n)
+        self.handler_outcomes.get(outcome).copied().unwrap_or(0)
     }
 }
 

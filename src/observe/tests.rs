@@ -221,6 +221,8 @@ fn statistics_serialize_to_json_with_totals_and_partitions() {
     assert_eq!(json["partitions"][0]["topic"], "orders");
     assert_eq!(json["topics"][0]["records"], 5);
     assert_eq!(json["runner"]["dead_lettered"], 1);
+    assert_eq!(json["runner"]["handler_outcomes"]["processed"], 2);
+    assert_eq!(json["runner"]["handler_outcomes"]["permanent"], 1);
     assert_eq!(json["runner"]["circuit"], "closed");
 }
 

@@ -92,8 +92,13 @@ pub(crate) async fn main(args: Args) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let builder = Runner::builder(config)
-        .hooks(observer)
+    // Without `[metrics]` nothing reads the observer: no hooks, no overhead.
+    let observed = config.metrics.listen.is_some() || !config.metrics.log_interval.is_zero();
+    let mut builder = Runner::builder(config);
+    if observed {
+        builder = builder.hooks(observer);
+    }
+    let builder = builder
         .shared_handler(handler)
         .dead_letter_sink(Arc::new(dlq))
         .on_event(|event| emit(event.to_json()));
