@@ -389,6 +389,61 @@ async fn readyz_is_not_ready_while_the_circuit_is_open_and_healthz_stays_ok() {
     run.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_consumer_delivers_statistics_every_statistics_interval_ms() {
+    use rskafka_consumer::{Consumer, ConsumerConfig, Offset, TopicPartition};
+    let topic = unique("obs-stats");
+    create_topic(&topic, 2);
+    for p in ["0", "1"] {
+        produce(&topic, &["--partition", p, "--count", "25"]);
+    }
+    let observer = Arc::new(Observer::new());
+    let mut config = ConsumerConfig::new(bootstrap()).unwrap();
+    config.set("statistics.interval.ms", "200").unwrap();
+    config.hooks = Arc::clone(&observer).into();
+    let every = config.statistics_interval;
+    let consumer = Consumer::new(config).await.unwrap();
+    let mut stats = observer.statistics_channel(every);
+    consumer
+        .assign((0..2).map(|p| (TopicPartition::new(topic.as_str(), p), Offset::Beginning)))
+        .unwrap();
+    let mut received = 0;
+    while received < 50 {
+        let m = consumer
+            .poll(Duration::from_secs(10))
+            .await
+            .expect("a message");
+        m.unwrap();
+        received += 1;
+    }
+    // Snapshots keep coming; wait for one that shows everything consumed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let s = tokio::time::timeout(Duration::from_secs(5), stats.recv())
+            .await
+            .expect("a snapshot every 200 ms")
+            .expect("the channel is open");
+        if s.partitions.len() == 2 && s.partitions.iter().all(|p| p.lag == Some(0)) {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "{s:?}");
+    };
+    assert!(last.group.is_none());
+    assert_eq!(
+        last.partitions
+            .iter()
+            .map(|p| (p.partition, p.position, p.high_watermark))
+            .collect::<Vec<_>>(),
+        vec![(0, Some(25), Some(25)), (1, Some(25), Some(25))]
+    );
+    assert_eq!(last.topics.len(), 1);
+    assert_eq!(last.topics[0].records, 50);
+    assert!(last.brokers.iter().map(|b| b.fetch_requests).sum::<u64>() >= 1);
+    let json = serde_json::to_value(&last).unwrap();
+    assert_eq!(json["partitions"][1]["lag"], 0);
+    consumer.close().await;
+}
+
 // --- rkc run ---
 
 /// The exec handler: exit 1 (permanent) for offsets in POISON, 75 (retryable) on the first
