@@ -9,6 +9,10 @@
 //!   partition (or its key), never the others, and is never committed past.
 //! - The runner owns polling and commits; the handler only sees messages.
 //!
+//! Observability: [`RunnerBuilder::hooks`] installs a [`crate::hooks::Hooks`] observer (usually
+//! a [`crate::observe::Observer`]) that the consumer and the runner report to: handler
+//! durations and outcomes, retries, dead letters, idempotency skips, circuit changes.
+//!
 //! ```no_run
 //! use rskafka_consumer::runner::{HandlerError, Runner, RunnerConfig, handler_fn};
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
