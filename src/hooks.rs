@@ -312,3 +312,25 @@ impl PartialEq for HookSet {
 }
 
 impl Eq for HookSet {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_hook_set_is_none_and_sets_compare_by_identity() {
+        let none = HookSet::default();
+        assert!(none.is_default());
+        assert_eq!(none, HookSet::default());
+        let hooks = Arc::new(NoHooks);
+        let a = HookSet::from(Arc::clone(&hooks));
+        assert!(
+            !a.is_default(),
+            "installed hooks count even when they do nothing"
+        );
+        assert_eq!(a, a.clone());
+        assert_ne!(a, HookSet::from(Arc::new(NoHooks)));
+        assert_ne!(a, none);
+        assert_eq!(format!("{none:?} {a:?}"), "HookSet(none) HookSet(..)");
+    }
+}
