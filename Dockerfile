@@ -7,4 +7,6 @@
 # unless the runtime mounts one.
 FROM scratch
 COPY target/x86_64-unknown-linux-musl/release/rkc /rkc
+# `rkc run` with `[metrics] listen = "0.0.0.0:9464"`: /metrics, /healthz, /readyz.
+EXPOSE 9464
 ENTRYPOINT ["/rkc"]

@@ -35,9 +35,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The layers, each importing only from those below it: [`types`], [`config`], [`error`] <
-//! [`wire`], [`record`] < [`cluster`] < `state` (partition table and delivery buffer) < `fetch`,
-//! [`group`] < [`consumer`] (the facade).
+//! The layers, each importing only from those below it: [`types`], [`hooks`], [`config`],
+//! [`error`] < [`wire`], [`record`] < [`cluster`] < `state` (partition table and delivery
+//! buffer) < `fetch`, [`group`] < [`consumer`] (the facade) < [`observe`] (metrics,
+//! statistics, probes) < [`runner`].
+//!
+//! Observability: the fetcher, the group member, commits and the runner report to the
+//! [`hooks::Hooks`] installed in [`ConsumerConfig::hooks`] (none by default);
+//! [`observe::Observer`] implements them and serves statistics, a Prometheus exposition and
+//! health probes.
 
 #![deny(unsafe_code, rust_2018_idioms)]
 #![warn(missing_docs, unreachable_pub)]
@@ -48,6 +54,8 @@ pub mod consumer;
 pub mod error;
 mod fetch;
 pub mod group;
+pub mod hooks;
+pub mod observe;
 pub mod produce;
 pub mod record;
 pub mod runner;

@@ -66,6 +66,11 @@ pub struct ConsumerConfig {
     pub fetch_error_backoff: Duration,
     /// `topic.metadata.refresh.interval.ms`, default 5 min.
     pub metadata_refresh_interval: Duration,
+    /// `statistics.interval.ms`: how often an observer delivers a statistics snapshot
+    /// (`rskafka_consumer::observe::Observer::statistics`); zero (the default) turns it off.
+    pub statistics_interval: Duration,
+    /// The observer the consumer reports to ([`crate::hooks::Hooks`]); none by default.
+    pub hooks: crate::hooks::HookSet,
 }
 
 /// The fetch settings a running consumer takes live ([`crate::Consumer::set_fetch_tuning`]).
@@ -107,6 +112,8 @@ impl ConsumerConfig {
             queued_max_bytes: 65_536 * 1024,
             fetch_error_backoff: Duration::from_millis(500),
             metadata_refresh_interval: Duration::from_secs(300),
+            statistics_interval: Duration::ZERO,
+            hooks: crate::hooks::HookSet::default(),
         })
     }
 
@@ -158,6 +165,9 @@ impl ConsumerConfig {
             "fetch.error.backoff.ms" => self.fetch_error_backoff = millis(name, value, 0, 300_000)?,
             "topic.metadata.refresh.interval.ms" => {
                 self.metadata_refresh_interval = millis(name, value, 1000, 3_600_000)?
+            }
+            "statistics.interval.ms" => {
+                self.statistics_interval = millis(name, value, 0, 86_400_000)?
             }
             _ => match self.group.set(name, value) {
                 Err(ConfigError::UnknownProperty { .. }) => self.client.set(name, value)?,
@@ -220,6 +230,9 @@ mod tests {
         assert_eq!(c.client.client_id, "me");
         assert!(c.enable_partition_eof);
         assert_eq!(c.queued_max_bytes, 16 * 1024);
+        c.set("statistics.interval.ms", "5000").unwrap();
+        assert_eq!(c.statistics_interval, Duration::from_secs(5));
+        assert!(c.set("statistics.interval.ms", "-1").is_err());
         assert!(matches!(
             c.set("fetch.wait.max", "1"),
             Err(ConfigError::UnknownProperty { .. })

@@ -62,6 +62,8 @@ impl Consumer {
     pub async fn new(config: ConsumerConfig) -> Result<Self> {
         let cluster = Cluster::connect(config.client.clone()).await?;
         let shared = Arc::new(Shared::new(config, cluster));
+        let source: Arc<dyn crate::hooks::PartitionSource> = Arc::clone(&shared) as _;
+        shared.hooks().on_start(Arc::downgrade(&source));
         shared.track(tokio::spawn(manager::run(Arc::clone(&shared))));
         Ok(Self {
             shared,
@@ -348,6 +350,13 @@ impl Consumer {
     /// Log start offset, high watermark and last stable offset of `tp`, as of the last fetch.
     pub fn watermarks(&self, tp: &TopicPartition) -> Option<Watermarks> {
         self.shared.partitions.watermarks(tp)
+    }
+
+    /// Every assigned partition's position, committed offset, watermarks, lag (against the
+    /// last stable offset under read_committed, the high watermark otherwise) and pause
+    /// state, sorted.
+    pub fn partition_stats(&self) -> Vec<crate::hooks::PartitionStats> {
+        self.shared.partitions.stats()
     }
 
     /// Bytes of fetched messages waiting in the buffer (bounded by

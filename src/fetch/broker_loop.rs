@@ -7,7 +7,8 @@ use tokio::time::Instant;
 use crate::{
     cluster::pool::Purpose,
     error::{Error, KafkaCode},
-    state::{EpochEnd, FetchOutcome, Requested, Shared},
+    hooks::FetchReport,
+    state::{EpochEnd, FetchOutcome, FetchedBatch, Requested, Shared},
     types::Watermarks,
     wire::fetch::{FetchRequest, FetchResponse, FetchResponsePartition},
 };
@@ -31,8 +32,10 @@ pub(crate) async fn run(shared: Arc<Shared>, node: i32) {
             continue;
         }
         let incremental = session.is_incremental();
+        let sent = Instant::now();
         let response = fetch(&shared, node, &mut session, &requested).await;
-        apply(&shared, &requested, response, incremental);
+        let report = (!shared.config.hooks.is_default()).then(|| (node, sent.elapsed()));
+        apply(&shared, &requested, response, incremental, report);
     }
 }
 
@@ -96,11 +99,15 @@ fn apply(
     requested: &[Requested],
     response: Result<FetchResponse, Error>,
     incremental: bool,
+    report: Option<(i32, Duration)>,
 ) {
     let backoff = Instant::now() + shared.config.fetch_error_backoff;
     let response = match response {
         Ok(r) => r,
         Err(e) => {
+            if let Some((node, _)) = report {
+                shared.hooks().on_broker_error(node);
+            }
             tracing::warn!(error = %e, "fetch failed; refreshing leaders");
             shared.partitions.fetch_failed(requested, backoff);
             shared.notify_change();
@@ -111,6 +118,8 @@ fn apply(
     // its budget); a marker is a few bytes.
     let max_decompressed = shared.config.client.max_response_bytes;
     let mut wake_manager = false;
+    // Per topic (records, bytes) for the hooks; only gathered when hooks are installed.
+    let mut topics: Vec<(Arc<str>, u64, u64)> = Vec::new();
     for r in requested {
         let data = response
             .topics
@@ -153,18 +162,44 @@ fn apply(
                     error,
                     ..
                 }),
-            ) => FetchOutcome::Data {
-                batches,
-                next_offset,
-                last_epoch,
-                error,
-                watermarks: watermarks_of(d),
-            },
+            ) => {
+                if report.is_some() {
+                    count(&mut topics, &r.tp.topic, &batches);
+                }
+                FetchOutcome::Data {
+                    batches,
+                    next_offset,
+                    last_epoch,
+                    error,
+                    watermarks: watermarks_of(d),
+                }
+            }
         };
         wake_manager |= shared.partitions.apply_fetch(r, outcome, backoff);
     }
     if wake_manager {
         shared.notify_change();
+    }
+    if let Some((broker, latency)) = report {
+        shared.hooks().on_fetch(&FetchReport {
+            broker,
+            latency,
+            bytes: topics.iter().map(|t| t.2).sum(),
+            topics: &topics,
+        });
+    }
+}
+
+/// Adds `batches` of `topic` to the per-topic (records, bytes) totals of one response.
+fn count(topics: &mut Vec<(Arc<str>, u64, u64)>, topic: &Arc<str>, batches: &[FetchedBatch]) {
+    let records: u64 = batches.iter().map(FetchedBatch::record_count).sum();
+    let bytes: u64 = batches.iter().map(|b| b.stored_size() as u64).sum();
+    match topics.iter_mut().find(|t| t.0 == *topic) {
+        Some(t) => {
+            t.1 += records;
+            t.2 += bytes;
+        }
+        None => topics.push((Arc::clone(topic), records, bytes)),
     }
 }
 

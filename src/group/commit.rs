@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::{
     error::{Error, KafkaCode, Result},
+    hooks::CommitReport,
     state::{Committed, Shared},
     types::TopicPartition,
     wire::{
@@ -44,6 +45,26 @@ pub(crate) fn pending_offsets(
 /// Commits `offsets`, retrying until `deadline` (see the module documentation). The first
 /// error that cannot be retried, or the last one at the deadline, is returned.
 pub(crate) async fn commit(
+    member: &Member,
+    offsets: &[(TopicPartition, i64)],
+    metadata: Option<&str>,
+    deadline: Instant,
+) -> Result<()> {
+    if offsets.is_empty() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let result = commit_with_retries(member, offsets, metadata, deadline).await;
+    member.shared.hooks().on_commit(&CommitReport {
+        group: &member.group_id,
+        latency: started.elapsed(),
+        partitions: offsets.len(),
+        ok: result.is_ok(),
+    });
+    result
+}
+
+async fn commit_with_retries(
     member: &Member,
     offsets: &[(TopicPartition, i64)],
     metadata: Option<&str>,

@@ -34,6 +34,7 @@ use tokio::{sync::Notify, task::JoinHandle, time::Instant};
 use crate::{
     config::GroupConfig,
     error::{Error, KafkaCode, Result},
+    hooks::RebalanceReport,
     state::Shared,
     state::buffer::Delivery,
     types::TopicPartition,
@@ -378,14 +379,29 @@ impl Member {
         let mut next_metadata = Instant::now() + self.subscription_check_interval();
         let mut snapshot: BTreeMap<String, i32> = BTreeMap::new();
         let mut failures: u32 = 0;
+        // When the rebalance in progress started (for the hooks), if one is.
+        let mut rebalancing: Option<Instant> = None;
         while !self.closing.load(Ordering::Acquire) {
             if self.poll_overdue() {
                 self.leave_for_poll_timeout().await;
                 continue;
             }
             if self.rejoin.swap(false, Ordering::AcqRel) {
+                if rebalancing.is_none() {
+                    rebalancing = Some(Instant::now());
+                    self.shared.hooks().on_rebalance_started(&self.group_id);
+                }
                 match self.join_with_heartbeats().await {
                     Ok(topics) => {
+                        if let Some(started) = rebalancing.take() {
+                            let (_, generation) = self.identity();
+                            self.shared.hooks().on_rebalance_finished(&RebalanceReport {
+                                group: &self.group_id,
+                                generation,
+                                duration: started.elapsed(),
+                                assigned: self.owned().len(),
+                            });
+                        }
                         snapshot = topics;
                         failures = 0;
                         next_heartbeat = Instant::now() + self.config.heartbeat_interval;

@@ -59,6 +59,9 @@ pub struct RunnerConfig {
     /// `[log]`.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[metrics]`: the metrics/probes endpoint and the progress line.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
 }
 
 /// A `[kafka]` value: a string as `-X` takes it; TOML integers and booleans are accepted and
@@ -389,6 +392,33 @@ pub struct LogConfig {
     pub filter: Option<String>,
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Where `rkc run` serves `GET /metrics`, `/healthz` and `/readyz` (e.g.
+    /// `"0.0.0.0:9464"`); none by default.
+    pub listen: Option<std::net::SocketAddr>,
+    /// How often `rkc run` logs a one-line progress summary (records/s, lag, DLQ, retries);
+    /// `"0s"` (the default) turns it off.
+    #[serde(with = "humantime_serde")]
+    pub log_interval: Duration,
+    /// `/readyz` answers ready this long after start even before the first assignment
+    /// (default `"0s"`).
+    #[serde(with = "humantime_serde")]
+    pub ready_grace: Duration,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            log_interval: Duration::ZERO,
+            ready_grace: Duration::ZERO,
+        }
+    }
+}
+
 impl RunnerConfig {
     /// Reads and checks the TOML file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigFileError> {
@@ -590,6 +620,20 @@ topics = ["orders"]
         assert_eq!(c.shutdown.timeout, Duration::from_secs(25));
         let consumer = c.consumer_config().unwrap();
         assert!(!consumer.group.enable_auto_commit);
+    }
+
+    #[test]
+    fn the_metrics_section_takes_a_listen_address_and_humantime_intervals() {
+        assert_eq!(parse(MINIMAL).unwrap().metrics, MetricsConfig::default());
+        let c = parse(&format!(
+            "{MINIMAL}\n[metrics]\nlisten = \"0.0.0.0:9464\"\nlog_interval = \"30s\"\nready_grace = \"1m\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.metrics.listen, Some("0.0.0.0:9464".parse().unwrap()));
+        assert_eq!(c.metrics.log_interval, Duration::from_secs(30));
+        assert_eq!(c.metrics.ready_grace, Duration::from_secs(60));
+        let bad = parse(&format!("{MINIMAL}\n[metrics]\nlisten = \"nowhere\"\n")).unwrap_err();
+        assert!(bad.key.contains("metrics.listen"), "{bad}");
     }
 
     #[test]

@@ -35,7 +35,11 @@ use super::{
     retry::{Decision, RetryPolicy},
     shutdown::{RunnerHandle, Stop},
 };
-use crate::{Consumer, Event, TopicPartition, config::ConsumerConfig};
+use crate::{
+    Consumer, Event, TopicPartition,
+    config::ConsumerConfig,
+    hooks::{CircuitState, HandlerOutcome, Hooks},
+};
 
 /// Messages a partition may hold before it alone is paused.
 pub(crate) const PARTITION_CAP: usize = 1000;
@@ -258,6 +262,10 @@ impl Engine {
 
     fn unfinished(&self) -> usize {
         self.partitions.values().map(|p| p.jobs.len()).sum()
+    }
+
+    fn hooks(&self) -> &dyn Hooks {
+        self.consumer.config().hooks.get()
     }
 
     /// Whether a graceful shutdown is under way.
@@ -565,6 +573,7 @@ impl Engine {
         }
         tracing::info!(partition = %tp, offset, "circuit half-open: one message tests recovery");
         self.breaker.probe_sent();
+        self.hooks().on_circuit(CircuitState::HalfOpen);
         self.start_attempt(&tp, offset);
     }
 
@@ -586,6 +595,7 @@ impl Engine {
         let timeout = self.settings.handler_timeout;
         let tx = self.done_tx.clone();
         let tp = tp.clone();
+        let hooks = self.consumer.config().hooks.clone();
         tokio::spawn(async move {
             let identity = store
                 .as_ref()
@@ -596,7 +606,17 @@ impl Engine {
                 let attempt_fut =
                     AssertUnwindSafe(with_attempt(attempt, handler.process(&message)))
                         .catch_unwind();
-                match tokio::time::timeout(timeout, attempt_fut).await {
+                let started = Instant::now();
+                let result = tokio::time::timeout(timeout, attempt_fut).await;
+                let kind = match &result {
+                    Err(_) => HandlerOutcome::Timeout,
+                    Ok(Err(_)) => HandlerOutcome::Panic,
+                    Ok(Ok(Err(e))) if e.is_retryable() => HandlerOutcome::Retryable,
+                    Ok(Ok(Err(_))) => HandlerOutcome::Permanent,
+                    Ok(Ok(Ok(()))) => HandlerOutcome::Processed,
+                };
+                hooks.get().on_handler(&tp, started.elapsed(), kind);
+                match result {
                     Err(_) => Outcome::Failed(
                         HandlerError::retryable(format!("no result within {timeout:?}"))
                             .with_class("Timeout"),
@@ -653,6 +673,7 @@ impl Engine {
         let group_id = self.settings.group_id.clone();
         let tx = self.done_tx.clone();
         let tp = tp.clone();
+        let hooks = self.consumer.config().hooks.clone();
         tokio::spawn(async move {
             let letter = DeadLetter {
                 message: &message,
@@ -662,7 +683,12 @@ impl Engine {
                 error_message: &error,
                 failed_at: SystemTime::now(),
             };
+            let started = Instant::now();
             let result = sink.dead_letter(letter).await;
+            match &result {
+                Ok(_) => hooks.get().on_dead_lettered(&tp, started.elapsed()),
+                Err(_) => hooks.get().on_dead_letter_failed(&tp),
+            }
             let _ = tx.send(Done {
                 tp,
                 epoch,
@@ -695,6 +721,7 @@ impl Engine {
                 let source = Source::from(&job.message);
                 self.held_bytes -= p.finish(offset);
                 if skipped {
+                    self.hooks().on_idempotent_skip(&tp);
                     self.summary.skipped += 1;
                     tracing::debug!(topic = %source.topic, partition = source.partition, offset, "already processed: skipped");
                     self.emit(RunnerEvent::Skipped { source });
@@ -715,6 +742,7 @@ impl Engine {
                     job.last_error = Some(error);
                     job.state = JobState::Parked;
                     self.breaker.probe_ended(now, false);
+                    self.hooks().on_circuit(CircuitState::Open);
                     return;
                 }
                 let decision = self.settings.retry.decide(attempt, &error, fastrand::f64());
@@ -725,6 +753,7 @@ impl Engine {
                         job.state = JobState::Waiting { until };
                         self.wakeups.insert((until, tp.clone(), epoch, offset));
                         self.summary.retries += 1;
+                        self.hooks().on_retry(&tp);
                         tracing::warn!(topic = %source.topic, partition = source.partition, offset, attempt, error = %error, ?backoff, "attempt failed; retrying");
                         self.emit(RunnerEvent::Retry {
                             source,
@@ -746,6 +775,7 @@ impl Engine {
                                 total = tripped.total,
                                 "circuit open: too many failures at once; dead-lettering stopped, partitions paused"
                             );
+                            self.hooks().on_circuit(CircuitState::Open);
                             self.emit(RunnerEvent::CircuitOpen {
                                 failures: tripped.failures,
                                 total: tripped.total,
@@ -826,6 +856,7 @@ impl Engine {
                 }
             }
         }
+        self.hooks().on_circuit(CircuitState::Closed);
         tracing::info!("circuit closed: processing resumes");
         self.emit(RunnerEvent::CircuitClosed);
     }

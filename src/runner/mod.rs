@@ -9,6 +9,10 @@
 //!   partition (or its key), never the others, and is never committed past.
 //! - The runner owns polling and commits; the handler only sees messages.
 //!
+//! Observability: [`RunnerBuilder::hooks`] installs a [`crate::hooks::Hooks`] observer (usually
+//! a [`crate::observe::Observer`]) that the consumer and the runner report to: handler
+//! durations and outcomes, retries, dead letters, idempotency skips, circuit changes.
+//!
 //! ```no_run
 //! use rskafka_consumer::runner::{HandlerError, Runner, RunnerConfig, handler_fn};
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -106,6 +110,7 @@ pub struct RunnerBuilder {
     store: Option<Option<Arc<dyn IdempotencyStore>>>,
     events: Arc<dyn Fn(&RunnerEvent) + Send + Sync>,
     reload_observers: Vec<ReloadObserver>,
+    hooks: Option<crate::hooks::HookSet>,
 }
 
 impl std::fmt::Debug for RunnerBuilder {
@@ -161,10 +166,20 @@ impl RunnerBuilder {
         self
     }
 
+    /// The observer the consumer and the runner report to (e.g. an
+    /// [`Observer`](crate::observe::Observer) for metrics and statistics).
+    pub fn hooks(mut self, hooks: impl Into<crate::hooks::HookSet>) -> Self {
+        self.hooks = Some(hooks.into());
+        self
+    }
+
     /// Checks the configuration and opens the idempotency store.
     pub fn build(self) -> Result<Runner, RunnerError> {
         let handler = self.handler.ok_or(RunnerError::NoHandler)?;
-        let consumer_config = self.config.consumer_config()?;
+        let mut consumer_config = self.config.consumer_config()?;
+        if let Some(hooks) = self.hooks {
+            consumer_config.hooks = hooks;
+        }
         let store = match self.store {
             Some(s) => s,
             None => Some(match &self.config.idempotency.store {
@@ -221,6 +236,7 @@ impl Runner {
             store: None,
             events: Arc::new(|_| {}),
             reload_observers: Vec::new(),
+            hooks: None,
         }
     }
 

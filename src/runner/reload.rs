@@ -187,7 +187,9 @@ impl Engine {
         let running = self.reload.current.clone();
         let mut diff = ConfigDiff::between(&running, &new);
         let effective = diff.effective(&running, &new);
-        let consumer_config = effective.consumer_config()?;
+        let mut consumer_config = effective.consumer_config()?;
+        // The observer (metrics, statistics) stays with the runner across a rejoin.
+        consumer_config.hooks = self.consumer.config().hooks.clone();
         // Connect the new consumer before touching anything: if it cannot start, nothing
         // changes.
         let fresh = if diff.needs_rejoin() {

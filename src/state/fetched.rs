@@ -54,6 +54,18 @@ impl FetchedBatch {
         self.pinned += bytes;
     }
 
+    /// Records of the batch at or after the fetch position, from the header (for metrics: a
+    /// compacted batch may hold fewer).
+    pub(crate) fn record_count(&self) -> u64 {
+        let h = &self.batch.header;
+        let n = if self.from > h.base_offset {
+            self.batch.header.last_offset() - self.from + 1
+        } else {
+            i64::from(h.record_count)
+        };
+        u64::try_from(n).unwrap_or(0)
+    }
+
     /// Bytes of the batch as stored (header and records section).
     pub(crate) fn stored_size(&self) -> usize {
         HEADER_LEN + self.batch.records_len()

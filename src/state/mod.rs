@@ -267,6 +267,35 @@ impl PartitionTable {
         Some((end - s.consumer_position()?).max(0))
     }
 
+    /// Every assigned partition's observable values (see [`crate::hooks::PartitionStats`]),
+    /// sorted. Takes the map lock, then each partition's progress lock in turn.
+    pub(crate) fn stats(&self) -> Vec<crate::hooks::PartitionStats> {
+        let state = self.lock();
+        let mut out: Vec<crate::hooks::PartitionStats> = state
+            .iter()
+            .map(|(tp, s)| {
+                let position = s.consumer_position();
+                let end = s.watermarks.map(|w| w.end(self.policy.isolation));
+                let behind = |o: Option<i64>| Some((end? - o?).max(0));
+                crate::hooks::PartitionStats {
+                    topic: Arc::clone(&tp.topic),
+                    partition: tp.partition,
+                    position,
+                    committed: s.committed_offset,
+                    high_watermark: s.watermarks.map(|w| w.high_watermark),
+                    last_stable_offset: s.watermarks.map(|w| w.last_stable_offset),
+                    end,
+                    lag: behind(position),
+                    committed_lag: behind(s.committed_offset),
+                    paused: s.paused,
+                }
+            })
+            .collect();
+        drop(state);
+        out.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        out
+    }
+
     /// Whether `tp` is assigned and still in `generation` (a buffered event of it is current).
     pub(crate) fn is_current(&self, tp: &TopicPartition, generation: u64) -> bool {
         self.lock()

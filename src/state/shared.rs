@@ -117,3 +117,39 @@ impl Shared {
         self.partitions.assigned()
     }
 }
+
+impl crate::hooks::PartitionSource for Shared {
+    fn partitions(&self) -> Vec<crate::hooks::PartitionStats> {
+        self.partitions.stats()
+    }
+
+    fn buffered_bytes(&self) -> usize {
+        self.buffer.buffered_bytes()
+    }
+
+    fn buffer_budget(&self) -> usize {
+        self.config.queued_max_bytes
+    }
+
+    fn group_id(&self) -> Option<&str> {
+        self.config.group.group_id.as_deref()
+    }
+
+    fn running(&self) -> bool {
+        // The first task is the fetch manager, which runs until the consumer closes.
+        !self.is_closed()
+            && self
+                .tasks
+                .lock()
+                .expect("tasks lock")
+                .first()
+                .is_some_and(|t| !t.is_finished())
+    }
+}
+
+impl Shared {
+    /// The observer this consumer reports to.
+    pub(crate) fn hooks(&self) -> &dyn crate::hooks::Hooks {
+        self.config.hooks.get()
+    }
+}

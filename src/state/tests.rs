@@ -410,3 +410,43 @@ fn a_commit_after_a_backward_seek_sends_the_lower_offset() {
     t.mark_committed(&[(tp.clone(), 5)]);
     assert_eq!(t.pending_offsets(None), Vec::new());
 }
+
+#[test]
+fn stats_measure_lag_against_the_lso_under_read_committed_and_the_hw_otherwise() {
+    for (isolation, end) in [("read_committed", 7), ("read_uncommitted", 10)] {
+        let t = table(&[("isolation.level", isolation)]);
+        let tp = TopicPartition::new("t", 0);
+        t.add(&[(tp.clone(), Offset::At(0))]);
+        let r = take(&t, &tp);
+        let outcome = FetchOutcome::Data {
+            batches: batches(0..3),
+            next_offset: 3,
+            last_epoch: None,
+            error: None,
+            watermarks: Watermarks {
+                log_start_offset: 0,
+                high_watermark: 10,
+                last_stable_offset: 7,
+            },
+        };
+        t.apply_fetch(&r, outcome, Instant::now());
+        drain(&t);
+        t.mark_committed(&[(tp.clone(), 1)]);
+        let stats = t.stats();
+        assert_eq!(stats.len(), 1);
+        let s = &stats[0];
+        assert_eq!((s.position, s.committed), (Some(3), Some(1)), "{isolation}");
+        assert_eq!(
+            (s.high_watermark, s.last_stable_offset),
+            (Some(10), Some(7))
+        );
+        assert_eq!(s.end, Some(end), "{isolation}");
+        assert_eq!(s.lag, Some(end - 3), "{isolation}");
+        assert_eq!(s.committed_lag, Some(end - 1), "{isolation}");
+        assert!(!s.paused);
+        t.pause(std::slice::from_ref(&tp)).unwrap();
+        assert!(t.stats()[0].paused);
+        t.remove(std::slice::from_ref(&tp));
+        assert!(t.stats().is_empty(), "a removed partition is not reported");
+    }
+}

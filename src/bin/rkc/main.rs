@@ -63,7 +63,10 @@ fn main() -> ExitCode {
     // The filter sits behind a reload handle: `rkc run` changes it with `[log] filter`.
     let (filter, log_reload) = tracing_subscriber::reload::Layer::new(
         tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error")),
+            // Errors, plus the lines `rkc run` prints when `[metrics]` asks for them.
+            .unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new("error,rkc::progress=info,rkc::metrics=info")
+            }),
     );
     {
         use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};

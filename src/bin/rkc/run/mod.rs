@@ -15,6 +15,7 @@
 
 mod exec;
 mod http;
+mod observe;
 mod print;
 mod reload;
 
@@ -28,8 +29,9 @@ use std::{
     time::Duration,
 };
 
-use rskafka_consumer::runner::{
-    Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter,
+use rskafka_consumer::{
+    observe::Observer,
+    runner::{Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter},
 };
 use serde_json::json;
 use tokio::signal::unix::{SignalKind, signal};
@@ -94,7 +96,21 @@ pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let builder = Runner::builder(config)
+    let observer = Arc::new(Observer::new());
+    if let Err(e) = observe::start(&config.metrics, &observer).await {
+        eprintln!(
+            "rkc: {}: `metrics.listen`: cannot listen: {e}",
+            args.config.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    // Without `[metrics]` nothing reads the observer: no hooks, no overhead.
+    let observed = config.metrics.listen.is_some() || !config.metrics.log_interval.is_zero();
+    let mut builder = Runner::builder(config);
+    if observed {
+        builder = builder.hooks(observer);
+    }
+    let builder = builder
         .shared_handler(handler)
         .dead_letter_sink(Arc::new(dlq))
         .on_event(|event| emit(event.to_json()))
