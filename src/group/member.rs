@@ -405,6 +405,9 @@ impl Member {
                         snapshot = topics;
                         failures = 0;
                         next_heartbeat = Instant::now() + self.config.heartbeat_interval;
+                        // The join just resolved the subscription: the next check follows
+                        // from what it found (every 5 s while a listed topic is missing).
+                        next_metadata = Instant::now() + self.subscription_check_interval();
                     }
                     Err(next) => {
                         self.rejoin.store(true, Ordering::Release);

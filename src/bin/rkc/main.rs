@@ -58,15 +58,17 @@ impl ConnectionArgs {
     }
 }
 
+/// The log filter without `RKC_LOG` (or `[log] filter` in `rkc run`): errors, plus the lines
+/// `rkc run` prints when `[metrics]` asks for them (progress, the endpoint's address).
+pub(crate) const DEFAULT_LOG_FILTER: &str = "error,rkc::progress=info,rkc::metrics=info";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The filter sits behind a reload handle: `rkc run` changes it with `[log] filter`.
     let (filter, log_reload) = tracing_subscriber::reload::Layer::new(
         tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
             // Errors, plus the lines `rkc run` prints when `[metrics]` asks for them.
-            .unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new("error,rkc::progress=info,rkc::metrics=info")
-            }),
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
     );
     {
         use tracing_subscriber::{layer::SubscriberExt as _, util::SubscriberInitExt as _};

@@ -5,7 +5,7 @@
 //! rejected here with a `config_rejected` event naming the file and the key, and the running
 //! configuration stays.
 //!
-//! The `[log] filter` of the running configuration (else `RKC_LOG`, else `error`) is applied
+//! The `[log] filter` of the running configuration (else `RKC_LOG`, else errors and the progress lines) is applied
 //! to the process's `tracing` subscriber through a reload handle.
 
 use std::{
@@ -31,7 +31,7 @@ const SETTLE: Duration = Duration::from_millis(200);
 /// Sets the process's log filter.
 pub(crate) type LogReload = reload::Handle<EnvFilter, Registry>;
 
-/// The filter for `config`: `[log] filter`, else `RKC_LOG`, else `error`.
+/// The filter for `config`: `[log] filter`, else `RKC_LOG`, else [`crate::DEFAULT_LOG_FILTER`].
 pub(crate) fn log_filter(config: &RunnerConfig) -> EnvFilter {
     config
         .log
@@ -39,7 +39,7 @@ pub(crate) fn log_filter(config: &RunnerConfig) -> EnvFilter {
         .as_deref()
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_from_env("RKC_LOG").ok())
-        .unwrap_or_else(|| EnvFilter::new("error"))
+        .unwrap_or_else(|| EnvFilter::new(crate::DEFAULT_LOG_FILTER))
 }
 
 /// Applies `config`'s log filter.
