@@ -150,6 +150,26 @@ impl RecordBatch {
         records::decode_all(&self.header, &section)
     }
 
+    /// [`RecordBatch::records`] into the caller's storage (see [`records::RecordSink`]),
+    /// without an intermediate `Vec`.
+    pub(crate) fn records_into(
+        &self,
+        max_decompressed: usize,
+        sink: &mut impl records::RecordSink,
+    ) -> Result<(), RecordError> {
+        let codec = self.header.compression()?;
+        if self.header.record_count == 0 && self.records.is_empty() {
+            return Ok(());
+        }
+        let section = compression::decompress(
+            codec,
+            &self.records,
+            max_decompressed,
+            self.header.base_offset,
+        )?;
+        records::decode_each(&self.header, &section, sink)
+    }
+
     /// For control batches, the control type read from the first record's key (int16 version,
     /// int16 type: 0 = ABORT, 1 = COMMIT). `Ok(None)` if this is not a control batch, or if the
     /// control batch has no records (compaction leaves such batches behind).

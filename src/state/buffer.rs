@@ -67,10 +67,12 @@ pub(crate) enum Delivery {
 /// What one pop yields.
 #[derive(Debug)]
 pub(crate) enum Popped {
-    Message {
+    /// Consecutive messages of one partition from one delivery (one generation), in offset
+    /// order; never empty.
+    Messages {
         generation: u64,
         progress: Arc<Mutex<Progress>>,
-        message: Message,
+        messages: Vec<Message>,
     },
     Eof {
         tp: TopicPartition,
@@ -87,6 +89,16 @@ pub(crate) enum Popped {
         error: Error,
     },
     Group(Event),
+}
+
+/// What [`Buffer::take`] may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Messages or an event, whichever comes next.
+    Any,
+    /// Only an event: messages coming next stay buffered (a batch that already holds events
+    /// must not take messages that come after them).
+    EventsOnly,
 }
 
 /// The queue with its byte budget.
@@ -127,10 +139,18 @@ impl Buffer {
         self.bytes.load(Ordering::Acquire)
     }
 
-    /// Takes the next message or event, if any. Reaching an undecoded batch decodes it here;
-    /// a batch that cannot be decoded yields its error (scoped to its partition) and is
-    /// skipped.
+    /// Takes the next message or event, if any (one message at a time).
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Popped> {
+        self.take(1, Take::Any)
+    }
+
+    /// Takes the next entry, if any: up to `max` (at least one) consecutive messages of the
+    /// front delivery, or one event. With [`Take::EventsOnly`], nothing when messages come
+    /// next (they stay). Reaching an undecoded batch decodes it here; a batch that cannot be
+    /// decoded yields its error (scoped to its partition) and is skipped.
+    pub(crate) fn take(&self, max: usize, what: Take) -> Option<Popped> {
+        let max = max.max(1);
         let mut queue = self.queue.lock().expect("buffer lock");
         loop {
             if let Delivery::Messages {
@@ -142,13 +162,25 @@ impl Buffer {
             } = queue.front_mut()?
             {
                 loop {
-                    if let Some(message) = ready.pop_front() {
-                        self.release(message.buffered_size());
-                        return Some(Popped::Message {
+                    if !ready.is_empty() {
+                        if what == Take::EventsOnly {
+                            return None;
+                        }
+                        let messages: Vec<Message> = if max >= ready.len() {
+                            // The whole decoded batch: no copy when the deque is contiguous.
+                            Vec::from(std::mem::take(ready))
+                        } else {
+                            ready.drain(..max).collect()
+                        };
+                        self.release(messages.iter().map(Message::buffered_size).sum());
+                        return Some(Popped::Messages {
                             generation: *generation,
                             progress: Arc::clone(progress),
-                            message,
+                            messages,
                         });
+                    }
+                    if what == Take::EventsOnly && !batches.is_empty() {
+                        return None;
                     }
                     let Some(batch) = batches.pop_front() else {
                         break;
@@ -156,8 +188,7 @@ impl Buffer {
                     let undecoded = batch.held_size();
                     let decoded = batch.decode(tp, self.budget);
                     match decoded {
-                        Ok(messages) => {
-                            let size = messages.iter().map(Message::buffered_size).sum();
+                        Ok((messages, size)) => {
                             self.bytes.fetch_add(size, Ordering::AcqRel);
                             *ready = messages;
                             self.release(undecoded);
@@ -203,21 +234,21 @@ impl Buffer {
         }
     }
 
-    /// Waits until something can be popped (returned), the deadline passes, or the buffer is
-    /// closed (both `None`).
-    pub(crate) async fn pop_until(&self, deadline: Instant) -> Option<Popped> {
+    /// Waits until something can be taken (up to `max` messages, see [`Buffer::take`]), the
+    /// deadline passes, or the buffer is closed (both `None`).
+    pub(crate) async fn take_until(&self, max: usize, deadline: Instant) -> Option<Popped> {
         loop {
             let notified = self.data.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(p) = self.pop() {
+            if let Some(p) = self.take(max, Take::Any) {
                 return Some(p);
             }
             if self.closed.load(Ordering::Acquire) {
                 return None;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.pop();
+                return self.take(max, Take::Any);
             }
         }
     }
@@ -350,12 +381,46 @@ mod tests {
         });
         let got: Vec<String> = std::iter::from_fn(|| b.pop())
             .map(|p| match p {
-                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Messages { messages, .. } => format!("m{}", messages[0].offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
                 Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
             .collect();
         assert_eq!(got, ["m0", "m1", "eof2"]);
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn take_hands_out_runs_of_one_delivery_up_to_max_and_events_only_when_asked() {
+        let (a, c) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&a, 0..5));
+        b.push(Delivery::Eof {
+            tp: a.clone(),
+            generation: 1,
+            offset: 5,
+        });
+        b.push(messages(&c, 7..9));
+        let offsets = |p: Option<Popped>| match p {
+            Some(Popped::Messages { messages, .. }) => messages
+                .iter()
+                .map(|m| (m.partition, m.offset))
+                .collect::<Vec<_>>(),
+            other => panic!("expected messages, got {other:?}"),
+        };
+        assert_eq!(offsets(b.take(2, Take::Any)), [(0, 0), (0, 1)]);
+        // A run never spans deliveries: the rest of partition 0, not partition 1 too.
+        assert_eq!(offsets(b.take(100, Take::Any)), [(0, 2), (0, 3), (0, 4)]);
+        assert!(matches!(
+            b.take(100, Take::EventsOnly),
+            Some(Popped::Eof { offset: 5, .. })
+        ));
+        assert!(
+            b.take(100, Take::EventsOnly).is_none(),
+            "messages come next"
+        );
+        assert_eq!(offsets(b.take(100, Take::Any)), [(1, 7), (1, 8)]);
+        assert!(b.take(100, Take::Any).is_none());
         assert_eq!(b.buffered_bytes(), 0);
     }
 
@@ -367,7 +432,9 @@ mod tests {
         b.push(messages(&c, 0..1));
         b.purge(&a);
         assert_eq!(b.buffered_bytes(), message(&c, 0, 100).buffered_size());
-        assert!(matches!(b.pop(), Some(Popped::Message { message, .. }) if message.partition == 1));
+        assert!(
+            matches!(b.pop(), Some(Popped::Messages { messages, .. }) if messages[0].partition == 1)
+        );
         assert!(b.pop().is_none());
     }
 
@@ -395,7 +462,7 @@ mod tests {
         b.purge_before(&tp, 2);
         let got: Vec<String> = std::iter::from_fn(|| b.pop())
             .map(|p| match p {
-                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Messages { messages, .. } => format!("m{}", messages[0].offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
                 Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
@@ -441,10 +508,10 @@ mod tests {
         b.push(batches(&tp, vec![first, second]));
         assert_eq!(b.buffered_bytes(), stored, "nothing decoded on push");
         assert!(stored < 64 << 10);
-        let Some(Popped::Message { message, .. }) = b.pop() else {
+        let Some(Popped::Messages { messages, .. }) = b.pop() else {
             panic!("a message")
         };
-        assert_eq!(message.value.as_ref().map(Bytes::len), Some(10 << 10));
+        assert_eq!(messages[0].value.as_ref().map(Bytes::len), Some(10 << 10));
         // Only the first batch is decoded: its 99 other messages, and the second undecoded.
         let held = b.buffered_bytes();
         assert!(
@@ -452,7 +519,7 @@ mod tests {
             "{held}"
         );
         for _ in 0..199 {
-            assert!(matches!(b.pop(), Some(Popped::Message { .. })));
+            assert!(matches!(b.pop(), Some(Popped::Messages { .. })));
         }
         assert!(b.pop().is_none());
         assert_eq!(b.buffered_bytes(), 0);
@@ -501,7 +568,7 @@ mod tests {
     async fn pop_until_times_out_empty_and_wakes_on_push() {
         let b = Arc::new(Buffer::new(1 << 20));
         let soon = Instant::now() + Duration::from_millis(20);
-        assert!(b.pop_until(soon).await.is_none());
+        assert!(b.take_until(1, soon).await.is_none());
         let tp = TopicPartition::new("t", 0);
         let pusher = {
             let b = Arc::clone(&b);
@@ -512,7 +579,7 @@ mod tests {
         };
         let later = Instant::now() + Duration::from_secs(5);
         assert!(
-            matches!(b.pop_until(later).await, Some(Popped::Message { message, .. }) if message.offset == 5)
+            matches!(b.take_until(1, later).await, Some(Popped::Messages { messages, .. }) if messages[0].offset == 5)
         );
         pusher.await.unwrap();
     }

@@ -72,13 +72,13 @@ fn data(_tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchO
 fn drain(t: &PartitionTable) -> Vec<String> {
     std::iter::from_fn(|| t.buffer.pop())
         .filter_map(|p| match p {
-            Popped::Message {
+            Popped::Messages {
                 generation,
                 progress,
-                message,
+                messages,
             } => t
-                .hand_out(&progress, generation, message.offset)
-                .then(|| format!("m{}", message.offset)),
+                .hand_out(&progress, generation, messages[0].offset)
+                .then(|| format!("m{}", messages[0].offset)),
             Popped::Eof {
                 tp,
                 generation,
@@ -139,15 +139,15 @@ fn pause_keeps_the_position_the_application_reached_and_resume_fetches_from_it()
     let r = take(&t, &tp);
     t.apply_fetch(&r, data(&tp, 0..4, 10), Instant::now());
     let first = t.buffer.pop();
-    let Some(Popped::Message {
+    let Some(Popped::Messages {
         generation,
         progress,
-        message,
+        messages,
     }) = first
     else {
         panic!("a message first");
     };
-    assert!(t.hand_out(&progress, generation, message.offset));
+    assert!(t.hand_out(&progress, generation, messages[0].offset));
     t.pause(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(drain(&t), Vec::<String>::new(), "buffered messages dropped");
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "paused");
