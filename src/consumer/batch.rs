@@ -90,6 +90,12 @@ impl Batch {
         self.runs.into_iter().flatten()
     }
 
+    /// The runs of messages, by value (see [`Batch::runs`]). The events are dropped: read
+    /// them first ([`Batch::take_events`]) when they matter.
+    pub fn into_runs(self) -> impl Iterator<Item = Vec<Message>> {
+        self.runs.into_iter()
+    }
+
     /// Messages plus events.
     fn count(&self) -> usize {
         self.len + self.events.len()
