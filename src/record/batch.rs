@@ -161,12 +161,18 @@ impl RecordBatch {
         if self.header.record_count == 0 && self.records.is_empty() {
             return Ok(());
         }
-        let section = compression::decompress(
+        let mut section = compression::decompress(
             codec,
             &self.records,
             max_decompressed,
             self.header.base_offset,
         )?;
+        if codec == Compression::None {
+            // The records' key and value slices count references on a handle of this batch
+            // alone, not on the whole response's: the thread that drops the messages and the
+            // one that decodes the next batches never touch the same counter.
+            section = Bytes::from_owner(section);
+        }
         records::decode_each(&self.header, &section, sink)
     }
 

@@ -39,6 +39,8 @@ pub(crate) enum Delivery {
         /// The partition's progress, checked and advanced as each message is handed out.
         progress: Arc<Mutex<Progress>>,
         ready: VecDeque<Message>,
+        /// [`Message::buffered_size`] of all of `ready`.
+        ready_bytes: usize,
         batches: VecDeque<FetchedBatch>,
     },
     /// The partition reached its end at `offset`.
@@ -127,8 +129,14 @@ impl Buffer {
 
     /// Appends a delivery and wakes pollers.
     pub(crate) fn push(&self, delivery: Delivery) {
-        if let Delivery::Messages { ready, batches, .. } = &delivery {
-            self.bytes.fetch_add(held(ready, batches), Ordering::AcqRel);
+        if let Delivery::Messages {
+            ready_bytes,
+            batches,
+            ..
+        } = &delivery
+        {
+            self.bytes
+                .fetch_add(held(*ready_bytes, batches), Ordering::AcqRel);
         }
         self.queue.lock().expect("buffer lock").push_back(delivery);
         self.data.notify_waiters();
@@ -158,6 +166,7 @@ impl Buffer {
                 generation,
                 progress,
                 ready,
+                ready_bytes,
                 batches,
             } = queue.front_mut()?
             {
@@ -166,13 +175,18 @@ impl Buffer {
                         if what == Take::EventsOnly {
                             return None;
                         }
-                        let messages: Vec<Message> = if max >= ready.len() {
-                            // The whole decoded batch: no copy when the deque is contiguous.
-                            Vec::from(std::mem::take(ready))
+                        let (messages, size): (Vec<Message>, usize) = if max >= ready.len() {
+                            // The whole decoded batch: no copy when the deque is contiguous,
+                            // and its size is known.
+                            let size = std::mem::take(ready_bytes);
+                            (Vec::from(std::mem::take(ready)), size)
                         } else {
-                            ready.drain(..max).collect()
+                            let part: Vec<Message> = ready.drain(..max).collect();
+                            let size = part.iter().map(Message::buffered_size).sum();
+                            *ready_bytes -= size;
+                            (part, size)
                         };
-                        self.release(messages.iter().map(Message::buffered_size).sum());
+                        self.release(size);
                         return Some(Popped::Messages {
                             generation: *generation,
                             progress: Arc::clone(progress),
@@ -191,6 +205,7 @@ impl Buffer {
                         Ok((messages, size)) => {
                             self.bytes.fetch_add(size, Ordering::AcqRel);
                             *ready = messages;
+                            *ready_bytes = size;
                             self.release(undecoded);
                         }
                         Err(error) => {
@@ -269,11 +284,11 @@ impl Buffer {
             Delivery::Messages {
                 tp: t,
                 generation: g,
-                ready,
+                ready_bytes,
                 batches,
                 ..
             } if stale(t, *g) => {
-                released += held(ready, batches);
+                released += held(*ready_bytes, batches);
                 false
             }
             Delivery::Eof {
@@ -327,9 +342,8 @@ impl Buffer {
 }
 
 /// Bytes a delivery's messages and batches hold.
-fn held(ready: &VecDeque<Message>, batches: &VecDeque<FetchedBatch>) -> usize {
-    ready.iter().map(Message::buffered_size).sum::<usize>()
-        + batches.iter().map(FetchedBatch::held_size).sum::<usize>()
+fn held(ready_bytes: usize, batches: &VecDeque<FetchedBatch>) -> usize {
+    ready_bytes + batches.iter().map(FetchedBatch::held_size).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -364,6 +378,10 @@ mod tests {
                 position: None,
                 stored: None,
             })),
+            ready_bytes: offsets
+                .clone()
+                .map(|o| message(tp, o, 100).buffered_size())
+                .sum(),
             ready: offsets.map(|o| message(tp, o, 100)).collect(),
             batches: VecDeque::new(),
         }
@@ -452,6 +470,7 @@ mod tests {
             generation: 2,
             progress,
             ready: [message(&tp, 50, 100)].into(),
+            ready_bytes: message(&tp, 50, 100).buffered_size(),
             batches: VecDeque::new(),
         });
         b.push(Delivery::Eof {
@@ -494,6 +513,7 @@ mod tests {
             generation: 1,
             progress,
             ready: VecDeque::new(),
+            ready_bytes: 0,
             batches: batches.into(),
         }
     }

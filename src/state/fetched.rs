@@ -100,6 +100,10 @@ impl FetchedBatch {
             (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
         // Straight into pre-sized storage: no intermediate records, no regrowth.
         let mut sink = MessageSink {
+            // The batch's own copy of the topic name: its messages' reference counting never
+            // shares a counter with another batch's (the decoding thread and the one dropping
+            // messages would contend for it).
+            topic: Arc::from(&*tp.topic),
             tp,
             from: self.from,
             timestamp_type,
@@ -121,6 +125,7 @@ impl FetchedBatch {
 
 /// Decoded records of one batch becoming messages of `tp` (those at or after `from`).
 struct MessageSink<'a> {
+    topic: Arc<str>,
     tp: &'a TopicPartition,
     from: i64,
     timestamp_type: TimestampType,
@@ -140,7 +145,7 @@ impl RecordSink for MessageSink<'_> {
             return;
         }
         let message = Message {
-            topic: Arc::clone(&self.tp.topic),
+            topic: Arc::clone(&self.topic),
             partition: self.tp.partition,
             offset: r.offset,
             timestamp: r.timestamp,
