@@ -264,14 +264,15 @@ fn write_runs(
         let first = &run[0];
         if failed.is_none() {
             progress.message(first.partition, &first.topic);
-            for m in run {
-                if let Err(e) = out.write(m) {
+            match out.write_run(run) {
+                Ok(()) => *written += run.len() as u64,
+                Err((done, e)) => {
                     failed = Some(e);
+                    *written += done as u64;
+                    let m = &run[done];
                     let _ = consumer.store_offset(&m.topic_partition(), m.offset);
                     stored.push((std::sync::Arc::clone(&m.topic), m.partition));
-                    break;
                 }
-                *written += 1;
             }
         } else if !stored
             .iter()
