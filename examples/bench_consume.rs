@@ -140,17 +140,15 @@ async fn run(
             }
         }
         for event in batch.take_events() {
-            match event? {
-                Event::PartitionEof {
-                    partition, offset, ..
-                } => {
-                    let c = slot(&mut counts, partition)?;
-                    if c.eof_offset.replace(offset).is_none() {
-                        at_end += 1;
-                    }
+            // Group events (assigned, revoked, lost) need no bookkeeping here.
+            if let Event::PartitionEof {
+                partition, offset, ..
+            } = event?
+            {
+                let c = slot(&mut counts, partition)?;
+                if c.eof_offset.replace(offset).is_none() {
+                    at_end += 1;
                 }
-                // Group events (assigned, revoked, lost) need no bookkeeping here.
-                _ => {}
             }
         }
     }

@@ -312,6 +312,10 @@ async fn read_committed_batches_hold_exactly_the_committed_records_of_interleave
     assert!(seen.others.is_empty(), "{:?}", seen.others);
 }
 
+/// One thing a batch handed out, in order: a message's `(partition, offset)`, or an event's
+/// `Debug` text.
+type Handed = (Option<(i32, i64)>, Option<String>);
+
 /// The partitions of a group event's `Debug` text (`Revoked([TopicPartition { … partition: 2 }])`).
 fn event_partitions(text: &str) -> BTreeSet<i32> {
     text.split("partition: ")
@@ -330,8 +334,8 @@ async fn after_a_revocation_no_batch_holds_records_of_a_revoked_partition_until_
         .unwrap();
     c.subscribe(&[topic.as_str()]).unwrap();
     // Small batches, so records are still buffered for every partition when B joins.
-    let mut log: Vec<(Option<(i32, i64)>, Option<String>)> = Vec::new();
-    fn take(batch: &mut Batch, log: &mut Vec<(Option<(i32, i64)>, Option<String>)>) {
+    let mut log: Vec<Handed> = Vec::new();
+    fn take(batch: &mut Batch, log: &mut Vec<Handed>) {
         for m in batch.messages() {
             log.push((Some((m.partition, m.offset)), None));
         }

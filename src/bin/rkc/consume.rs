@@ -222,7 +222,7 @@ async fn consume_loop(
         if write_runs(consumer, &batch, out, &mut progress, &mut written).is_err() {
             break; // stdout closed
         }
-        uncommitted |= batch.len() > 0;
+        uncommitted |= batch.runs().next().is_some();
         let events = batch.take_events();
         if events.is_empty() {
             continue;
