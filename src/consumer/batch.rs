@@ -12,6 +12,10 @@
 //!   the stored offset to the run's last offset + 1. A stale run is dropped whole.
 //! - Group bookkeeping (`max.poll.interval.ms`, the revocation acknowledgement) runs once per
 //!   call, not per message; no partitions-map lock and no hashing per message.
+//! - What a batch takes leaves the buffer's budget, so a batch holds at most the buffer's
+//!   hand-out limit of message bytes (a sixteenth of `queued.max.messages.kbytes`) plus one
+//!   message, whatever `max` asks: the memory bound stays the budget, one response per
+//!   broker, and that limit.
 
 use std::time::Duration;
 
@@ -49,6 +53,8 @@ use crate::{
 pub struct Batch {
     runs: Vec<Vec<Message>>,
     len: usize,
+    /// [`Message::buffered_size`] of all messages (bounded, see `Buffer::hand_out_limit`).
+    bytes: usize,
     events: Vec<Result<Event>>,
 }
 
@@ -101,8 +107,9 @@ impl Batch {
         self.len + self.events.len()
     }
 
-    fn push_run(&mut self, run: Vec<Message>) {
+    fn push_run(&mut self, run: Vec<Message>, size: usize) {
         self.len += run.len();
+        self.bytes += size;
         self.runs.push(run);
     }
 
@@ -117,8 +124,8 @@ impl Batch {
 
 /// What the consumer accepts from one buffer entry.
 pub(super) enum Accepted {
-    /// A run of messages, recorded as handed out.
-    Messages(Vec<Message>),
+    /// A run of messages, recorded as handed out, and their buffered size.
+    Messages(Vec<Message>, usize),
     /// An event or an error.
     Event(Result<Event>),
 }
@@ -163,7 +170,8 @@ impl Consumer {
             return batch;
         }
         let deadline = deadline_after(timeout);
-        while let Some(popped) = self.shared.buffer.take_until(max, deadline).await {
+        let limit = self.shared.buffer.hand_out_limit();
+        while let Some(popped) = self.shared.buffer.take_until(max, limit, deadline).await {
             self.add(member.as_deref(), popped, &mut batch);
             if !batch.is_empty() {
                 self.fill(member.as_deref(), max, &mut batch);
@@ -210,15 +218,18 @@ impl Consumer {
         }
     }
 
-    /// Adds what is ready now to `batch`, up to `max` messages and events.
+    /// Adds what is ready now to `batch`, up to `max` messages and events, and messages up to
+    /// the buffer's hand-out limit in bytes (the memory bound).
     fn fill(&self, member: Option<&Member>, max: usize, batch: &mut Batch) {
-        while batch.count() < max {
+        let limit = self.shared.buffer.hand_out_limit();
+        while batch.count() < max && batch.bytes < limit {
             let what = if batch.events.is_empty() {
                 Take::Any
             } else {
                 Take::EventsOnly
             };
-            let Some(popped) = self.shared.buffer.take(max - batch.count(), what) else {
+            let left = max - batch.count();
+            let Some(popped) = self.shared.buffer.take(left, limit - batch.bytes, what) else {
                 return;
             };
             self.add(member, popped, batch);
@@ -239,7 +250,7 @@ impl Consumer {
         }
         match self.accept(popped) {
             None => {}
-            Some(Accepted::Messages(run)) => batch.push_run(run),
+            Some(Accepted::Messages(run, size)) => batch.push_run(run, size),
             Some(Accepted::Event(event)) => batch.events.push(event),
         }
     }
@@ -269,8 +280,8 @@ mod tests {
     #[test]
     fn a_batch_lists_its_runs_in_order_and_counts_messages_and_events() {
         let mut batch = Batch::default();
-        batch.push_run(vec![message(0, 5), message(0, 6)]);
-        batch.push_run(vec![message(1, 9)]);
+        batch.push_run(vec![message(0, 5), message(0, 6)], 0);
+        batch.push_run(vec![message(1, 9)], 0);
         batch.events.push(Ok(Event::PartitionEof {
             topic: Arc::from("t"),
             partition: 0,
@@ -292,7 +303,7 @@ mod tests {
     #[test]
     fn the_first_of_a_batch_is_its_first_message_else_its_first_event() {
         let mut batch = Batch::default();
-        batch.push_run(vec![message(0, 1)]);
+        batch.push_run(vec![message(0, 1)], 0);
         assert!(matches!(batch.into_first(), Some(Ok(Event::Message(m))) if m.offset == 1));
         let mut batch = Batch::default();
         batch.events.push(Ok(Event::Assigned(Vec::new())));

@@ -337,12 +337,13 @@ impl Consumer {
                 generation,
                 progress,
                 messages,
+                size,
             } => {
                 let last = messages.last()?.offset;
                 self.shared
                     .partitions
                     .hand_out(&progress, generation, last)
-                    .then_some(Accepted::Messages(messages))
+                    .then_some(Accepted::Messages(messages, size))
             }
             Popped::Eof {
                 tp,

@@ -70,11 +70,13 @@ pub(crate) enum Delivery {
 #[derive(Debug)]
 pub(crate) enum Popped {
     /// Consecutive messages of one partition from one delivery (one generation), in offset
-    /// order; never empty.
+    /// order; never empty. `size` is their [`Message::buffered_size`] total, released from
+    /// the budget when taken.
     Messages {
         generation: u64,
         progress: Arc<Mutex<Progress>>,
         messages: Vec<Message>,
+        size: usize,
     },
     Eof {
         tp: TopicPartition,
@@ -150,14 +152,23 @@ impl Buffer {
     /// Takes the next message or event, if any (one message at a time).
     #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Popped> {
-        self.take(1, Take::Any)
+        self.take(1, usize::MAX, Take::Any)
     }
 
-    /// Takes the next entry, if any: up to `max` (at least one) consecutive messages of the
-    /// front delivery, or one event. With [`Take::EventsOnly`], nothing when messages come
-    /// next (they stay). Reaching an undecoded batch decodes it here; a batch that cannot be
-    /// decoded yields its error (scoped to its partition) and is skipped.
-    pub(crate) fn take(&self, max: usize, what: Take) -> Option<Popped> {
+    /// How many bytes of messages one poll may take out of the budget at most (beyond its
+    /// first message): a sixteenth of the budget, at least 64 KiB. What the application holds
+    /// of a batch no longer counts against the budget, so this keeps the memory bound (the
+    /// budget, plus one response per broker, plus this) however large a batch is asked for.
+    pub(crate) fn hand_out_limit(&self) -> usize {
+        (self.budget / 16).max(64 << 10)
+    }
+
+    /// Takes the next entry, if any: up to `max` consecutive messages (at least one) of the
+    /// front delivery, stopping once they hold `max_bytes`, or one event. With
+    /// [`Take::EventsOnly`], nothing when messages come next (they stay). Reaching an
+    /// undecoded batch decodes it here; a batch that cannot be decoded yields its error
+    /// (scoped to its partition) and is skipped.
+    pub(crate) fn take(&self, max: usize, max_bytes: usize, what: Take) -> Option<Popped> {
         let max = max.max(1);
         let mut queue = self.queue.lock().expect("buffer lock");
         loop {
@@ -175,22 +186,31 @@ impl Buffer {
                         if what == Take::EventsOnly {
                             return None;
                         }
-                        let (messages, size): (Vec<Message>, usize) = if max >= ready.len() {
-                            // The whole decoded batch: no copy when the deque is contiguous,
-                            // and its size is known.
-                            let size = std::mem::take(ready_bytes);
-                            (Vec::from(std::mem::take(ready)), size)
-                        } else {
-                            let part: Vec<Message> = ready.drain(..max).collect();
-                            let size = part.iter().map(Message::buffered_size).sum();
-                            *ready_bytes -= size;
-                            (part, size)
-                        };
+                        let (messages, size): (Vec<Message>, usize) =
+                            if max >= ready.len() && *ready_bytes <= max_bytes {
+                                // The whole decoded batch: no copy when the deque is
+                                // contiguous, and its size is known.
+                                let size = std::mem::take(ready_bytes);
+                                (Vec::from(std::mem::take(ready)), size)
+                            } else {
+                                let mut part = Vec::new();
+                                let mut size = 0;
+                                while part.len() < max && (part.is_empty() || size < max_bytes) {
+                                    let Some(m) = ready.pop_front() else {
+                                        break;
+                                    };
+                                    size += m.buffered_size();
+                                    part.push(m);
+                                }
+                                *ready_bytes -= size;
+                                (part, size)
+                            };
                         self.release(size);
                         return Some(Popped::Messages {
                             generation: *generation,
                             progress: Arc::clone(progress),
                             messages,
+                            size,
                         });
                     }
                     if what == Take::EventsOnly && !batches.is_empty() {
@@ -249,21 +269,26 @@ impl Buffer {
         }
     }
 
-    /// Waits until something can be taken (up to `max` messages, see [`Buffer::take`]), the
+    /// Waits until something can be taken (see [`Buffer::take`]), the
     /// deadline passes, or the buffer is closed (both `None`).
-    pub(crate) async fn take_until(&self, max: usize, deadline: Instant) -> Option<Popped> {
+    pub(crate) async fn take_until(
+        &self,
+        max: usize,
+        max_bytes: usize,
+        deadline: Instant,
+    ) -> Option<Popped> {
         loop {
             let notified = self.data.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(p) = self.take(max, Take::Any) {
+            if let Some(p) = self.take(max, max_bytes, Take::Any) {
                 return Some(p);
             }
             if self.closed.load(Ordering::Acquire) {
                 return None;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.take(max, Take::Any);
+                return self.take(max, max_bytes, Take::Any);
             }
         }
     }
@@ -426,20 +451,44 @@ mod tests {
                 .collect::<Vec<_>>(),
             other => panic!("expected messages, got {other:?}"),
         };
-        assert_eq!(offsets(b.take(2, Take::Any)), [(0, 0), (0, 1)]);
+        assert_eq!(offsets(b.take(2, usize::MAX, Take::Any)), [(0, 0), (0, 1)]);
         // A run never spans deliveries: the rest of partition 0, not partition 1 too.
-        assert_eq!(offsets(b.take(100, Take::Any)), [(0, 2), (0, 3), (0, 4)]);
+        assert_eq!(
+            offsets(b.take(100, usize::MAX, Take::Any)),
+            [(0, 2), (0, 3), (0, 4)]
+        );
         assert!(matches!(
-            b.take(100, Take::EventsOnly),
+            b.take(100, usize::MAX, Take::EventsOnly),
             Some(Popped::Eof { offset: 5, .. })
         ));
         assert!(
-            b.take(100, Take::EventsOnly).is_none(),
+            b.take(100, usize::MAX, Take::EventsOnly).is_none(),
             "messages come next"
         );
-        assert_eq!(offsets(b.take(100, Take::Any)), [(1, 7), (1, 8)]);
-        assert!(b.take(100, Take::Any).is_none());
+        assert_eq!(
+            offsets(b.take(100, usize::MAX, Take::Any)),
+            [(1, 7), (1, 8)]
+        );
+        assert!(b.take(100, usize::MAX, Take::Any).is_none());
         assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn take_stops_at_its_byte_limit_after_at_least_one_message_and_the_rest_stays_counted() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&tp, 0..10));
+        let one = message(&tp, 0, 100).buffered_size();
+        let Some(Popped::Messages { messages, size, .. }) = b.take(100, 3 * one, Take::Any) else {
+            panic!("messages")
+        };
+        assert_eq!(messages.len(), 3);
+        assert_eq!(size, 3 * one);
+        assert_eq!(b.buffered_bytes(), 7 * one, "the rest still counts");
+        let Some(Popped::Messages { messages, .. }) = b.take(100, 1, Take::Any) else {
+            panic!("messages")
+        };
+        assert_eq!(messages.len(), 1, "at least one, whatever the limit");
     }
 
     #[test]
@@ -588,7 +637,7 @@ mod tests {
     async fn pop_until_times_out_empty_and_wakes_on_push() {
         let b = Arc::new(Buffer::new(1 << 20));
         let soon = Instant::now() + Duration::from_millis(20);
-        assert!(b.take_until(1, soon).await.is_none());
+        assert!(b.take_until(1, usize::MAX, soon).await.is_none());
         let tp = TopicPartition::new("t", 0);
         let pusher = {
             let b = Arc::clone(&b);
@@ -599,7 +648,7 @@ mod tests {
         };
         let later = Instant::now() + Duration::from_secs(5);
         assert!(
-            matches!(b.take_until(1, later).await, Some(Popped::Messages { messages, .. }) if messages[0].offset == 5)
+            matches!(b.take_until(1, usize::MAX, later).await, Some(Popped::Messages { messages, .. }) if messages[0].offset == 5)
         );
         pusher.await.unwrap();
     }

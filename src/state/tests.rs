@@ -76,6 +76,7 @@ fn drain(t: &PartitionTable) -> Vec<String> {
                 generation,
                 progress,
                 messages,
+                ..
             } => t
                 .hand_out(&progress, generation, messages[0].offset)
                 .then(|| format!("m{}", messages[0].offset)),
@@ -143,6 +144,7 @@ fn pause_keeps_the_position_the_application_reached_and_resume_fetches_from_it()
         generation,
         progress,
         messages,
+        ..
     }) = first
     else {
         panic!("a message first");
