@@ -56,6 +56,20 @@ fn json_to<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
     serde_json::to_writer(buf, value).expect("always serializes to JSON");
 }
 
+/// Appends `text` as a JSON string: byte for byte serde_json's, which escapes only `"`, `\\`
+/// and control characters below U+0020; text without them (the common case) is copied in one
+/// go instead of being scanned for escapes character by character.
+fn string_to(buf: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(text.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'"');
+    } else {
+        json_to(buf, text);
+    }
+}
+
 /// `name` then the text, `null`, or `b64_name` then the base64 of bytes that are not UTF-8
 /// (the names include their leading comma and trailing colon).
 fn bytes_field(buf: &mut Vec<u8>, name: &[u8], b64_name: &[u8], bytes: Option<&[u8]>) {
@@ -67,7 +81,7 @@ fn bytes_field(buf: &mut Vec<u8>, name: &[u8], b64_name: &[u8], bytes: Option<&[
         Some(b) => match std::str::from_utf8(b) {
             Ok(text) => {
                 buf.extend_from_slice(name);
-                json_to(buf, text);
+                string_to(buf, text);
             }
             Err(_) => {
                 buf.extend_from_slice(b64_name);
@@ -185,6 +199,23 @@ mod tests {
             String::from_utf8(batched).unwrap(),
             String::from_utf8(one_by_one).unwrap()
         );
+    }
+
+    #[test]
+    fn strings_without_escapes_are_copied_exactly_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "value-7",
+            "é😀 \u{7f}",
+            "a\"b",
+            "back\\slash",
+            "nl\n",
+            "\u{1f}x",
+        ] {
+            let mut ours = Vec::new();
+            string_to(&mut ours, text);
+            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]
