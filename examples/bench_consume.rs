@@ -1,5 +1,6 @@
 //! Benchmark consumer for `bench/consume`: reads every partition of a topic from the beginning
-//! until each has reported partition EOF, touches every record (sums the value lengths) and
+//! until each has reported partition EOF, with `Consumer::poll_batch`, touches every record
+//! (sums the value lengths, checks the offset order) and
 //! prints one JSON line with the totals on stdout (the bench protocol, see bench/README.md).
 //!
 //! ```sh
@@ -20,6 +21,8 @@ use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
 
 /// No message or event for this long means the consumer stalled.
 const STALL: Duration = Duration::from_secs(60);
+/// Messages and events per `poll_batch`.
+const BATCH: usize = 16_384;
 
 #[derive(Default)]
 struct PartitionCount {
@@ -112,37 +115,41 @@ async fn run(
     let mut value_bytes: u64 = 0;
     let mut at_end = 0usize;
     while at_end < ids.len() {
-        let event = consumer
-            .poll_event(STALL)
-            .await
-            .ok_or_else(|| format!("no message or event for {} s", STALL.as_secs()))??;
-        match event {
-            Event::Message(m) => {
-                if first_record_ns.is_none() {
-                    first_record_ns = Some(unix_ns());
-                }
-                messages += 1;
-                if messages.is_multiple_of(256) {
-                    (sample_ns, sample_messages) = (unix_ns(), messages);
-                }
+        let mut batch = consumer.poll_batch(BATCH, STALL).await;
+        if batch.is_empty() {
+            return Err(format!("no message or event for {} s", STALL.as_secs()).into());
+        }
+        for run in batch.runs() {
+            if first_record_ns.is_none() {
+                first_record_ns = Some(unix_ns());
+            }
+            // One counter lookup per run (consecutive messages of one partition).
+            let c = slot(&mut counts, run[0].partition)?;
+            for m in run {
                 value_bytes += m.value.as_ref().map_or(0, |v| v.len() as u64);
-                let c = slot(&mut counts, m.partition)?;
-                c.messages += 1;
                 if c.next.is_some_and(|next| m.offset < next) {
                     c.out_of_order += 1;
                 }
                 c.next = Some(m.offset + 1);
             }
-            Event::PartitionEof {
+            c.messages += run.len() as u64;
+            let before = messages;
+            messages += run.len() as u64;
+            if before / 256 != messages / 256 {
+                (sample_ns, sample_messages) = (unix_ns(), messages);
+            }
+        }
+        for event in batch.take_events() {
+            // Group events (assigned, revoked, lost) need no bookkeeping here.
+            if let Event::PartitionEof {
                 partition, offset, ..
-            } => {
+            } = event?
+            {
                 let c = slot(&mut counts, partition)?;
                 if c.eof_offset.replace(offset).is_none() {
                     at_end += 1;
                 }
             }
-            // Group events (assigned, revoked, lost) need no bookkeeping here.
-            _ => {}
         }
     }
     let end_ns = unix_ns();

@@ -3,8 +3,14 @@
 //! how close each consumer comes to what the broker and one connection per broker can deliver.
 //!
 //! ```sh
-//! cargo run --release --example bench_raw_fetch -- 127.0.0.1:9092 TOPIC
+//! cargo run --release --example bench_raw_fetch -- 127.0.0.1:9092 TOPIC [--decode]
 //! ```
+//!
+//! With `--decode` (the decode-only limit) the same fetches are also decoded record by record
+//! with this crate's decoder (`BatchReader` with its CRC-32C check, decompression,
+//! `RecordBatch::records`: varints, headers, key and value slices of the response) and the
+//! value bytes summed; nothing is filtered, buffered or delivered. It measures the cost floor
+//! of decoding on this CPU, on the fetch task itself (no second thread).
 //!
 //! Per partition leader it opens one rskafka [`Messenger`], negotiates versions and then keeps
 //! exactly one Fetch in flight for all of that leader's unfinished partitions (sessionless full
@@ -26,6 +32,7 @@ use std::{
 use rskafka::messenger::Messenger;
 use rskafka_consumer::{
     ClientConfig, Cluster,
+    record::BatchReader,
     wire::{
         Request,
         fetch::{FetchPartition, FetchRequest, FetchTopic, READ_COMMITTED},
@@ -51,6 +58,9 @@ fn unix_ns() -> u64 {
 #[derive(Default)]
 struct Totals {
     records: u64,
+    /// Records decoded (`--decode`) and their value bytes.
+    decoded: u64,
+    value_bytes: u64,
     batches: u64,
     control_batches: u64,
     bytes: u64,
@@ -65,12 +75,19 @@ struct Totals {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let decode = match args.iter().position(|a| a == "--decode") {
+        Some(i) => {
+            args.remove(i);
+            true
+        }
+        None => false,
+    };
     let [bootstrap, topic] = args.as_slice() else {
-        eprintln!("usage: bench_raw_fetch BOOTSTRAP TOPIC");
+        eprintln!("usage: bench_raw_fetch BOOTSTRAP TOPIC [--decode]");
         return ExitCode::from(2);
     };
-    match run(bootstrap, topic).await {
+    match run(bootstrap, topic, decode).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_raw_fetch: {e}");
@@ -79,7 +96,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn run(bootstrap: &str, topic: &str) -> Result<(), BoxError> {
+async fn run(bootstrap: &str, topic: &str, decode: bool) -> Result<(), BoxError> {
     let config = ClientConfig::new(bootstrap)?;
     let cluster = Cluster::connect(config.clone()).await?;
     let metadata = cluster.metadata(Some(&[topic.to_string()])).await?;
@@ -102,13 +119,15 @@ async fn run(bootstrap: &str, topic: &str) -> Result<(), BoxError> {
         let topic = topic.to_string();
         let max_response = config.max_response_bytes;
         tasks.push(tokio::spawn(async move {
-            fetch_all(&addr, &topic, partitions, max_response).await
+            fetch_all(&addr, &topic, partitions, max_response, decode).await
         }));
     }
     let mut total = Totals::default();
     for task in tasks {
         let t = task.await??;
         total.records += t.records;
+        total.decoded += t.decoded;
+        total.value_bytes += t.value_bytes;
         total.batches += t.batches;
         total.control_batches += t.control_batches;
         total.bytes += t.bytes;
@@ -125,8 +144,9 @@ async fn run(bootstrap: &str, topic: &str) -> Result<(), BoxError> {
     println!(
         "{}",
         serde_json::json!({
-            "client": "raw-fetch",
-            "messages": total.records,
+            "client": if decode { "decode-only" } else { "raw-fetch" },
+            "messages": if decode { total.decoded } else { total.records },
+            "value_bytes": total.value_bytes,
             "partitions": info.partitions.len(),
             "partitions_eof": info.partitions.len(),
             "eof_offset_sum": total.end_offset_sum,
@@ -150,6 +170,7 @@ async fn fetch_all(
     topic: &str,
     partitions: Vec<i32>,
     max_response: usize,
+    decode: bool,
 ) -> Result<Totals, BoxError> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
@@ -199,6 +220,9 @@ async fn fetch_all(
                 let Some(s) = state.iter_mut().find(|s| s.0 == rp.partition) else {
                     continue;
                 };
+                if decode {
+                    decode_records(&rp.records, &mut t)?;
+                }
                 let records = &rp.records[..];
                 let mut pos = 0;
                 while records.len() - pos >= BATCH_HEADER {
@@ -242,4 +266,23 @@ async fn fetch_all(
         }
     }
     Ok(t)
+}
+
+/// Decodes every data batch of a partition's records blob, as the consumer would (CRC check,
+/// decompression, every record's varints, headers, key and value slices); counts the records
+/// and sums their value bytes.
+fn decode_records(blob: &bytes::Bytes, t: &mut Totals) -> Result<(), BoxError> {
+    for batch in BatchReader::new(blob.clone()) {
+        let batch = batch?;
+        if batch.header.is_control() {
+            continue;
+        }
+        let records = batch.records(usize::MAX)?;
+        t.decoded += records.len() as u64;
+        t.value_bytes += records
+            .iter()
+            .map(|r| r.value.as_ref().map_or(0, |v| v.len() as u64))
+            .sum::<u64>();
+    }
+    Ok(())
 }

@@ -65,7 +65,7 @@ pub mod wire;
 
 pub use cluster::{Cluster, ClusterMetadata};
 pub use config::{ClientConfig, ConfigError, ConsumerConfig, IsolationLevel, OffsetReset};
-pub use consumer::Consumer;
+pub use consumer::{Batch, Consumer};
 pub use error::{Error, KafkaCode, Result};
 pub use types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
 

@@ -8,8 +8,11 @@
 
 pub use crate::types::{Event, Header, Message, Offset, TimestampType, TopicPartition, Watermarks};
 
+mod batch;
 mod stored;
 mod stream;
+
+pub use batch::Batch;
 
 use std::{
     sync::{Arc, atomic::Ordering},
@@ -31,6 +34,7 @@ use crate::{
     },
     state::{Shared, buffer::Popped},
 };
+use batch::Accepted;
 
 /// A Kafka consumer with explicitly assigned partitions.
 ///
@@ -241,67 +245,6 @@ impl Consumer {
         self.shared.assigned()
     }
 
-    /// The next message, waiting at most `timeout` (a zero timeout never waits). Events are
-    /// skipped; use [`Consumer::poll_event`] or [`Consumer::stream`] to see them. Errors are
-    /// returned in line and do not end the consumer. `None` when nothing arrived in time or the
-    /// consumer is closed.
-    pub async fn poll(&self, timeout: Duration) -> Option<Result<Message>> {
-        let deadline = deadline_after(timeout);
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match self.poll_event(remaining).await? {
-                Ok(Event::Message(m)) => return Some(Ok(m)),
-                Ok(_) => continue,
-                Err(e) => return Some(Err(e)),
-            }
-        }
-    }
-
-    /// The next message or event, waiting at most `timeout`.
-    pub async fn poll_event(&self, timeout: Duration) -> Option<Result<Event>> {
-        let member = self.member.lock().expect("member lock").clone();
-        // Until this poll returns, the application counts as polling (max.poll.interval.ms).
-        let _polling = member.as_deref().map(Member::polling);
-        self.next_event(member.as_deref(), timeout).await
-    }
-
-    /// The next message or event, waiting at most `timeout`; the caller counts the polling.
-    /// Cancel safe: an entry leaves the buffer only in the step that returns it.
-    async fn next_event(
-        &self,
-        member: Option<&Member>,
-        timeout: Duration,
-    ) -> Option<Result<Event>> {
-        // Fast path: something is ready (the common case under load), no wake-up.
-        while let Some(popped) = self.shared.buffer.pop() {
-            if let Some(event) = self.accept_checked(member, popped) {
-                return Some(event);
-            }
-        }
-        let deadline = deadline_after(timeout);
-        loop {
-            let popped = self.shared.buffer.pop_until(deadline).await?;
-            if let Some(event) = self.accept_checked(member, popped) {
-                return Some(event);
-            }
-        }
-    }
-
-    /// [`Consumer::accept`] after the session check: if the member's session lapsed (the
-    /// process may have been stopped, SIGSTOP, at any point before this), its partitions go
-    /// first and `popped` is dropped as stale. Every path that hands something out comes
-    /// through here.
-    fn accept_checked(&self, member: Option<&Member>, popped: Popped) -> Option<Result<Event>> {
-        if let Some(member) = member {
-            member.check_session();
-            if let Popped::Group(Event::Revoked(partitions)) = &popped {
-                // The revocation's listener runs here, on the application's poll path.
-                member.revocation_handed_out(partitions);
-            }
-        }
-        self.accept(popped)
-    }
-
     /// Messages, events and errors as an async stream; it ends when the consumer is closed.
     ///
     /// # Cancel safety
@@ -403,18 +346,23 @@ impl Consumer {
     }
 
     /// Turns a popped buffer entry into what the application sees, or `None` if it is stale.
-    fn accept(&self, popped: Popped) -> Option<Result<Event>> {
+    /// A run of messages is checked and recorded under its partition's progress lock once.
+    fn accept(&self, popped: Popped) -> Option<Accepted> {
         // Messages, the hot path, need only their partition's progress (no partitions lock).
         match popped {
-            Popped::Message {
+            Popped::Messages {
                 generation,
                 progress,
-                message,
-            } => self
-                .shared
-                .partitions
-                .hand_out(&progress, generation, message.offset, message.leader_epoch)
-                .then_some(Ok(Event::Message(message))),
+                messages,
+                size,
+            } => {
+                let last = messages.last()?;
+                let (offset, epoch) = (last.offset, last.leader_epoch);
+                self.shared
+                    .partitions
+                    .hand_out(&progress, generation, offset, epoch)
+                    .then_some(Accepted::Messages(messages, size))
+            }
             Popped::Eof {
                 tp,
                 generation,
@@ -423,11 +371,11 @@ impl Consumer {
                 .shared
                 .partitions
                 .is_current(&tp, generation)
-                .then_some(Ok(Event::PartitionEof {
+                .then_some(Accepted::Event(Ok(Event::PartitionEof {
                     topic: tp.topic,
                     partition: tp.partition,
                     offset,
-                })),
+                }))),
             Popped::Advance {
                 generation,
                 progress,
@@ -445,9 +393,9 @@ impl Consumer {
                 .shared
                 .partitions
                 .is_current(&tp, generation)
-                .then_some(Err(error)),
-            Popped::Error { tp: None, error } => Some(Err(error)),
-            Popped::Group(event) => Some(Ok(event)),
+                .then_some(Accepted::Event(Err(error))),
+            Popped::Error { tp: None, error } => Some(Accepted::Event(Err(error))),
+            Popped::Group(event) => Some(Accepted::Event(Ok(event))),
         }
     }
 }

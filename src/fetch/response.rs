@@ -233,7 +233,7 @@ mod tests {
         let counted = batch.len() + 100 * std::mem::size_of::<crate::types::Message>() + 256;
         assert!(decoded.batches[0].held_size() < counted);
         let fetched = decoded.batches.into_iter().next().unwrap();
-        let messages = fetched.decode(&tp, 2 << 20).unwrap();
+        let (messages, _) = fetched.decode(&tp, 2 << 20).unwrap();
         assert_eq!(messages.len(), 100);
     }
 }

@@ -150,6 +150,32 @@ impl RecordBatch {
         records::decode_all(&self.header, &section)
     }
 
+    /// [`RecordBatch::records`] into the caller's storage (see [`records::RecordSink`]),
+    /// without an intermediate `Vec`.
+    pub(crate) fn records_into(
+        &self,
+        max_decompressed: usize,
+        sink: &mut impl records::RecordSink,
+    ) -> Result<(), RecordError> {
+        let codec = self.header.compression()?;
+        if self.header.record_count == 0 && self.records.is_empty() {
+            return Ok(());
+        }
+        let mut section = compression::decompress(
+            codec,
+            &self.records,
+            max_decompressed,
+            self.header.base_offset,
+        )?;
+        if codec == Compression::None {
+            // The records' key and value slices count references on a handle of this batch
+            // alone, not on the whole response's: the thread that drops the messages and the
+            // one that decodes the next batches never touch the same counter.
+            section = Bytes::from_owner(section);
+        }
+        records::decode_each(&self.header, &section, sink)
+    }
+
     /// For control batches, the control type read from the first record's key (int16 version,
     /// int16 type: 0 = ABORT, 1 = COMMIT). `Ok(None)` if this is not a control batch, or if the
     /// control batch has no records (compaction leaves such batches behind).

@@ -36,6 +36,7 @@ pub use crate::types::{Header, TimestampType};
 pub(crate) use batch::HEADER_LEN;
 pub use batch::{BatchHeader, BatchReader, RecordBatch};
 pub use encode::{BatchParams, EncodeError, ProducerRecord, encode_batch};
+pub(crate) use records::RecordSink;
 
 /// One decoded record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,6 +21,36 @@ pub(crate) fn decode_all(
     header: &BatchHeader,
     section: &Bytes,
 ) -> Result<Vec<Record>, RecordError> {
+    let mut out = Vec::new();
+    decode_each(header, section, &mut out)?;
+    Ok(out)
+}
+
+/// Where [`decode_each`] puts records: pre-sized storage fed in order.
+pub(crate) trait RecordSink {
+    /// At most this many records follow (the count, bounded by what the section can hold).
+    fn reserve(&mut self, count: usize);
+    /// The next record.
+    fn push(&mut self, record: Record);
+}
+
+impl RecordSink for Vec<Record> {
+    fn reserve(&mut self, count: usize) {
+        self.reserve_exact(count);
+    }
+
+    fn push(&mut self, record: Record) {
+        Vec::push(self, record);
+    }
+}
+
+/// Decodes exactly `header.record_count` records filling all of `section` into `sink`, in
+/// order.
+pub(crate) fn decode_each(
+    header: &BatchHeader,
+    section: &Bytes,
+    sink: &mut impl RecordSink,
+) -> Result<(), RecordError> {
     let base_offset = header.base_offset;
     let malformed = |error| RecordError::Malformed { base_offset, error };
     let count = usize::try_from(header.record_count).map_err(|_| {
@@ -31,10 +61,10 @@ pub(crate) fn decode_all(
         )
     })?;
     // Never trust the count for an allocation: each record takes at least MIN_RECORD_LEN bytes.
-    let mut out = Vec::with_capacity(count.min(section.len() / MIN_RECORD_LEN));
+    sink.reserve(count.min(section.len() / MIN_RECORD_LEN));
     let mut d = Decoder::new(section);
     for _ in 0..count {
-        out.push(decode_one(header, &mut d).map_err(malformed)?);
+        sink.push(decode_one(header, &mut d).map_err(malformed)?);
     }
     if d.remaining() != 0 {
         return Err(RecordError::malformed(
@@ -46,7 +76,7 @@ pub(crate) fn decode_all(
             ),
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Decodes one record at the decoder's position, consuming exactly its length.
@@ -58,8 +88,7 @@ fn decode_one(header: &BatchHeader, d: &mut Decoder<'_>) -> Result<Record, Decod
         len: i64::from(length),
         at,
     })?;
-    let body = d.take_bytes(length, "record")?;
-    let mut r = Decoder::new(&body);
+    let mut r = d.split(length, "record")?;
     let _attributes = r.i8()?;
     let timestamp_delta = r.varlong()?;
     let offset_delta = r.varint()?;

@@ -36,7 +36,7 @@ use super::{
     shutdown::{RunnerHandle, Stop},
 };
 use crate::{
-    Consumer, Event, TopicPartition,
+    Batch, Consumer, Event, TopicPartition,
     config::ConsumerConfig,
     hooks::{CircuitState, HandlerOutcome, Hooks},
 };
@@ -44,7 +44,7 @@ use crate::{
 /// Messages a partition may hold before it alone is paused.
 pub(crate) const PARTITION_CAP: usize = 1000;
 
-/// How long `poll_event` waits when nothing else wakes the loop.
+/// How long `poll_batch` waits when nothing else wakes the loop.
 const POLL_WAIT: Duration = Duration::from_millis(500);
 
 /// Results or messages taken in one go before the next dispatch round.
@@ -228,19 +228,16 @@ impl Engine {
                         poll = poll_once(Arc::clone(&consumer));
                     }
                 }
-                event = &mut poll => {
+                batch = &mut poll => {
                     poll = poll_once(Arc::clone(&consumer));
-                    if let Some(event) = event {
-                        self.on_event(event).await;
-                        // Take what else is ready, up to a batch, never waiting (a zero
-                        // timeout would still wait for the timer's next tick; `poll_event` is
-                        // cancel safe).
-                        for _ in 0..BATCH {
-                            match consumer.poll_event(Duration::ZERO).now_or_never().flatten() {
-                                Some(event) => self.on_event(event).await,
-                                None => break,
-                            }
-                        }
+                    self.on_batch(batch).await;
+                    // Take what else is ready, up to a batch more, never waiting (a zero
+                    // timeout would still wait for the timer's next tick; `poll_batch` is
+                    // cancel safe).
+                    if let Some(more) =
+                        consumer.poll_batch(BATCH, Duration::ZERO).now_or_never()
+                    {
+                        self.on_batch(more).await;
                     }
                 }
             }
@@ -301,6 +298,25 @@ impl Engine {
         // Everything due by now was handled at the top of this round: a wake in the past
         // would only spin the loop.
         wake.max(Instant::now() + Duration::from_millis(1))
+    }
+
+    /// A polled batch: each run of messages joins its partition's jobs (one lookup per
+    /// run), then the events are handled in order.
+    async fn on_batch(&mut self, mut batch: Batch) {
+        let events = batch.take_events();
+        for run in batch.into_runs() {
+            let tp = run[0].topic_partition();
+            let p = self.partition(&tp);
+            let before = p.bytes;
+            for m in run {
+                p.push(m);
+            }
+            let added = p.bytes - before;
+            self.held_bytes += added;
+        }
+        for event in events {
+            self.on_event(event).await;
+        }
     }
 
     async fn on_event(&mut self, event: crate::Result<Event>) {
@@ -862,9 +878,10 @@ impl Engine {
     }
 }
 
-/// One poll of the consumer, owning its handle so it can live across rounds of the loop.
-fn poll_once(consumer: Arc<Consumer>) -> BoxFuture<'static, Option<crate::Result<Event>>> {
-    Box::pin(async move { consumer.poll_event(POLL_WAIT).await })
+/// One poll of the consumer (a batch of up to [`BATCH`], empty on timeout), owning its
+/// handle so it can live across rounds of the loop.
+fn poll_once(consumer: Arc<Consumer>) -> BoxFuture<'static, Batch> {
+    Box::pin(async move { consumer.poll_batch(BATCH, POLL_WAIT).await })
 }
 
 /// Whether the idempotency store knows `identity`; a store error counts as unknown (the

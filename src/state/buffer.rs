@@ -39,6 +39,8 @@ pub(crate) enum Delivery {
         /// The partition's progress, checked and advanced as each message is handed out.
         progress: Arc<Mutex<Progress>>,
         ready: VecDeque<Message>,
+        /// [`Message::buffered_size`] of all of `ready`.
+        ready_bytes: usize,
         batches: VecDeque<FetchedBatch>,
     },
     /// The partition reached its end at `offset`.
@@ -67,10 +69,14 @@ pub(crate) enum Delivery {
 /// What one pop yields.
 #[derive(Debug)]
 pub(crate) enum Popped {
-    Message {
+    /// Consecutive messages of one partition from one delivery (one generation), in offset
+    /// order; never empty. `size` is their [`Message::buffered_size`] total, released from
+    /// the budget when taken.
+    Messages {
         generation: u64,
         progress: Arc<Mutex<Progress>>,
-        message: Message,
+        messages: Vec<Message>,
+        size: usize,
     },
     Eof {
         tp: TopicPartition,
@@ -87,6 +93,16 @@ pub(crate) enum Popped {
         error: Error,
     },
     Group(Event),
+}
+
+/// What [`Buffer::take`] may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Messages or an event, whichever comes next.
+    Any,
+    /// Only an event: messages coming next stay buffered (a batch that already holds events
+    /// must not take messages that come after them).
+    EventsOnly,
 }
 
 /// The queue with its byte budget.
@@ -116,8 +132,14 @@ impl Buffer {
 
     /// Appends a delivery and wakes pollers.
     pub(crate) fn push(&self, delivery: Delivery) {
-        if let Delivery::Messages { ready, batches, .. } = &delivery {
-            self.bytes.fetch_add(held(ready, batches), Ordering::AcqRel);
+        if let Delivery::Messages {
+            ready_bytes,
+            batches,
+            ..
+        } = &delivery
+        {
+            self.bytes
+                .fetch_add(held(*ready_bytes, batches), Ordering::AcqRel);
         }
         self.queue.lock().expect("buffer lock").push_back(delivery);
         self.data.notify_waiters();
@@ -128,10 +150,27 @@ impl Buffer {
         self.bytes.load(Ordering::Acquire)
     }
 
-    /// Takes the next message or event, if any. Reaching an undecoded batch decodes it here;
-    /// a batch that cannot be decoded yields its error (scoped to its partition) and is
-    /// skipped.
+    /// Takes the next message or event, if any (one message at a time).
+    #[cfg(test)]
     pub(crate) fn pop(&self) -> Option<Popped> {
+        self.take(1, usize::MAX, Take::Any)
+    }
+
+    /// How many bytes of messages one poll may take out of the budget at most (beyond its
+    /// first message): a sixteenth of the budget, at least 64 KiB. What the application holds
+    /// of a batch no longer counts against the budget, so this keeps the memory bound (the
+    /// budget, plus one response per broker, plus this) however large a batch is asked for.
+    pub(crate) fn hand_out_limit(&self) -> usize {
+        (self.budget() / 16).max(64 << 10)
+    }
+
+    /// Takes the next entry, if any: up to `max` consecutive messages (at least one) of the
+    /// front delivery, stopping once they hold `max_bytes`, or one event. With
+    /// [`Take::EventsOnly`], nothing when messages come next (they stay). Reaching an
+    /// undecoded batch decodes it here; a batch that cannot be decoded yields its error
+    /// (scoped to its partition) and is skipped.
+    pub(crate) fn take(&self, max: usize, max_bytes: usize, what: Take) -> Option<Popped> {
+        let max = max.max(1);
         let mut queue = self.queue.lock().expect("buffer lock");
         loop {
             if let Delivery::Messages {
@@ -139,17 +178,44 @@ impl Buffer {
                 generation,
                 progress,
                 ready,
+                ready_bytes,
                 batches,
             } = queue.front_mut()?
             {
                 loop {
-                    if let Some(message) = ready.pop_front() {
-                        self.release(message.buffered_size());
-                        return Some(Popped::Message {
+                    if !ready.is_empty() {
+                        if what == Take::EventsOnly {
+                            return None;
+                        }
+                        let (messages, size): (Vec<Message>, usize) =
+                            if max >= ready.len() && *ready_bytes <= max_bytes {
+                                // The whole decoded batch: no copy when the deque is
+                                // contiguous, and its size is known.
+                                let size = std::mem::take(ready_bytes);
+                                (Vec::from(std::mem::take(ready)), size)
+                            } else {
+                                let mut part = Vec::new();
+                                let mut size = 0;
+                                while part.len() < max && (part.is_empty() || size < max_bytes) {
+                                    let Some(m) = ready.pop_front() else {
+                                        break;
+                                    };
+                                    size += m.buffered_size();
+                                    part.push(m);
+                                }
+                                *ready_bytes -= size;
+                                (part, size)
+                            };
+                        self.release(size);
+                        return Some(Popped::Messages {
                             generation: *generation,
                             progress: Arc::clone(progress),
-                            message,
+                            messages,
+                            size,
                         });
+                    }
+                    if what == Take::EventsOnly && !batches.is_empty() {
+                        return None;
                     }
                     let Some(batch) = batches.pop_front() else {
                         break;
@@ -157,10 +223,10 @@ impl Buffer {
                     let undecoded = batch.held_size();
                     let decoded = batch.decode(tp, self.budget());
                     match decoded {
-                        Ok(messages) => {
-                            let size = messages.iter().map(Message::buffered_size).sum();
+                        Ok((messages, size)) => {
                             self.bytes.fetch_add(size, Ordering::AcqRel);
                             *ready = messages;
+                            *ready_bytes = size;
                             self.release(undecoded);
                         }
                         Err(error) => {
@@ -204,21 +270,26 @@ impl Buffer {
         }
     }
 
-    /// Waits until something can be popped (returned), the deadline passes, or the buffer is
-    /// closed (both `None`).
-    pub(crate) async fn pop_until(&self, deadline: Instant) -> Option<Popped> {
+    /// Waits until something can be taken (see [`Buffer::take`]), the
+    /// deadline passes, or the buffer is closed (both `None`).
+    pub(crate) async fn take_until(
+        &self,
+        max: usize,
+        max_bytes: usize,
+        deadline: Instant,
+    ) -> Option<Popped> {
         loop {
             let notified = self.data.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if let Some(p) = self.pop() {
+            if let Some(p) = self.take(max, max_bytes, Take::Any) {
                 return Some(p);
             }
             if self.closed.load(Ordering::Acquire) {
                 return None;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return self.pop();
+                return self.take(max, max_bytes, Take::Any);
             }
         }
     }
@@ -239,11 +310,11 @@ impl Buffer {
             Delivery::Messages {
                 tp: t,
                 generation: g,
-                ready,
+                ready_bytes,
                 batches,
                 ..
             } if stale(t, *g) => {
-                released += held(ready, batches);
+                released += held(*ready_bytes, batches);
                 false
             }
             Delivery::Eof {
@@ -309,9 +380,8 @@ impl Buffer {
 }
 
 /// Bytes a delivery's messages and batches hold.
-fn held(ready: &VecDeque<Message>, batches: &VecDeque<FetchedBatch>) -> usize {
-    ready.iter().map(Message::buffered_size).sum::<usize>()
-        + batches.iter().map(FetchedBatch::held_size).sum::<usize>()
+fn held(ready_bytes: usize, batches: &VecDeque<FetchedBatch>) -> usize {
+    ready_bytes + batches.iter().map(FetchedBatch::held_size).sum::<usize>()
 }
 
 #[cfg(test)]
@@ -348,6 +418,10 @@ mod tests {
                 epoch: None,
                 stored_epoch: None,
             })),
+            ready_bytes: offsets
+                .clone()
+                .map(|o| message(tp, o, 100).buffered_size())
+                .sum(),
             ready: offsets.map(|o| message(tp, o, 100)).collect(),
             batches: VecDeque::new(),
         }
@@ -365,7 +439,7 @@ mod tests {
         });
         let got: Vec<String> = std::iter::from_fn(|| b.pop())
             .map(|p| match p {
-                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Messages { messages, .. } => format!("m{}", messages[0].offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
                 Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
@@ -403,6 +477,64 @@ mod tests {
     }
 
     #[test]
+    fn take_hands_out_runs_of_one_delivery_up_to_max_and_events_only_when_asked() {
+        let (a, c) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&a, 0..5));
+        b.push(Delivery::Eof {
+            tp: a.clone(),
+            generation: 1,
+            offset: 5,
+        });
+        b.push(messages(&c, 7..9));
+        let offsets = |p: Option<Popped>| match p {
+            Some(Popped::Messages { messages, .. }) => messages
+                .iter()
+                .map(|m| (m.partition, m.offset))
+                .collect::<Vec<_>>(),
+            other => panic!("expected messages, got {other:?}"),
+        };
+        assert_eq!(offsets(b.take(2, usize::MAX, Take::Any)), [(0, 0), (0, 1)]);
+        // A run never spans deliveries: the rest of partition 0, not partition 1 too.
+        assert_eq!(
+            offsets(b.take(100, usize::MAX, Take::Any)),
+            [(0, 2), (0, 3), (0, 4)]
+        );
+        assert!(matches!(
+            b.take(100, usize::MAX, Take::EventsOnly),
+            Some(Popped::Eof { offset: 5, .. })
+        ));
+        assert!(
+            b.take(100, usize::MAX, Take::EventsOnly).is_none(),
+            "messages come next"
+        );
+        assert_eq!(
+            offsets(b.take(100, usize::MAX, Take::Any)),
+            [(1, 7), (1, 8)]
+        );
+        assert!(b.take(100, usize::MAX, Take::Any).is_none());
+        assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn take_stops_at_its_byte_limit_after_at_least_one_message_and_the_rest_stays_counted() {
+        let tp = TopicPartition::new("t", 0);
+        let b = Buffer::new(1 << 20);
+        b.push(messages(&tp, 0..10));
+        let one = message(&tp, 0, 100).buffered_size();
+        let Some(Popped::Messages { messages, size, .. }) = b.take(100, 3 * one, Take::Any) else {
+            panic!("messages")
+        };
+        assert_eq!(messages.len(), 3);
+        assert_eq!(size, 3 * one);
+        assert_eq!(b.buffered_bytes(), 7 * one, "the rest still counts");
+        let Some(Popped::Messages { messages, .. }) = b.take(100, 1, Take::Any) else {
+            panic!("messages")
+        };
+        assert_eq!(messages.len(), 1, "at least one, whatever the limit");
+    }
+
+    #[test]
     fn purge_drops_one_partition_and_releases_its_bytes() {
         let (a, c) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
         let b = Buffer::new(1 << 20);
@@ -410,7 +542,9 @@ mod tests {
         b.push(messages(&c, 0..1));
         b.purge(&a);
         assert_eq!(b.buffered_bytes(), message(&c, 0, 100).buffered_size());
-        assert!(matches!(b.pop(), Some(Popped::Message { message, .. }) if message.partition == 1));
+        assert!(
+            matches!(b.pop(), Some(Popped::Messages { messages, .. }) if messages[0].partition == 1)
+        );
         assert!(b.pop().is_none());
     }
 
@@ -428,6 +562,7 @@ mod tests {
             generation: 2,
             progress,
             ready: [message(&tp, 50, 100)].into(),
+            ready_bytes: message(&tp, 50, 100).buffered_size(),
             batches: VecDeque::new(),
         });
         b.push(Delivery::Eof {
@@ -438,7 +573,7 @@ mod tests {
         b.purge_before(&tp, 2);
         let got: Vec<String> = std::iter::from_fn(|| b.pop())
             .map(|p| match p {
-                Popped::Message { message, .. } => format!("m{}", message.offset),
+                Popped::Messages { messages, .. } => format!("m{}", messages[0].offset),
                 Popped::Eof { offset, .. } => format!("eof{offset}"),
                 Popped::Advance { .. } | Popped::Error { .. } | Popped::Group(_) => "other".into(),
             })
@@ -470,6 +605,7 @@ mod tests {
             generation: 1,
             progress,
             ready: VecDeque::new(),
+            ready_bytes: 0,
             batches: batches.into(),
         }
     }
@@ -484,10 +620,10 @@ mod tests {
         b.push(batches(&tp, vec![first, second]));
         assert_eq!(b.buffered_bytes(), stored, "nothing decoded on push");
         assert!(stored < 64 << 10);
-        let Some(Popped::Message { message, .. }) = b.pop() else {
+        let Some(Popped::Messages { messages, .. }) = b.pop() else {
             panic!("a message")
         };
-        assert_eq!(message.value.as_ref().map(Bytes::len), Some(10 << 10));
+        assert_eq!(messages[0].value.as_ref().map(Bytes::len), Some(10 << 10));
         // Only the first batch is decoded: its 99 other messages, and the second undecoded.
         let held = b.buffered_bytes();
         assert!(
@@ -495,7 +631,7 @@ mod tests {
             "{held}"
         );
         for _ in 0..199 {
-            assert!(matches!(b.pop(), Some(Popped::Message { .. })));
+            assert!(matches!(b.pop(), Some(Popped::Messages { .. })));
         }
         assert!(b.pop().is_none());
         assert_eq!(b.buffered_bytes(), 0);
@@ -544,7 +680,7 @@ mod tests {
     async fn pop_until_times_out_empty_and_wakes_on_push() {
         let b = Arc::new(Buffer::new(1 << 20));
         let soon = Instant::now() + Duration::from_millis(20);
-        assert!(b.pop_until(soon).await.is_none());
+        assert!(b.take_until(1, usize::MAX, soon).await.is_none());
         let tp = TopicPartition::new("t", 0);
         let pusher = {
             let b = Arc::clone(&b);
@@ -555,7 +691,7 @@ mod tests {
         };
         let later = Instant::now() + Duration::from_secs(5);
         assert!(
-            matches!(b.pop_until(later).await, Some(Popped::Message { message, .. }) if message.offset == 5)
+            matches!(b.take_until(1, usize::MAX, later).await, Some(Popped::Messages { messages, .. }) if messages[0].offset == 5)
         );
         pusher.await.unwrap();
     }

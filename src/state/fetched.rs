@@ -16,8 +16,8 @@ use std::{collections::VecDeque, sync::Arc};
 
 use crate::{
     error::Error,
-    record::{Compression, HEADER_LEN, RecordBatch},
-    types::{Message, TopicPartition},
+    record::{Compression, HEADER_LEN, Record, RecordBatch, RecordSink},
+    types::{Message, TimestampType, TopicPartition},
 };
 
 /// One data batch of a fetch, not yet decoded.
@@ -28,8 +28,9 @@ pub(crate) struct FetchedBatch {
     from: i64,
     /// Bytes of the response this batch keeps alive besides its own (see the module doc).
     pinned: usize,
-    /// The messages, for an uncompressed batch decoded at fetch time (see [`Self::new`]).
-    decoded: Option<VecDeque<Message>>,
+    /// The messages and their [`Message::buffered_size`] total, for an uncompressed batch
+    /// decoded at fetch time (see [`Self::new`]).
+    decoded: Option<(VecDeque<Message>, usize)>,
 }
 
 impl FetchedBatch {
@@ -75,8 +76,8 @@ impl FetchedBatch {
     /// (so that the budget bounds the buffer's records, not only its bytes, as when they were
     /// decoded at fetch time).
     pub(crate) fn held_size(&self) -> usize {
-        if let Some(messages) = &self.decoded {
-            return messages.iter().map(Message::buffered_size).sum::<usize>() + self.pinned;
+        if let Some((_, size)) = &self.decoded {
+            return size + self.pinned;
         }
         let records = usize::try_from(self.batch.header.record_count).unwrap_or(0);
         std::mem::size_of::<Self>()
@@ -87,13 +88,13 @@ impl FetchedBatch {
     }
 
     /// Decompresses (at most `limit` bytes) and decodes the batch's records at or after its
-    /// start offset into messages of `tp`; a batch that cannot be decoded is a
-    /// [`Error::CorruptBatch`].
+    /// start offset into messages of `tp`, with their [`Message::buffered_size`] total; a
+    /// batch that cannot be decoded is a [`Error::CorruptBatch`].
     pub(crate) fn decode(
         mut self,
         tp: &TopicPartition,
         limit: usize,
-    ) -> Result<VecDeque<Message>, Error> {
+    ) -> Result<(VecDeque<Message>, usize), Error> {
         match self.decoded.take() {
             Some(messages) => Ok(messages),
             None => self.decode_records(tp, limit),
@@ -104,34 +105,69 @@ impl FetchedBatch {
         &self,
         tp: &TopicPartition,
         limit: usize,
-    ) -> Result<VecDeque<Message>, Error> {
+    ) -> Result<(VecDeque<Message>, usize), Error> {
         let header = &self.batch.header;
-        let records = self.batch.records(limit).map_err(|e| Error::CorruptBatch {
-            topic: tp.topic.to_string(),
-            partition: tp.partition,
-            offset: header.base_offset,
-            reason: e.to_string(),
-        })?;
         let timestamp_type = header.timestamp_type();
         let leader_epoch =
             (header.partition_leader_epoch >= 0).then_some(header.partition_leader_epoch);
-        let mut messages = VecDeque::with_capacity(records.len());
-        messages.extend(
-            records
-                .into_iter()
-                .filter(|r| r.offset >= self.from)
-                .map(|r| Message {
-                    topic: Arc::clone(&tp.topic),
-                    partition: tp.partition,
-                    offset: r.offset,
-                    timestamp: r.timestamp,
-                    timestamp_type,
-                    key: r.key,
-                    value: r.value,
-                    headers: r.headers,
-                    leader_epoch,
-                }),
-        );
-        Ok(messages)
+        // Straight into pre-sized storage: no intermediate records, no regrowth.
+        let mut sink = MessageSink {
+            // The batch's own copy of the topic name: its messages' reference counting never
+            // shares a counter with another batch's (the decoding thread and the one dropping
+            // messages would contend for it).
+            topic: Arc::from(&*tp.topic),
+            tp,
+            from: self.from,
+            timestamp_type,
+            leader_epoch,
+            messages: VecDeque::new(),
+            size: 0,
+        };
+        self.batch
+            .records_into(limit, &mut sink)
+            .map_err(|e| Error::CorruptBatch {
+                topic: tp.topic.to_string(),
+                partition: tp.partition,
+                offset: header.base_offset,
+                reason: e.to_string(),
+            })?;
+        Ok((sink.messages, sink.size))
+    }
+}
+
+/// Decoded records of one batch becoming messages of `tp` (those at or after `from`).
+struct MessageSink<'a> {
+    topic: Arc<str>,
+    tp: &'a TopicPartition,
+    from: i64,
+    timestamp_type: TimestampType,
+    leader_epoch: Option<i32>,
+    messages: VecDeque<Message>,
+    /// [`Message::buffered_size`] of all of `messages`.
+    size: usize,
+}
+
+impl RecordSink for MessageSink<'_> {
+    fn reserve(&mut self, count: usize) {
+        self.messages.reserve_exact(count);
+    }
+
+    fn push(&mut self, r: Record) {
+        if r.offset < self.from {
+            return;
+        }
+        let message = Message {
+            topic: Arc::clone(&self.topic),
+            partition: self.tp.partition,
+            offset: r.offset,
+            timestamp: r.timestamp,
+            timestamp_type: self.timestamp_type,
+            key: r.key,
+            value: r.value,
+            headers: r.headers,
+            leader_epoch: self.leader_epoch,
+        };
+        self.size += message.buffered_size();
+        self.messages.push_back(message);
     }
 }

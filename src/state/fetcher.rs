@@ -247,6 +247,7 @@ impl PartitionTable {
                 generation: r.generation,
                 progress: Arc::clone(&state.progress),
                 ready: VecDeque::new(),
+                ready_bytes: 0,
                 batches: batches.into(),
             });
         }

@@ -315,10 +315,11 @@ impl PartitionTable {
         );
     }
 
-    /// Records that the message at `offset`, fetched under `generation`, goes to the
-    /// application (advancing the position, and the stored offset with
-    /// `enable.auto.offset.store`); `false` if the delivery is stale. Takes only the
-    /// partition's progress lock, not the map's.
+    /// Records that the messages up to and including `offset` (one message, or the last of a
+    /// run of one partition), fetched under `generation`, go to the application (advancing
+    /// the position, and the stored offset with `enable.auto.offset.store`, to `offset + 1`);
+    /// `false` if the delivery is stale. Takes only the partition's progress lock, not the
+    /// map's: once per run, not per message.
     pub(crate) fn hand_out(
         &self,
         progress: &Mutex<Progress>,

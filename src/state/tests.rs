@@ -73,13 +73,19 @@ fn data(_tp: &TopicPartition, offsets: std::ops::Range<i64>, end: i64) -> FetchO
 fn drain(t: &PartitionTable) -> Vec<String> {
     std::iter::from_fn(|| t.buffer.pop())
         .filter_map(|p| match p {
-            Popped::Message {
+            Popped::Messages {
                 generation,
                 progress,
-                message,
+                messages,
+                ..
             } => t
-                .hand_out(&progress, generation, message.offset, message.leader_epoch)
-                .then(|| format!("m{}", message.offset)),
+                .hand_out(
+                    &progress,
+                    generation,
+                    messages[0].offset,
+                    messages[0].leader_epoch,
+                )
+                .then(|| format!("m{}", messages[0].offset)),
             Popped::Eof {
                 tp,
                 generation,
@@ -140,15 +146,21 @@ fn pause_keeps_the_position_the_application_reached_and_resume_fetches_from_it()
     let r = take(&t, &tp);
     t.apply_fetch(&r, data(&tp, 0..4, 10), Instant::now());
     let first = t.buffer.pop();
-    let Some(Popped::Message {
+    let Some(Popped::Messages {
         generation,
         progress,
-        message,
+        messages,
+        ..
     }) = first
     else {
         panic!("a message first");
     };
-    assert!(t.hand_out(&progress, generation, message.offset, message.leader_epoch));
+    assert!(t.hand_out(
+        &progress,
+        generation,
+        messages[0].offset,
+        messages[0].leader_epoch
+    ));
     t.pause(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(drain(&t), Vec::<String>::new(), "buffered messages dropped");
     assert!(t.take_ready(1, Instant::now()).0.is_empty(), "paused");

@@ -265,13 +265,16 @@ mod tests {
     fn drain(t: &PartitionTable) -> Vec<String> {
         std::iter::from_fn(|| t.buffer.pop())
             .filter_map(|p| match p {
-                Popped::Message {
+                Popped::Messages {
                     generation,
                     progress,
-                    message,
-                } => t
-                    .hand_out(&progress, generation, message.offset, message.leader_epoch)
-                    .then(|| message.offset.to_string()),
+                    messages,
+                    ..
+                } => {
+                    let last = messages.last().expect("never empty");
+                    t.hand_out(&progress, generation, last.offset, last.leader_epoch)
+                        .then(|| last.offset.to_string())
+                }
                 Popped::Error { error, .. } => Some(format!("err: {error}")),
                 _ => None,
             })
@@ -371,14 +374,16 @@ mod tests {
         t.apply_fetch(&r, data(0..15, 3), Instant::now());
         // The application has taken 0..5; 5..15 wait in the buffer.
         for _ in 0..5 {
-            let Some(Popped::Message {
+            let Some(Popped::Messages {
                 generation,
                 progress,
-                message,
+                messages,
+                ..
             }) = t.buffer.pop()
             else {
                 panic!("a message")
             };
+            let message = &messages[0];
             assert!(t.hand_out(&progress, generation, message.offset, message.leader_epoch));
         }
         let r = take(&t).pop().unwrap();

@@ -67,6 +67,8 @@ pub enum DecodeError {
 #[derive(Debug, Clone)]
 pub struct Decoder<'a> {
     owner: &'a Bytes,
+    /// Where `buf` starts in `owner` (non-zero for a [`Decoder::split`] part).
+    base: usize,
     buf: &'a [u8],
     pos: usize,
 }
@@ -76,14 +78,28 @@ impl<'a> Decoder<'a> {
     pub fn new(buf: &'a Bytes) -> Self {
         Self {
             owner: buf,
+            base: 0,
             buf: buf.as_ref(),
             pos: 0,
         }
     }
 
+    /// Takes the next `n` bytes as a decoder of their own (positions start at zero there), whose
+    /// shared slices still come from the same buffer: no reference count is taken for the part.
+    pub fn split(&mut self, n: usize, what: &'static str) -> Result<Decoder<'a>, DecodeError> {
+        let start = self.pos;
+        let buf = self.take(n, what)?;
+        Ok(Decoder {
+            owner: self.owner,
+            base: self.base + start,
+            buf,
+            pos: 0,
+        })
+    }
+
     /// Takes the next `n` bytes as a shared slice of the underlying buffer (no copy).
     pub fn take_bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
-        let start = self.pos;
+        let start = self.base + self.pos;
         self.take(n, what)?;
         Ok(self.owner.slice(start..start + n))
     }

@@ -9,7 +9,7 @@ use std::{
 };
 
 use rskafka_consumer::{
-    ConfigError, Consumer, ConsumerConfig, Error, Event, Offset, TopicPartition,
+    Batch, ConfigError, Consumer, ConsumerConfig, Error, Event, Offset, TopicPartition,
 };
 
 use crate::{
@@ -174,6 +174,10 @@ async fn partitions_to_read(
     Ok(partitions)
 }
 
+/// Messages and events taken from the consumer at a time: about 1–2 MiB of output at
+/// 100-byte values, the size of the output buffer.
+const BATCH: usize = 8192;
+
 async fn consume_loop(
     consumer: &Consumer,
     args: &Args,
@@ -191,80 +195,44 @@ async fn consume_loop(
         if finished || args.count.is_some_and(|c| written >= c) {
             break;
         }
+        // Never take more than `-c` still allows: what is taken counts as handed out.
+        let max = args.count.map_or(BATCH, |c| {
+            usize::try_from(c - written).map_or(BATCH, |left| left.min(BATCH))
+        });
         // Write out only when nothing more is ready, so output is batched under load.
-        let event = match consumer.poll_event(Duration::ZERO).await {
-            Some(event) => event,
-            None => {
-                if out.flush().is_err() {
-                    break; // stdout closed
-                }
-                if commit_sync && uncommitted {
-                    if let Err(e) = consumer.commit().await {
-                        emit(error_json(&e));
-                    }
-                    uncommitted = false;
-                }
-                tokio::select! {
-                    event = consumer.poll_event(Duration::from_secs(1)) => match event {
-                        Some(event) => event,
-                        None => continue,
-                    },
-                    _ = signals.recv() => break,
-                }
-            }
-        };
-        if let Ok(Event::Message(m)) = &event {
-            progress.message(m.partition, &m.topic);
-            if out.write(m).is_err() {
+        let mut batch = consumer.poll_batch(max, Duration::ZERO).await;
+        if batch.is_empty() {
+            if out.flush().is_err() {
                 break; // stdout closed
             }
-            written += 1;
-            uncommitted = true;
+            if commit_sync && uncommitted {
+                if let Err(e) = consumer.commit().await {
+                    emit(error_json(&e));
+                }
+                uncommitted = false;
+            }
+            tokio::select! {
+                next = consumer.poll_batch(max, Duration::from_secs(1)) => batch = next,
+                _ = signals.recv() => break,
+            }
+            if batch.is_empty() {
+                continue;
+            }
+        }
+        if write_runs(consumer, &batch, out, &mut progress, &mut written).is_err() {
+            break; // stdout closed
+        }
+        uncommitted |= batch.runs().next().is_some();
+        let events = batch.take_events();
+        if events.is_empty() {
             continue;
         }
-        // Everything written so far reaches stdout before the event reaches stderr.
+        // Everything written so far reaches stdout before the events reach stderr.
         if out.flush().is_err() {
             break;
         }
-        match event {
-            Ok(Event::Message(_)) => unreachable!("handled above"),
-            Ok(Event::PartitionEof {
-                topic,
-                partition,
-                offset,
-            }) => {
-                emit(partition_eof(&topic, partition, offset));
-                progress
-                    .at_end
-                    .insert(TopicPartition::new(topic, partition));
-            }
-            Ok(Event::Assigned(tps)) => {
-                emit(group_event("assigned", &tps));
-                progress.all.extend(tps);
-            }
-            Ok(Event::Revoked(tps)) => {
-                emit(group_event("revoked", &tps));
-                progress.forget(&tps);
-            }
-            Ok(Event::Lost(tps)) => {
-                emit(group_event("lost", &tps));
-                progress.forget(&tps);
-            }
-            Ok(_) => {}
-            Err(e) => {
-                if let Error::OffsetOutOfRange {
-                    topic, partition, ..
-                }
-                | Error::LogTruncation {
-                    topic, partition, ..
-                } = &e
-                {
-                    progress
-                        .failed
-                        .insert(TopicPartition::new(topic.as_str(), *partition));
-                }
-                emit(error_json(&e));
-            }
+        for event in events {
+            handle_event(event, &mut progress);
         }
         finished = progress.finished();
     }
@@ -277,6 +245,86 @@ async fn consume_loop(
             api: "Fetch",
             reason: format!("{} partition(s) stopped with errors", progress.failed.len()),
         })
+    }
+}
+
+/// Writes the batch's messages. If stdout closes partway, each partition's first message
+/// not written is stored as the offset to commit (the consumer counts everything in the
+/// batch as handed out), so a group resumes exactly after what was written.
+fn write_runs(
+    consumer: &Consumer,
+    batch: &Batch,
+    out: &mut MessageSink<StdoutLock<'_>>,
+    progress: &mut Progress,
+    written: &mut u64,
+) -> std::io::Result<()> {
+    let mut failed: Option<std::io::Error> = None;
+    let mut stored: Vec<(std::sync::Arc<str>, i32)> = Vec::new();
+    for run in batch.runs() {
+        let first = &run[0];
+        if failed.is_none() {
+            progress.message(first.partition, &first.topic);
+            match out.write_run(run) {
+                Ok(()) => *written += run.len() as u64,
+                Err((done, e)) => {
+                    failed = Some(e);
+                    *written += done as u64;
+                    let m = &run[done];
+                    let _ = consumer.store_offset(&m.topic_partition(), m.offset);
+                    stored.push((std::sync::Arc::clone(&m.topic), m.partition));
+                }
+            }
+        } else if !stored
+            .iter()
+            .any(|(t, p)| *p == first.partition && **t == *first.topic)
+        {
+            let _ = consumer.store_offset(&first.topic_partition(), first.offset);
+            stored.push((std::sync::Arc::clone(&first.topic), first.partition));
+        }
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+/// Reports an event or error on stderr and tracks what it means for the end of the run.
+fn handle_event(event: Result<Event, Error>, progress: &mut Progress) {
+    match event {
+        Ok(Event::PartitionEof {
+            topic,
+            partition,
+            offset,
+        }) => {
+            emit(partition_eof(&topic, partition, offset));
+            progress
+                .at_end
+                .insert(TopicPartition::new(topic, partition));
+        }
+        Ok(Event::Assigned(tps)) => {
+            emit(group_event("assigned", &tps));
+            progress.all.extend(tps);
+        }
+        Ok(Event::Revoked(tps)) => {
+            emit(group_event("revoked", &tps));
+            progress.forget(&tps);
+        }
+        Ok(Event::Lost(tps)) => {
+            emit(group_event("lost", &tps));
+            progress.forget(&tps);
+        }
+        Ok(_) => {}
+        Err(e) => {
+            if let Error::OffsetOutOfRange {
+                topic, partition, ..
+            }
+            | Error::LogTruncation {
+                topic, partition, ..
+            } = &e
+            {
+                progress
+                    .failed
+                    .insert(TopicPartition::new(topic.as_str(), *partition));
+            }
+            emit(error_json(&e));
+        }
     }
 }
 

@@ -19,6 +19,78 @@ pub(crate) fn write(buf: &mut Vec<u8>, m: &Message) {
     serde_json::to_writer(buf, &JsonMessage(m)).expect("a message always serializes to JSON");
 }
 
+/// Appends the JSON objects of `run` (consecutive messages of one partition), each followed by
+/// `delimiter`, to `buf`: byte for byte what [`write`] writes, with the escaped topic and the
+/// partition written once per run instead of once per message.
+pub(crate) fn write_run(buf: &mut Vec<u8>, run: &[Message], delimiter: &[u8]) {
+    let Some(first) = run.first() else {
+        return;
+    };
+    let mut prefix = Vec::with_capacity(first.topic.len() + 40);
+    prefix.extend_from_slice(b"{\"topic\":");
+    json_to(&mut prefix, &*first.topic);
+    prefix.extend_from_slice(b",\"partition\":");
+    json_to(&mut prefix, &first.partition);
+    prefix.extend_from_slice(b",\"offset\":");
+    for m in run {
+        buf.extend_from_slice(&prefix);
+        json_to(buf, &m.offset);
+        buf.extend_from_slice(b",\"timestamp\":");
+        json_to(buf, &m.timestamp);
+        bytes_field(buf, b",\"key\":", b",\"key_b64\":", m.key.as_deref());
+        bytes_field(buf, b",\"value\":", b",\"value_b64\":", m.value.as_deref());
+        if m.headers.is_empty() {
+            buf.extend_from_slice(b",\"headers\":[]}");
+        } else {
+            buf.extend_from_slice(b",\"headers\":");
+            json_to(buf, &Headers(&m.headers));
+            buf.push(b'}');
+        }
+        buf.extend_from_slice(delimiter);
+    }
+}
+
+/// Appends `value` as JSON (serde_json's escaping and number formatting).
+fn json_to<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
+    // Writing into a Vec cannot fail, and every value here is serializable.
+    serde_json::to_writer(buf, value).expect("always serializes to JSON");
+}
+
+/// Appends `text` as a JSON string: byte for byte serde_json's, which escapes only `"`, `\\`
+/// and control characters below U+0020; text without them (the common case) is copied in one
+/// go instead of being scanned for escapes character by character.
+fn string_to(buf: &mut Vec<u8>, text: &str) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        buf.reserve(text.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(text.as_bytes());
+        buf.push(b'"');
+    } else {
+        json_to(buf, text);
+    }
+}
+
+/// `name` then the text, `null`, or `b64_name` then the base64 of bytes that are not UTF-8
+/// (the names include their leading comma and trailing colon).
+fn bytes_field(buf: &mut Vec<u8>, name: &[u8], b64_name: &[u8], bytes: Option<&[u8]>) {
+    match bytes {
+        None => {
+            buf.extend_from_slice(name);
+            buf.extend_from_slice(b"null");
+        }
+        Some(b) => match std::str::from_utf8(b) {
+            Ok(text) => {
+                buf.extend_from_slice(name);
+                string_to(buf, text);
+            }
+            Err(_) => {
+                buf.extend_from_slice(b64_name);
+                json_to(buf, &Base64(b));
+            }
+        },
+    }
+}
+
 struct JsonMessage<'a>(&'a Message);
 
 impl Serialize for JsonMessage<'_> {
@@ -102,6 +174,48 @@ mod tests {
         let mut buf = Vec::new();
         write(&mut buf, m);
         String::from_utf8(buf).unwrap()
+    }
+
+    #[test]
+    fn a_run_is_written_byte_for_byte_as_its_messages_one_by_one() {
+        let run = [
+            message(Some(b"k"), Some(b"v"), &[("h", Some(b"x"))]),
+            message(None, None, &[]),
+            message(
+                Some(b"\xff"),
+                Some(b"\xfe\x00bin"),
+                &[("b", Some(b"\xc3")), ("n", None), ("e", Some(b""))],
+            ),
+            message(Some("q\"\\\n\u{1}é".as_bytes()), Some("😀".as_bytes()), &[]),
+        ];
+        let mut one_by_one = Vec::new();
+        for m in &run {
+            write(&mut one_by_one, m);
+            one_by_one.extend_from_slice(b"\n");
+        }
+        let mut batched = Vec::new();
+        write_run(&mut batched, &run, b"\n");
+        assert_eq!(
+            String::from_utf8(batched).unwrap(),
+            String::from_utf8(one_by_one).unwrap()
+        );
+    }
+
+    #[test]
+    fn strings_without_escapes_are_copied_exactly_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "value-7",
+            "é😀 \u{7f}",
+            "a\"b",
+            "back\\slash",
+            "nl\n",
+            "\u{1f}x",
+        ] {
+            let mut ours = Vec::new();
+            string_to(&mut ours, text);
+            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub(crate) use options::OutputArgs;
 /// Bytes gathered before they are written to the sink.
 const FLUSH_AT: usize = 1 << 20;
 
+/// Messages of a run formatted between checks of the buffer's size.
+const RUN_CHUNK: usize = 1024;
+
 /// How each message is printed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MessageFormat {
@@ -84,6 +87,33 @@ impl<W: Write> MessageSink<W> {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Formats `run` (consecutive messages of one partition, see `Batch::runs`); writes the
+    /// buffer out whenever it is full (or after each message, unbuffered). An error means the
+    /// sink is gone (stdout closed); `Err((written, error))` says how many were written.
+    pub(crate) fn write_run(&mut self, run: &[Message]) -> Result<(), (usize, io::Error)> {
+        match &self.format {
+            MessageFormat::Json { delimiter } if self.buffering == Buffering::Buffered => {
+                let delimiter = delimiter.clone();
+                // In slices that keep the buffer near its flush size.
+                let mut written = 0;
+                for (i, chunk) in run.chunks(RUN_CHUNK).enumerate() {
+                    json::write_run(&mut self.buf, chunk, &delimiter);
+                    if self.buf.len() >= FLUSH_AT {
+                        self.flush().map_err(|e| (written, e))?;
+                        written = (i * RUN_CHUNK + chunk.len()).min(run.len());
+                    }
+                }
+                Ok(())
+            }
+            _ => {
+                for (i, m) in run.iter().enumerate() {
+                    self.write(m).map_err(|e| (i, e))?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Writes out everything formatted so far.
