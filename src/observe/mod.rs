@@ -32,17 +32,20 @@
 //! # Ok(()) }
 //! ```
 
+mod errors;
 mod observer;
+pub mod page;
 pub mod probes;
 pub mod prometheus;
 pub mod server;
 mod statistics;
 
+pub use errors::{ERROR_RING, ErrorEvent, MAX_ERROR_TEXT};
 pub use observer::Observer;
 pub use probes::Probe;
 pub use prometheus::{METRIC_NAMES, Metrics};
 pub use statistics::{
-    BrokerStatistics, BufferStatistics, CommitStatistics, GroupState, GroupStatistics,
+    BrokerStatistics, BufferStatistics, CommitStatistics, FiringAlert, GroupState, GroupStatistics,
     RunnerStatistics, Statistics, TopicStatistics,
 };
 #[cfg(test)]
