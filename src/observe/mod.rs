@@ -1,7 +1,7 @@
 //! Observability built on [`crate::hooks`]: an [`Observer`] that records what the consumer
 //! and the runner report, [`Statistics`] snapshots (librdkafka's `statistics.interval.ms`),
-//! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]) and
-//! an HTTP endpoint serving them ([`server`]).
+//! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]), a
+//! status page ([`page`]) and an HTTP endpoint serving them ([`server`]).
 //!
 //! Invariants:
 //! - The [`Observer`] is the one source of truth: statistics, the exposition and the probes
