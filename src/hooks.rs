@@ -46,6 +46,8 @@ pub struct RebalanceReport<'a> {
     pub group: &'a str,
     /// The generation the member synced into.
     pub generation: i32,
+    /// The member id the coordinator gave this member.
+    pub member_id: &'a str,
     /// From the start of the rebalance (the first JoinGroup sent) to the sync answer.
     pub duration: Duration,
     /// Partitions the member owns in this generation.
@@ -113,6 +115,59 @@ impl CircuitState {
             Self::Open => "open",
             Self::HalfOpen => "half_open",
         }
+    }
+}
+
+/// Where an error reported through [`Hooks::on_error`] happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A request to a broker or a connection failed.
+    Connection,
+    /// An offset commit failed.
+    Commit,
+    /// A handler attempt failed (error, timeout or panic).
+    Handler,
+    /// Writing to the dead-letter topic failed.
+    DeadLetter,
+}
+
+impl ErrorKind {
+    /// The label value: `connection`, `commit`, `handler`, `dead_letter`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connection => "connection",
+            Self::Commit => "commit",
+            Self::Handler => "handler",
+            Self::DeadLetter => "dead_letter",
+        }
+    }
+}
+
+/// One error, reported when it happens (rare by nature: never per healthy record).
+#[derive(Clone, Copy)]
+pub struct ErrorReport<'a> {
+    /// Where it happened.
+    pub kind: ErrorKind,
+    /// The partition concerned, if one is.
+    pub partition: Option<&'a TopicPartition>,
+    /// The offset of the message concerned, if one is.
+    pub offset: Option<i64>,
+    /// The broker concerned, if one is.
+    pub broker: Option<i32>,
+    /// The error's text (`Display`; never carries secrets).
+    pub message: &'a dyn fmt::Display,
+}
+
+impl fmt::Debug for ErrorReport<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ErrorReport")
+            .field("kind", &self.kind)
+            .field("partition", &self.partition)
+            .field("offset", &self.offset)
+            .field("broker", &self.broker)
+            .field("message", &format_args!("{}", self.message))
+            .finish()
     }
 }
 
@@ -238,6 +293,12 @@ pub trait Hooks: Send + Sync + 'static {
     /// The runner's circuit breaker moved to `state`.
     fn on_circuit(&self, state: CircuitState) {
         let _ = state;
+    }
+    /// An error happened (a failed request, commit, handler attempt or dead-letter write),
+    /// in addition to the counting hook of its kind. The message is formatted only by
+    /// implementations that keep it.
+    fn on_error(&self, error: &ErrorReport<'_>) {
+        let _ = error;
     }
 }
 

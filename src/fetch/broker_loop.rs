@@ -7,7 +7,7 @@ use tokio::time::Instant;
 use crate::{
     cluster::pool::Purpose,
     error::{Error, KafkaCode},
-    hooks::FetchReport,
+    hooks::{ErrorKind, ErrorReport, FetchReport},
     state::{EpochEnd, FetchOutcome, FetchedBatch, Requested, Shared},
     types::Watermarks,
     wire::fetch::{FetchRequest, FetchResponse, FetchResponsePartition},
@@ -107,6 +107,13 @@ fn apply(
         Err(e) => {
             if let Some((node, _)) = report {
                 shared.hooks().on_broker_error(node);
+                shared.hooks().on_error(&ErrorReport {
+                    kind: ErrorKind::Connection,
+                    partition: None,
+                    offset: None,
+                    broker: Some(node),
+                    message: &e,
+                });
             }
             tracing::warn!(error = %e, "fetch failed; refreshing leaders");
             shared.partitions.fetch_failed(requested, backoff);

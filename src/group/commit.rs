@@ -22,7 +22,7 @@ use tokio::time::Instant;
 
 use crate::{
     error::{Error, KafkaCode, Result},
-    hooks::CommitReport,
+    hooks::{CommitReport, ErrorKind, ErrorReport},
     state::{Committed, Shared},
     types::TopicPartition,
     wire::{
@@ -61,6 +61,15 @@ pub(crate) async fn commit(
         partitions: offsets.len(),
         ok: result.is_ok(),
     });
+    if let Err(e) = &result {
+        member.shared.hooks().on_error(&ErrorReport {
+            kind: ErrorKind::Commit,
+            partition: None,
+            offset: None,
+            broker: None,
+            message: e,
+        });
+    }
     result
 }
 

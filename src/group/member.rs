@@ -394,10 +394,11 @@ impl Member {
                 match self.join_with_heartbeats().await {
                     Ok(topics) => {
                         if let Some(started) = rebalancing.take() {
-                            let (_, generation) = self.identity();
+                            let (member_id, generation) = self.identity();
                             self.shared.hooks().on_rebalance_finished(&RebalanceReport {
                                 group: &self.group_id,
                                 generation,
+                                member_id: &member_id,
                                 duration: started.elapsed(),
                                 assigned: self.owned().len(),
                             });

@@ -1,7 +1,7 @@
 //! Observability built on [`crate::hooks`]: an [`Observer`] that records what the consumer
 //! and the runner report, [`Statistics`] snapshots (librdkafka's `statistics.interval.ms`),
-//! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]) and
-//! an HTTP endpoint serving them ([`server`]).
+//! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]), a
+//! status page ([`page`]) and an HTTP endpoint serving them ([`server`]).
 //!
 //! Invariants:
 //! - The [`Observer`] is the one source of truth: statistics, the exposition and the probes
@@ -32,17 +32,20 @@
 //! # Ok(()) }
 //! ```
 
+mod errors;
 mod observer;
+pub mod page;
 pub mod probes;
 pub mod prometheus;
 pub mod server;
 mod statistics;
 
+pub use errors::{ERROR_RING, ErrorEvent, MAX_ERROR_TEXT};
 pub use observer::Observer;
 pub use probes::Probe;
 pub use prometheus::{METRIC_NAMES, Metrics};
 pub use statistics::{
-    BrokerStatistics, BufferStatistics, CommitStatistics, GroupState, GroupStatistics,
+    BrokerStatistics, BufferStatistics, CommitStatistics, FiringAlert, GroupState, GroupStatistics,
     RunnerStatistics, Statistics, TopicStatistics,
 };
 #[cfg(test)]

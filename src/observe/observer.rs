@@ -26,14 +26,17 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use crate::{
     TopicPartition,
     hooks::{
-        CircuitState, CommitReport, FetchReport, HandlerOutcome, Hooks, PartitionSource,
-        RebalanceReport,
+        CircuitState, CommitReport, ErrorReport, FetchReport, HandlerOutcome, Hooks,
+        PartitionSource, RebalanceReport,
     },
 };
 
-use super::statistics::{
-    BrokerStatistics, BufferStatistics, CommitStatistics, GroupState, GroupStatistics,
-    RunnerStatistics, Statistics, TopicStatistics,
+use super::{
+    errors::ErrorLog,
+    statistics::{
+        BrokerStatistics, BufferStatistics, CommitStatistics, FiringAlert, GroupState,
+        GroupStatistics, RunnerStatistics, Statistics, TopicStatistics,
+    },
 };
 
 /// A histogram of durations with its count and sum kept alongside (for statistics).
@@ -107,6 +110,7 @@ impl BrokerTotals {
 struct GroupView {
     state: GroupState,
     generation: i32,
+    member_id: String,
     assigned: usize,
     rebalances: u64,
     rebalance_time: Duration,
@@ -159,6 +163,8 @@ pub struct Observer {
     pub(crate) dlq_latency: Timing,
     skips: AtomicU64,
     circuit: AtomicU8,
+    errors: ErrorLog,
+    alerts: Mutex<Vec<FiringAlert>>,
 }
 
 const OUTCOMES: [HandlerOutcome; 5] = [
@@ -196,6 +202,7 @@ impl Observer {
             group: Mutex::new(GroupView {
                 state: GroupState::Unjoined,
                 generation: -1,
+                member_id: String::new(),
                 assigned: 0,
                 rebalances: 0,
                 rebalance_time: Duration::ZERO,
@@ -214,6 +221,8 @@ impl Observer {
             dlq_latency: Timing::new(),
             skips: AtomicU64::new(0),
             circuit: AtomicU8::new(0),
+            errors: ErrorLog::default(),
+            alerts: Mutex::new(Vec::new()),
         }
     }
 
@@ -248,6 +257,12 @@ impl Observer {
         !brokers.is_empty() && brokers.values().all(|b| b.last_error > b.last_response)
     }
 
+    /// Replaces the alerts reported as firing (an alert evaluator calls this after each
+    /// evaluation); snapshots show them until the next call.
+    pub fn set_firing_alerts(&self, alerts: Vec<FiringAlert>) {
+        *self.alerts.lock().expect("observer alerts lock") = alerts;
+    }
+
     /// The per-broker fetch latency histograms, for the exposition.
     pub(crate) fn fetch_latencies(&self) -> Vec<(i32, Arc<Timing>)> {
         let brokers = self.brokers.lock().expect("observer brokers lock");
@@ -275,6 +290,7 @@ impl Observer {
                 id,
                 state: g.state,
                 generation: g.generation,
+                member_id: g.member_id.clone(),
                 assigned_partitions: g.assigned as u64,
                 rebalances: g.rebalances,
                 rebalance_seconds: g.rebalance_time.as_secs_f64(),
@@ -342,6 +358,8 @@ impl Observer {
                 circuit: self.circuit().as_str(),
             },
             cluster_reachable: !self.cluster_unreachable(),
+            errors: self.errors.recent(),
+            alerts: self.alerts.lock().expect("observer alerts lock").clone(),
         }
     }
 
@@ -439,6 +457,9 @@ impl Hooks for Observer {
         let mut g = self.group.lock().expect("observer group lock");
         g.state = GroupState::Stable;
         g.generation = r.generation;
+        if g.member_id != r.member_id {
+            r.member_id.clone_into(&mut g.member_id);
+        }
         g.assigned = r.assigned;
         g.rebalances += 1;
         g.rebalance_time += r.duration;
@@ -481,5 +502,9 @@ impl Hooks for Observer {
             CircuitState::HalfOpen => 2,
         };
         self.circuit.store(v, Ordering::Relaxed);
+    }
+
+    fn on_error(&self, error: &ErrorReport<'_>) {
+        self.errors.record(error);
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP endpoint of an observed consumer (axum on hyper, pure Rust): `GET /metrics`,
-//! `GET /healthz`, `GET /readyz`.
+//! `GET /healthz`, `GET /readyz`, the status page `GET /` and its data `GET /api/status`
+//! (see [`super::page`]).
 //!
 //! Invariants:
 //! - Handlers only read the [`Observer`] (one snapshot per request) and never touch the
@@ -17,7 +18,7 @@ use axum::{
     routing::get,
 };
 
-use super::{Metrics, Observer, Probe, probes, prometheus::CONTENT_TYPE};
+use super::{Metrics, Observer, Probe, page, probes, prometheus::CONTENT_TYPE};
 
 /// What the endpoint's handlers share.
 #[derive(Debug, Clone)]
@@ -30,9 +31,11 @@ pub struct ServerState {
     pub startup_grace: Duration,
 }
 
-/// The routes `/metrics`, `/healthz` and `/readyz` over `state`.
+/// The routes `/metrics`, `/healthz`, `/readyz`, `/` and `/api/status` over `state`.
 pub fn router(state: ServerState) -> Router {
     Router::new()
+        .route("/", get(page::index))
+        .route("/api/status", get(page::status))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use crate::hooks::PartitionStats;
 
+use super::errors::ErrorEvent;
+
 /// Where the member stands in its group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -43,6 +45,8 @@ pub struct GroupStatistics {
     pub state: GroupState,
     /// The generation last synced into (−1: none yet).
     pub generation: i32,
+    /// The member id the coordinator gave this member (empty before the first join).
+    pub member_id: String,
     /// Partitions the member owns in that generation.
     pub assigned_partitions: u64,
     /// Rebalances completed.
@@ -124,6 +128,20 @@ impl RunnerStatistics {
     }
 }
 
+/// An alert that is firing now (filled by an alert evaluator through
+/// [`super::Observer::set_firing_alerts`]; none without one).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FiringAlert {
+    /// The rule's name.
+    pub name: String,
+    /// Its severity (e.g. `warning`, `critical`).
+    pub severity: String,
+    /// Since when it fires (Unix milliseconds).
+    pub since_ms: u64,
+    /// What it found, for humans.
+    pub summary: String,
+}
+
 /// One snapshot of a consumer and its runner. Serialize it with `serde_json` for
 /// librdkafka-style statistics.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -152,4 +170,8 @@ pub struct Statistics {
     pub runner: RunnerStatistics,
     /// False when the last thing heard from the cluster was an error.
     pub cluster_reachable: bool,
+    /// The last errors, newest first (at most [`super::ERROR_RING`]).
+    pub errors: Vec<ErrorEvent>,
+    /// Alerts firing now (empty without an alert evaluator).
+    pub alerts: Vec<FiringAlert>,
 }

@@ -87,6 +87,7 @@ fn feed(observer: &Observer) {
     observer.on_rebalance_finished(&RebalanceReport {
         group: "billing",
         generation: 7,
+        member_id: "rkc-1",
         duration: Duration::from_millis(250),
         assigned: 2,
     });

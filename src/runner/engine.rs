@@ -38,7 +38,7 @@ use super::{
 use crate::{
     Batch, Consumer, Event, TopicPartition,
     config::ConsumerConfig,
-    hooks::{CircuitState, HandlerOutcome, Hooks},
+    hooks::{CircuitState, ErrorKind, ErrorReport, HandlerOutcome, Hooks},
 };
 
 /// Messages a partition may hold before it alone is paused.
@@ -647,6 +647,15 @@ impl Engine {
                     }
                 }
             };
+            if let Outcome::Failed(error) = &outcome {
+                hooks.get().on_error(&ErrorReport {
+                    kind: ErrorKind::Handler,
+                    partition: Some(&tp),
+                    offset: Some(offset),
+                    broker: None,
+                    message: error,
+                });
+            }
             let _ = tx.send(Done {
                 tp,
                 epoch,
@@ -703,7 +712,16 @@ impl Engine {
             let result = sink.dead_letter(letter).await;
             match &result {
                 Ok(_) => hooks.get().on_dead_lettered(&tp, started.elapsed()),
-                Err(_) => hooks.get().on_dead_letter_failed(&tp),
+                Err(e) => {
+                    hooks.get().on_dead_letter_failed(&tp);
+                    hooks.get().on_error(&ErrorReport {
+                        kind: ErrorKind::DeadLetter,
+                        partition: Some(&tp),
+                        offset: Some(offset),
+                        broker: None,
+                        message: e,
+                    });
+                }
             }
             let _ = tx.send(Done {
                 tp,

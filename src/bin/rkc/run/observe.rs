@@ -1,5 +1,5 @@
-//! `[metrics]` of `rkc run`: the HTTP endpoint (`/metrics`, `/healthz`, `/readyz`) and the
-//! one-line progress summary every `log_interval`.
+//! `[metrics]` of `rkc run`: the HTTP endpoint (the status page `/` and `/api/status`,
+//! `/metrics`, `/healthz`, `/readyz`) and the one-line progress summary every `log_interval`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -15,7 +15,7 @@ use rskafka_consumer::{
 pub(crate) async fn start(config: &MetricsConfig, observer: &Arc<Observer>) -> std::io::Result<()> {
     if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
-        tracing::info!(target: "rkc::metrics", address = %listener.local_addr()?, "serving /metrics, /healthz, /readyz");
+        tracing::info!(target: "rkc::metrics", address = %listener.local_addr()?, "serving the status page /, /api/status, /metrics, /healthz, /readyz");
         let state = server::ServerState {
             observer: Arc::clone(observer),
             metrics: Arc::new(Metrics::new(Arc::clone(observer))),
