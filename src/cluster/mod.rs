@@ -15,6 +15,20 @@ mod transport;
 
 pub use metadata::{BrokerInfo, ClusterMetadata, PartitionInfo, TopicInfo};
 
+/// The rustls client settings the broker connections use, for an application's other TLS
+/// clients (e.g. `rkc run`'s https handler): the pure-Rust graviola crypto provider (no C),
+/// TLS 1.3 and 1.2, and `tls`'s trust (`ca_location`/`ca_pem`, else the system roots, else
+/// the embedded Mozilla roots), host-name check and client identity.
+///
+/// # Errors
+/// [`crate::ConfigError`] naming the `ssl.*` property whose file or PEM is unusable, or
+/// `security.protocol` when this CPU lacks the features graviola needs.
+pub fn tls_client_config(
+    tls: &crate::config::TlsConfig,
+) -> std::result::Result<std::sync::Arc<rustls::ClientConfig>, crate::ConfigError> {
+    tls::client_config(tls)
+}
+
 use tokio::sync::Mutex;
 
 use crate::{

@@ -32,12 +32,15 @@
 //! # Ok(()) }
 //! ```
 
+pub mod alerts;
 mod observer;
 pub mod probes;
 pub mod prometheus;
 pub mod server;
 mod statistics;
+pub mod webhook;
 
+pub use alerts::{AlertBoard, AlertEvaluator, AlertRule, AlertTransition, AlertingConfig};
 pub use observer::Observer;
 pub use probes::Probe;
 pub use prometheus::{METRIC_NAMES, Metrics};

@@ -60,9 +60,11 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RKC_LOG")
-                // Errors, plus the lines `rkc run` prints when `[metrics]` asks for them.
+                // Errors, plus the lines `rkc run` prints when `[metrics]` asks for them and alerts.
                 .unwrap_or_else(|_| {
-                    tracing_subscriber::EnvFilter::new("error,rkc::progress=info,rkc::metrics=info")
+                    tracing_subscriber::EnvFilter::new(
+                        "error,rkc::progress=info,rkc::metrics=info,rkc::alerts=warn",
+                    )
                 }),
         )
         .init();

@@ -8,6 +8,7 @@
 //! cannot start; 128 + the signal number when a second signal stops it at once (nothing
 //! unfinished is committed).
 
+mod alerts;
 mod exec;
 mod http;
 mod observe;
@@ -24,7 +25,7 @@ use std::{
 };
 
 use rskafka_consumer::{
-    observe::Observer,
+    observe::{AlertBoard, Observer},
     runner::{Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter},
 };
 use serde_json::json;
@@ -85,7 +86,12 @@ pub(crate) async fn main(args: Args) -> ExitCode {
         }
     };
     let observer = Arc::new(Observer::new());
-    if let Err(e) = observe::start(&config.metrics, &observer).await {
+    let board = Arc::new(AlertBoard::new(&config.alerts));
+    if let Err(e) = alerts::start(&config, &observer, &board) {
+        eprintln!("rkc: {}: {e}", args.config.display());
+        return ExitCode::from(2);
+    }
+    if let Err(e) = observe::start(&config.metrics, &observer, &board).await {
         eprintln!(
             "rkc: {}: `metrics.listen`: cannot listen: {e}",
             args.config.display()
