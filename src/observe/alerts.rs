@@ -310,6 +310,8 @@ struct Rule {
     samples: VecDeque<(Instant, u64)>,
     /// no_progress: per partition, its last position and when it last moved.
     moved: BTreeMap<(Arc<str>, i32), (Option<i64>, Instant)>,
+    /// The `since_ms` of the last firing event (its resolved event repeats it).
+    firing_since_ms: u64,
 }
 
 impl Rule {
@@ -424,6 +426,7 @@ impl AlertEvaluator {
                     state: RuleState::Inactive,
                     samples: VecDeque::new(),
                     moved: BTreeMap::new(),
+                    firing_since_ms: 0,
                 })
                 .collect(),
         }
@@ -462,7 +465,9 @@ impl AlertEvaluator {
                         (None, _) => now,
                     };
                     if now - since >= r.rule.hold {
-                        out.push(transition(AlertStatus::Firing, since));
+                        let t = transition(AlertStatus::Firing, since);
+                        r.firing_since_ms = t.since_ms;
+                        out.push(t);
                         RuleState::Firing { since }
                     } else {
                         RuleState::Pending { since }
@@ -470,7 +475,12 @@ impl AlertEvaluator {
                 }
                 (RuleState::Firing { since }, true) => RuleState::Firing { since },
                 (RuleState::Firing { since }, false) => {
-                    out.push(transition(AlertStatus::Resolved, since));
+                    // The same `since` as the firing event (not derived again from a
+                    // wall clock that may have moved differently).
+                    out.push(AlertTransition {
+                        since_ms: r.firing_since_ms,
+                        ..transition(AlertStatus::Resolved, since)
+                    });
                     RuleState::Inactive
                 }
                 (_, false) => RuleState::Inactive,

@@ -135,6 +135,21 @@ fn lag_fires_after_holding_above_the_threshold_for_the_duration_and_resolves_onc
 }
 
 #[test]
+fn the_resolved_event_repeats_the_firing_events_since_when_the_wall_clock_drifts() {
+    let clock = Clock(Instant::now());
+    let mut e = AlertEvaluator::new(vec![rule(AlertKind::Lag, Some(10.0), 0)]);
+    let mut s = snap(1.0);
+    s.lag = 11;
+    let firing = e.evaluate(&s, clock.at(1.0));
+    // The wall clock moved 7 ms more than the monotonic one.
+    let mut s = snap(5.007);
+    s.lag = 0;
+    let resolved = e.evaluate(&s, clock.at(5.0));
+    assert_eq!(resolved[0].since_ms, firing[0].since_ms);
+    assert_eq!(resolved[0].to_json()["since"], firing[0].to_json()["since"]);
+}
+
+#[test]
 fn a_pending_alert_whose_condition_clears_before_the_duration_never_fires() {
     let hi = |s: &mut Statistics| s.lag = 500;
     let lo = |s: &mut Statistics| s.lag = 0;
