@@ -17,7 +17,7 @@ use std::{
 
 use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::Value;
-use support::{RkcProcess, bootstrap, create_topic, produce, repo_root, unique};
+use support::{PeerProcess, RkcProcess, bootstrap, create_topic, produce, repo_root, unique};
 
 // --- HTTP helpers ---
 
@@ -265,6 +265,124 @@ webhook = "http://{hook}/alerts"
         payloads.recv_timeout(Duration::from_millis(500)).is_err(),
         "no further payloads"
     );
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(Duration::from_secs(30)), 0, "{}", p.describe());
+}
+
+/// Runs `openssl ARGS…` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI");
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+#[test]
+fn alerts_reach_an_https_webhook_that_a_private_ca_vouches_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // A CA and a leaf certificate for localhost it signed.
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=rkc-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "leaf.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    );
+    let leaf = d.join("leaf.pem").display().to_string();
+    let key = d.join("leaf.key").display().to_string();
+    let mut hook = PeerProcess::spawn("https_webhook.py", &[&leaf, &key]);
+    let port = hook.read_json(Duration::from_secs(20))["ready"]
+        .as_u64()
+        .unwrap();
+
+    let topic = unique("alert-https");
+    create_topic(&topic, 1);
+    // Not yet in the group at start: fires at the first evaluation, resolves on assignment.
+    let file = config(
+        d,
+        &topic,
+        &["sh", "-c", "cat >/dev/null"],
+        free_addr(),
+        &format!(
+            r#"[[alerts]]
+name = "unassigned"
+kind = "not_in_group"
+[alerting]
+webhook = "https://localhost:{port}/rkc"
+ca_location = "{ca}"
+"#,
+            ca = d.join("ca.pem").display()
+        ),
+    );
+    let mut p = RkcProcess::spawn(&["run", "--config", &file]);
+    p.wait_until(
+        Duration::from_secs(60),
+        "the alert fires and resolves",
+        |p| !p.events_of("alert_resolved").is_empty(),
+    );
+    let firing = hook.read_json(Duration::from_secs(30));
+    assert_eq!(firing["path"], "/rkc");
+    assert_eq!(firing["body"], *p.events_of("alert_firing")[0]);
+    let resolved = hook.read_json(Duration::from_secs(30));
+    assert_eq!(resolved["body"], *p.events_of("alert_resolved")[0]);
+    assert_eq!(resolved["body"]["alert"], "unassigned");
+    assert!(!p.stderr.contains("webhook failed"), "{}", p.describe());
     p.signal("TERM");
     assert_eq!(p.wait_exit(Duration::from_secs(30)), 0, "{}", p.describe());
 }

@@ -495,7 +495,7 @@ impl AlertEvaluator {
 pub struct AlertBoard {
     /// Rule name → the transition that made it fire (`None`: not firing).
     alerts: Mutex<BTreeMap<String, Option<AlertTransition>>>,
-    webhook_dropped: AtomicU64,
+    pub(crate) webhook_dropped: AtomicU64,
     webhook_failures: AtomicU64,
 }
 

@@ -264,4 +264,26 @@ mod tests {
         assert!(check_url("hooks.example.com/alerts").is_err());
         assert!(check_url("not a url").is_err());
     }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_queue_drops_the_oldest_payload_and_counts_it_without_waiting() {
+        // Nothing listens there; the delivery task cannot run before this test yields.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        drop(listener);
+        let board = Arc::new(AlertBoard::default());
+        let hook = Webhook::start(&url, None, Arc::clone(&board)).unwrap();
+        for i in 0..QUEUE_CAPACITY + 5 {
+            hook.send(serde_json::json!({ "n": i }));
+        }
+        let queue = hook.queue.payloads.lock().unwrap();
+        assert_eq!(queue.len(), QUEUE_CAPACITY);
+        assert_eq!(queue.front().unwrap()["n"], 5, "the oldest went first");
+        assert_eq!(
+            board
+                .webhook_dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            5
+        );
+    }
 }
