@@ -2,6 +2,7 @@
 //! and the runner report, [`Statistics`] snapshots (librdkafka's `statistics.interval.ms`),
 //! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]) and
 //! an HTTP endpoint serving them ([`server`]).
+//! Alert rules and their evaluator are in [`alerts`], the alert webhook in [`webhook`].
 //!
 //! Invariants:
 //! - The [`Observer`] is the one source of truth: statistics, the exposition and the probes
