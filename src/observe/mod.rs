@@ -33,6 +33,7 @@
 //! # Ok(()) }
 //! ```
 
+mod alert_board;
 pub mod alerts;
 mod observer;
 pub mod probes;
@@ -41,6 +42,7 @@ pub mod server;
 mod statistics;
 pub mod webhook;
 
+pub use alert_board::ALERT_METRIC_NAMES;
 pub use alerts::{AlertBoard, AlertEvaluator, AlertRule, AlertTransition, AlertingConfig};
 pub use observer::Observer;
 pub use probes::Probe;
