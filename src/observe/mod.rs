@@ -2,6 +2,7 @@
 //! and the runner report, [`Statistics`] snapshots (librdkafka's `statistics.interval.ms`),
 //! a Prometheus/OpenMetrics exposition ([`Metrics`]), liveness and readiness ([`probes`]), a
 //! status page ([`page`]) and an HTTP endpoint serving them ([`server`]).
+//! Alert rules and their evaluator are in [`alerts`], the alert webhook in [`webhook`].
 //!
 //! Invariants:
 //! - The [`Observer`] is the one source of truth: statistics, the exposition and the probes
@@ -32,6 +33,8 @@
 //! # Ok(()) }
 //! ```
 
+mod alert_board;
+pub mod alerts;
 mod errors;
 mod observer;
 pub mod page;
@@ -39,7 +42,10 @@ pub mod probes;
 pub mod prometheus;
 pub mod server;
 mod statistics;
+pub mod webhook;
 
+pub use alert_board::ALERT_METRIC_NAMES;
+pub use alerts::{AlertBoard, AlertEvaluator, AlertRule, AlertTransition, AlertingConfig};
 pub use errors::{ERROR_RING, ErrorEvent, MAX_ERROR_TEXT};
 pub use observer::Observer;
 pub use probes::Probe;

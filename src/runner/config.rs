@@ -18,7 +18,10 @@ use std::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
 use super::{circuit::CircuitPolicy, idempotency::IdentityKind, retry::RetryPolicy};
-use crate::ConsumerConfig;
+use crate::{
+    ConsumerConfig,
+    observe::{AlertRule, AlertingConfig},
+};
 
 /// A configuration file was unreadable, malformed or invalid.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +65,12 @@ pub struct RunnerConfig {
     /// `[metrics]`: the metrics/probes endpoint and the progress line.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// `[[alerts]]`: alert rules, evaluated every second (none by default).
+    #[serde(default)]
+    pub alerts: Vec<AlertRule>,
+    /// `[alerting]`: where alerts go besides the log and the JSON events.
+    #[serde(default)]
+    pub alerting: AlertingConfig,
 }
 
 /// A `[kafka]` value: a string as `-X` takes it; TOML integers and booleans are accepted and
@@ -542,6 +551,20 @@ impl RunnerConfig {
                 ),
             ));
         }
+        for (i, rule) in self.alerts.iter().enumerate() {
+            rule.validate()
+                .map_err(|(field, e)| (format!("alerts[{i}].{field}"), e))?;
+            if self.alerts[..i].iter().any(|r| r.name == rule.name) {
+                return Err((
+                    format!("alerts[{i}].name"),
+                    format!("a unique name (`{}` is used twice)", rule.name),
+                ));
+            }
+        }
+        if let Some(url) = &self.alerting.webhook {
+            crate::observe::webhook::check_url(url)
+                .map_err(|e| ("alerting.webhook".to_owned(), e.to_string()))?;
+        }
         Ok(())
     }
 
@@ -716,6 +739,68 @@ topics = ["orders"]
         let e = with_url("ftp://orders.internal/").unwrap_err();
         assert_eq!(e.key, "handler.url");
         assert!(e.expected.contains("https://"), "{e}");
+    }
+
+    #[test]
+    fn alert_rules_and_the_webhook_are_read_and_checked_naming_the_key() {
+        use crate::observe::alerts::{AlertKind, Severity};
+        assert!(parse(MINIMAL).unwrap().alerts.is_empty());
+        let c = parse(&format!(
+            r#"{MINIMAL}
+[[alerts]]
+name = "lagging"
+kind = "lag"
+threshold = 1000
+for = "2m"
+severity = "critical"
+[[alerts]]
+name = "dead letters"
+kind = "dlq_records"
+threshold = 5.5
+window = "10m"
+[alerting]
+webhook = "https://hooks.example.com/rkc"
+"#
+        ))
+        .unwrap();
+        assert_eq!(c.alerts.len(), 2);
+        assert_eq!(c.alerts[0].kind, AlertKind::Lag);
+        assert_eq!(c.alerts[0].threshold, Some(1000.0));
+        assert_eq!(c.alerts[0].hold, Duration::from_secs(120));
+        assert_eq!(c.alerts[0].severity, Severity::Critical);
+        assert_eq!(c.alerts[1].severity, Severity::Warning);
+        assert_eq!(c.alerts[1].window(), Duration::from_secs(600));
+        assert_eq!(
+            c.alerting.webhook.as_deref(),
+            Some("https://hooks.example.com/rkc")
+        );
+        // Serialize round trip (configs are compared through serde).
+        let back: Vec<AlertRule> =
+            serde_json::from_value(serde_json::to_value(&c.alerts).unwrap()).unwrap();
+        assert_eq!(back, c.alerts);
+
+        let rule = |body: &str| parse(&format!("{MINIMAL}\n[[alerts]]\n{body}\n")).unwrap_err();
+        let e = rule("name = \"a\"\nkind = \"lag\"");
+        assert_eq!(e.key, "alerts[0].threshold", "{e}");
+        let e = rule("name = \"a\"\nkind = \"lagg\"\nthreshold = 1");
+        assert_eq!(e.key, "alerts[0].kind", "{e}");
+        assert!(e.expected.contains("no_progress"), "{e}");
+        let e = rule("name = \"a\"\nkind = \"lag\"\nthreshold = 1\nfor = \"soon\"");
+        assert_eq!(e.key, "alerts[0].for", "{e}");
+        let e = rule("name = \"a\"\nkind = \"lag\"\nthreshold = 1\nseverity = \"page\"");
+        assert_eq!(e.key, "alerts[0].severity", "{e}");
+        let e = rule("name = \"a\"\nkind = \"lag\"\nthreshold = 1\nthreshhold = 2");
+        assert!(e.expected.contains("threshhold"), "{e}");
+        let e = rule("name = \"a\"\nkind = \"circuit_open\"\nwindow = \"1m\"");
+        assert_eq!(e.key, "alerts[0].window", "{e}");
+        let e = rule(
+            "name = \"a\"\nkind = \"circuit_open\"\n[[alerts]]\nname = \"a\"\nkind = \"not_in_group\"",
+        );
+        assert_eq!(e.key, "alerts[1].name", "{e}");
+        let e = parse(&format!("{MINIMAL}\n[alerting]\nwebhook = \"ftp://x\"\n")).unwrap_err();
+        assert_eq!(e.key, "alerting.webhook", "{e}");
+        let e = parse(&format!("{MINIMAL}\n[alerting]\nwebhok = \"http://x\"\n")).unwrap_err();
+        assert!(e.expected.contains("webhok"), "{e}");
     }
 
     #[test]

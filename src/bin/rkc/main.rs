@@ -59,8 +59,10 @@ impl ConnectionArgs {
 }
 
 /// The log filter without `RKC_LOG` (or `[log] filter` in `rkc run`): errors, plus the lines
-/// `rkc run` prints when `[metrics]` asks for them (progress, the endpoint's address).
-pub(crate) const DEFAULT_LOG_FILTER: &str = "error,rkc::progress=info,rkc::metrics=info";
+/// `rkc run` prints when `[metrics]` asks for them (progress, the endpoint's address) and
+/// alert transitions.
+pub(crate) const DEFAULT_LOG_FILTER: &str =
+    "error,rkc::progress=info,rkc::metrics=info,rkc::alerts=warn";
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

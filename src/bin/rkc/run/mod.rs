@@ -13,6 +13,7 @@
 //! rejoin, restart_required), or a `config_rejected` event, and the running configuration
 //! stays.
 
+mod alerts;
 mod exec;
 mod http;
 mod observe;
@@ -30,7 +31,7 @@ use std::{
 };
 
 use rskafka_consumer::{
-    observe::Observer,
+    observe::{AlertBoard, Observer},
     runner::{Handler, Runner, RunnerConfig, RunnerError, config::HandlerKind, dlq::DlqWriter},
 };
 use serde_json::json;
@@ -97,7 +98,12 @@ pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
         }
     };
     let observer = Arc::new(Observer::new());
-    if let Err(e) = observe::start(&config.metrics, &observer).await {
+    let board = Arc::new(AlertBoard::new(&config.alerts));
+    if let Err(e) = alerts::start(&config, &observer, &board) {
+        eprintln!("rkc: {}: {e}", args.config.display());
+        return ExitCode::from(2);
+    }
+    if let Err(e) = observe::start(&config.metrics, &observer, &board).await {
         eprintln!(
             "rkc: {}: `metrics.listen`: cannot listen: {e}",
             args.config.display()

@@ -4,7 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use rskafka_consumer::{
-    observe::{Metrics, Observer, Statistics, server},
+    observe::{AlertBoard, Metrics, Observer, Statistics, server},
     runner::config::MetricsConfig,
 };
 
@@ -12,13 +12,23 @@ use rskafka_consumer::{
 ///
 /// # Errors
 /// The address cannot be bound.
-pub(crate) async fn start(config: &MetricsConfig, observer: &Arc<Observer>) -> std::io::Result<()> {
+pub(crate) async fn start(
+    config: &MetricsConfig,
+    observer: &Arc<Observer>,
+    alerts: &Arc<AlertBoard>,
+) -> std::io::Result<()> {
     if let Some(addr) = config.listen {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         tracing::info!(target: "rkc::metrics", address = %listener.local_addr()?, "serving the status page /, /api/status, /metrics, /healthz, /readyz");
         let state = server::ServerState {
             observer: Arc::clone(observer),
-            metrics: Arc::new(Metrics::new(Arc::clone(observer))),
+            metrics: Arc::new({
+                let mut metrics = Metrics::new(Arc::clone(observer));
+                metrics
+                    .registry_mut()
+                    .register_collector(alerts.collector());
+                metrics
+            }),
             startup_grace: config.ready_grace,
         };
         tokio::spawn(async move {
