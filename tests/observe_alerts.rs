@@ -269,6 +269,74 @@ webhook = "http://{hook}/alerts"
     assert_eq!(p.wait_exit(Duration::from_secs(30)), 0, "{}", p.describe());
 }
 
+#[test]
+fn an_alert_rule_added_by_a_reload_fires_without_a_restart_and_a_kept_rule_stays_firing() {
+    let topic = unique("alert-reload");
+    create_topic(&topic, 1);
+    // As in the test above: the buffer budget keeps most of the backlog behind the position.
+    produce(&topic, &["--count", "2000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let gate = dir.path().join("gate");
+    let wait = format!(
+        "while [ ! -e '{}' ]; do sleep 0.05; done; cat >/dev/null",
+        gate.display()
+    );
+    let metrics = free_addr();
+    let command = ["sh", "-c", wait.as_str()];
+    let backlog = r#"[[alerts]]
+name = "backlog"
+kind = "lag"
+threshold = 50
+for = "1s"
+"#;
+    let file = config(dir.path(), &topic, &command, metrics, backlog);
+    let mut p = RkcProcess::spawn(&["run", "--config", &file]);
+    p.wait_until(Duration::from_secs(60), "the first rule fires", |p| {
+        p.events_of("alert_firing").len() == 1
+    });
+
+    // Add a second rule; the first is unchanged.
+    let added = format!(
+        "{backlog}[[alerts]]\nname = \"backlog-critical\"\nkind = \"lag\"\nthreshold = 10\nfor = \"1s\"\nseverity = \"critical\"\n"
+    );
+    config(dir.path(), &topic, &command, metrics, &added);
+    p.wait_until(Duration::from_secs(30), "the reload", |p| {
+        !p.events_of("config_reloaded").is_empty()
+    });
+    let reloaded = p.events_of("config_reloaded")[0].clone();
+    let alert_changes: Vec<&Value> = reloaded["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .filter(|c| c["key"].as_str().unwrap_or("").starts_with("alerts"))
+        .collect();
+    assert!(
+        !alert_changes.is_empty() && alert_changes.iter().all(|c| c["applied"] == "live"),
+        "[[alerts]] is applied live: {reloaded}"
+    );
+    p.wait_until(Duration::from_secs(30), "the added rule fires", |p| {
+        p.events_of("alert_firing")
+            .iter()
+            .any(|e| e["alert"] == "backlog-critical")
+    });
+    scrape_until(&mut p, metrics, "both rules on the board", |s| {
+        value(s, "rkc_alert_firing", &[("alert", "backlog-critical")]) == Some(1.0)
+            && value(s, "rkc_alert_firing", &[("alert", "backlog")]) == Some(1.0)
+    });
+    assert_eq!(
+        p.events_of("alert_firing")
+            .iter()
+            .filter(|e| e["alert"] == "backlog")
+            .count(),
+        1,
+        "the unchanged rule kept its state: no second firing event\n{}",
+        p.describe()
+    );
+    std::fs::write(&gate, b"").unwrap();
+    p.signal("TERM");
+    assert_eq!(p.wait_exit(Duration::from_secs(60)), 0, "{}", p.describe());
+}
+
 /// Runs `openssl ARGS…` in `dir`.
 fn openssl(dir: &Path, args: &[&str]) {
     let out = std::process::Command::new("openssl")

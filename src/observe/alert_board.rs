@@ -51,6 +51,18 @@ impl AlertBoard {
         board
     }
 
+    /// Lists `rules` (a configuration reload): a rule that stays keeps its firing state, a new
+    /// one starts not firing, a removed one leaves the board (and the exposition).
+    pub fn set_rules<'a>(&self, rules: impl IntoIterator<Item = &'a AlertRule>) {
+        let mut alerts = self.alerts.lock().expect("alert board lock");
+        let mut next = BTreeMap::new();
+        for r in rules {
+            let state = alerts.remove(&r.name).flatten();
+            next.insert(r.name.clone(), state);
+        }
+        *alerts = next;
+    }
+
     /// Records a transition.
     pub fn apply(&self, t: &AlertTransition) {
         let firing = (t.status == AlertStatus::Firing).then(|| t.clone());

@@ -418,6 +418,20 @@ impl AlertEvaluator {
         }
     }
 
+    /// Replaces the rules (a configuration reload): a rule that is unchanged keeps its state
+    /// (a firing alert stays firing, without a second event); a changed or new rule starts
+    /// inactive; a removed rule is dropped without a resolved event.
+    pub fn set_rules(&mut self, rules: Vec<AlertRule>) {
+        let mut old = std::mem::take(&mut self.rules);
+        self.rules = rules
+            .into_iter()
+            .map(|rule| match old.iter().position(|r| r.rule == rule) {
+                Some(i) => old.swap_remove(i),
+                None => Self::new(vec![rule]).rules.remove(0),
+            })
+            .collect();
+    }
+
     /// Every rule's name and state.
     pub fn states(&self) -> impl Iterator<Item = (&AlertRule, RuleState)> {
         self.rules.iter().map(|r| (&r.rule, r.state))

@@ -16,9 +16,9 @@
 //!
 //! | setting | applied |
 //! |---|---|
-//! | `retry.*`, `handler.timeout`, `handler.max_in_flight`, `shutdown.*`, `log.filter`, `[dlq]` (breaker; topic, header style and compression when the sink takes them), `kafka."fetch.min.bytes"`, `"fetch.max.bytes"`, `"fetch.wait.max.ms"`, `"queued.max.messages.kbytes"` | live |
+//! | `retry.*`, `handler.timeout`, `handler.max_in_flight`, `shutdown.*`, `log.filter`, `[dlq]` (breaker; topic, header style and compression when the sink takes them), `kafka."fetch.min.bytes"`, `"fetch.max.bytes"`, `"fetch.wait.max.ms"`, `"queued.max.messages.kbytes"`, `[[alerts]]` | live |
 //! | `kafka."group.id"`, `source.topics`, `kafka."partition.assignment.strategy"`, `handler.ordering`, every other consumer property in `[kafka]` | a new membership (commit, leave, rejoin) |
-//! | `kafka."bootstrap.servers"`, `security.protocol`, `ssl.*`, `sasl.*`, `https.*`, `handler.kind`/`command`/`url`, `[idempotency]`, `metrics.listen`, `[[alerts]]`, `[alerting]` | restart (ignored) |
+//! | `kafka."bootstrap.servers"`, `security.protocol`, `ssl.*`, `sasl.*`, `https.*`, `handler.kind`/`command`/`url`, `[idempotency]`, `metrics.listen`, `[alerting]` | restart (ignored) |
 
 use std::collections::BTreeMap;
 
@@ -187,9 +187,10 @@ pub fn classify(path: &[String]) -> Apply {
             _ => Apply::Restart,
         },
         "retry" | "dlq" | "shutdown" | "log" => Apply::Live,
-        // `[[alerts]]` and `[alerting]`: `rkc run` starts the evaluator and the webhook
-        // with the rules it started with (live reload of rules is not built yet).
-        "alerts" | "alerting" => Apply::Restart,
+        // `[[alerts]]`: the evaluator takes new rules from a reload observer (`rkc run`);
+        // `[alerting]` (the webhook) is set up once.
+        "alerts" => Apply::Live,
+        "alerting" => Apply::Restart,
         // `[metrics] listen`: the HTTP listener is bound once. Other `[metrics]` keys become
         // live when their owner applies them in a reload observer (add them here then).
         "metrics" => Apply::Restart,
@@ -534,7 +535,8 @@ topics = ["orders"]
         let path = |s: &str| s.split('/').map(str::to_owned).collect::<Vec<_>>();
         assert_eq!(classify(&path("metrics/listen")), Apply::Restart);
         assert_eq!(classify(&path("somethingnew/x")), Apply::Restart);
-        assert_eq!(classify(&path("alerts")), Apply::Restart);
+        assert_eq!(classify(&path("alerts")), Apply::Live);
+        assert_eq!(classify(&path("alerting/webhook")), Apply::Restart);
         assert_eq!(classify(&path("kafka/https.ca.location")), Apply::Restart);
         assert_eq!(classify(&path("kafka/fetch.min.bytes")), Apply::Live);
         assert_eq!(classify(&path("kafka/isolation.level")), Apply::Rejoin);

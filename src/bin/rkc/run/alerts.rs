@@ -1,19 +1,25 @@
 //! `[[alerts]]` and `[alerting]` of `rkc run`: the evaluator ticks every second over the
 //! observer's snapshot; each firing or resolved alert is logged once (target `rkc::alerts`),
 //! printed once as a JSON event line on stderr, shown on the board (`rkc_alert_firing`) and
-//! queued for the webhook.
+//! queued for the webhook. A reload hands the evaluator new rules (through [`AlertRules`]);
+//! `[alerting]` (the webhook) is read once.
 
 use std::{sync::Arc, time::Duration};
 
 use rskafka_consumer::{
-    observe::{AlertBoard, AlertEvaluator, FiringAlert, Observer, webhook::Webhook},
+    observe::{AlertBoard, AlertEvaluator, AlertRule, FiringAlert, Observer, webhook::Webhook},
     runner::RunnerConfig,
 };
+use tokio::sync::watch;
+
+/// Where a reload sends the new `[[alerts]]` rules.
+pub(crate) type AlertRules = watch::Sender<Vec<AlertRule>>;
 
 /// How often the rules are evaluated.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Starts the evaluator (when there are rules) and the webhook (when configured).
+/// Starts the evaluator and the webhook (when configured); returns where a reload sends new
+/// rules.
 ///
 /// # Errors
 /// The webhook's URL or TLS trust is unusable (the message names `alerting.webhook`).
@@ -21,10 +27,8 @@ pub(crate) fn start(
     config: &RunnerConfig,
     observer: &Arc<Observer>,
     board: &Arc<AlertBoard>,
-) -> Result<(), String> {
-    if config.alerts.is_empty() {
-        return Ok(());
-    }
+) -> Result<AlertRules, String> {
+    let (rules, mut reloaded) = watch::channel(config.alerts.clone());
     let webhook = match &config.alerting.webhook {
         Some(url) => Some(
             Webhook::start(url, config.alerting.ca_location.clone(), Arc::clone(board))
@@ -43,6 +47,11 @@ pub(crate) fn start(
             let Some(observer) = observer.upgrade() else {
                 return;
             };
+            if reloaded.has_changed().unwrap_or(false) {
+                let rules = reloaded.borrow_and_update().clone();
+                board.set_rules(&rules);
+                evaluator.set_rules(rules);
+            }
             let snapshot = observer.statistics();
             let transitions = evaluator.evaluate(&snapshot, std::time::Instant::now());
             for t in &transitions {
@@ -71,5 +80,5 @@ pub(crate) fn start(
             }
         }
     });
-    Ok(())
+    Ok(rules)
 }

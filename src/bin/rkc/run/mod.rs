@@ -99,10 +99,13 @@ pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
     };
     let observer = Arc::new(Observer::new());
     let board = Arc::new(AlertBoard::new(&config.alerts));
-    if let Err(e) = alerts::start(&config, &observer, &board) {
-        eprintln!("rkc: {}: {e}", args.config.display());
-        return ExitCode::from(2);
-    }
+    let alert_rules = match alerts::start(&config, &observer, &board) {
+        Ok(rules) => rules,
+        Err(e) => {
+            eprintln!("rkc: {}: {e}", args.config.display());
+            return ExitCode::from(2);
+        }
+    };
     if let Err(e) = observe::start(&config.metrics, &observer, &board).await {
         eprintln!(
             "rkc: {}: `metrics.listen`: cannot listen: {e}",
@@ -111,7 +114,9 @@ pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
         return ExitCode::FAILURE;
     }
     // Without `[metrics]` nothing reads the observer: no hooks, no overhead.
-    let observed = config.metrics.listen.is_some() || !config.metrics.log_interval.is_zero();
+    let observed = config.metrics.listen.is_some()
+        || !config.metrics.log_interval.is_zero()
+        || !config.alerts.is_empty();
     let mut builder = Runner::builder(config);
     if observed {
         builder = builder.hooks(observer);
@@ -120,7 +125,14 @@ pub(crate) async fn main(args: Args, log: reload::LogReload) -> ExitCode {
         .shared_handler(handler)
         .dead_letter_sink(Arc::new(dlq))
         .on_event(|event| emit(event.to_json()))
-        .on_reload(move |config, _| reload::apply_log_filter(&log, config));
+        .on_reload(move |config, _| {
+            reload::apply_log_filter(&log, config);
+            alert_rules.send_if_modified(|rules| {
+                let changed = *rules != config.alerts;
+                rules.clone_from(&config.alerts);
+                changed
+            });
+        });
     let runner = match builder.build() {
         Ok(r) => r,
         Err(e) => {
