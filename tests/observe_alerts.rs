@@ -12,73 +12,14 @@ use std::{
     path::Path,
     sync::mpsc,
     thread,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use prometheus_parse::{Scrape, Value as Sample};
 use serde_json::Value;
+use support::exposition::{parse, scrape_until, try_http_get, value};
 use support::{PeerProcess, RkcProcess, bootstrap, create_topic, produce, repo_root, unique};
 
 // --- HTTP helpers ---
-
-/// `GET path` from `addr`: (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    let status = head.split(' ').nth(1)?.parse().ok()?;
-    Some((status, body.to_owned()))
-}
-
-fn parse(body: &str) -> Scrape {
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
-}
-
-/// The value of `metric` with `labels` (a histogram: its count).
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => *v,
-            Sample::Histogram(h) => h.last().map_or(0.0, |c| c.count),
-            Sample::Summary(_) => f64::NAN,
-        })
-}
-
-/// Scrapes rkc's `/metrics` (taking in its output meanwhile) until `cond`; fails after 60 s.
-fn scrape_until(
-    p: &mut RkcProcess,
-    addr: SocketAddr,
-    what: &str,
-    cond: impl Fn(&Scrape) -> bool,
-) -> Scrape {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Some((200, body)) = http_get(addr, "/metrics") {
-            let s = parse(&body);
-            if cond(&s) {
-                return s;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out waiting for {what}\n{}",
-            p.describe()
-        );
-        p.observe_for(Duration::from_millis(200));
-    }
-}
 
 /// A loopback webhook: answers 503 to the first `fail_first` requests, 200 to the rest, and
 /// sends every accepted body (parsed as JSON) on the channel.
@@ -544,7 +485,7 @@ threshold = 1000000
             && value(s, "rkc_commits_total", &[]).is_some_and(|c| c >= 1.0)
     });
     // The family names of the exposition (`# TYPE` lines), as a Prometheus server sees them.
-    let (_, body) = http_get(metrics, "/metrics").expect("a scrape");
+    let (_, body) = try_http_get(metrics, "/metrics").expect("a scrape");
     let scrape = parse(&body);
     for s in &scrape.samples {
         exported.insert(s.metric.clone());

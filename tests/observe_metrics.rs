@@ -6,7 +6,6 @@ mod support;
 
 use std::{
     collections::BTreeSet,
-    io::{Read, Write},
     net::SocketAddr,
     path::Path,
     sync::{
@@ -16,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use prometheus_parse::{Scrape, Value};
+use prometheus_parse::Scrape;
 use rskafka_consumer::{
     Message,
     observe::{Metrics, Observer, server},
@@ -24,31 +23,10 @@ use rskafka_consumer::{
         HandlerError, MemorySink, RunSummary, Runner, RunnerConfig, RunnerHandle, handler_fn,
     },
 };
+use support::exposition::{http_get, parse, value};
 use support::{RkcProcess, bootstrap, create_topic, produce, unique};
 
 // --- HTTP and exposition helpers ---
-
-/// `GET path` from `addr` (HTTP/1.1, one request per connection): (status, body).
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the endpoint");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    (status, body.to_owned())
-}
 
 /// `GET path` from an async test without blocking the runtime.
 async fn get(addr: SocketAddr, path: &'static str) -> (u16, String) {
@@ -62,23 +40,6 @@ async fn scrape(addr: SocketAddr) -> Scrape {
     let (status, body) = get(addr, "/metrics").await;
     assert_eq!(status, 200, "{body}");
     parse(&body)
-}
-
-fn parse(body: &str) -> Scrape {
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
-}
-
-/// The value of `metric` with labels `labels` (a histogram: its count).
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => *v,
-            Value::Histogram(h) => h.last().map_or(0.0, |c| c.count),
-            Value::Summary(_) => f64::NAN,
-        })
 }
 
 /// Partitions that have a `metric` series.

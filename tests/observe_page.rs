@@ -8,7 +8,6 @@
 mod support;
 
 use std::{
-    io::{Read, Write},
     net::SocketAddr,
     path::{Path, PathBuf},
     process::Command,
@@ -16,7 +15,7 @@ use std::{
         Arc,
         atomic::{AtomicUsize, Ordering},
     },
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -25,8 +24,9 @@ use axum::{
     response::IntoResponse,
     routing::get,
 };
-use prometheus_parse::{Scrape, Value};
+use prometheus_parse::Scrape;
 use rskafka_consumer::observe::{Observer, page::INDEX_HTML};
+use support::exposition::{http_get, scrape_until, value};
 use support::{RkcProcess, bootstrap, create_topic, produce, repo_root, unique};
 
 // --- the browser ---
@@ -158,73 +158,6 @@ fn external_references(html: &str) -> Vec<String> {
 }
 
 // --- HTTP and the exposition ---
-
-fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(addr).expect("connect to the endpoint");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("a status code");
-    (status, body.to_owned())
-}
-
-fn parse(body: &str) -> Scrape {
-    Scrape::parse(body.lines().map(|l| Ok(l.to_owned()))).expect("the exposition parses")
-}
-
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    scrape
-        .samples
-        .iter()
-        .find(|s| s.metric == metric && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .and_then(|s| match &s.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Some(*v),
-            _ => None,
-        })
-}
-
-/// Polls `/metrics` until `cond`; fails after 90 s.
-fn scrape_until(
-    p: &mut RkcProcess,
-    addr: SocketAddr,
-    what: &str,
-    cond: impl Fn(&Scrape) -> bool,
-) -> Scrape {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            let (_, body) = http_get(addr, "/metrics");
-            let s = parse(&body);
-            if cond(&s) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}:\n{body}\n{}",
-                p.describe()
-            );
-        } else {
-            assert!(
-                Instant::now() < deadline,
-                "never listened\n{}",
-                p.describe()
-            );
-        }
-        p.observe_for(Duration::from_millis(200));
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,6 +6,7 @@
 //! in parallel without seeing each other's data.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod exposition;
 pub mod fault;
 pub mod proxy;
 
