@@ -54,6 +54,16 @@ pub(crate) enum Buffering {
     Unbuffered,
 }
 
+/// How many messages of `run` to format between two looks at the buffer's size: about a
+/// quarter of [`FLUSH_AT`] of raw key and value bytes (judged by the run's first message),
+/// between 1 and [`RUN_CHUNK`].
+fn run_chunk_len(run: &[Message]) -> usize {
+    let per_message = run.first().map_or(1, |m| {
+        64 + m.key.as_ref().map_or(0, |k| k.len()) + m.value.as_ref().map_or(0, |v| v.len())
+    });
+    (FLUSH_AT / 4 / per_message).clamp(1, RUN_CHUNK)
+}
+
 /// Formats messages into a buffer that goes to `W`.
 pub(crate) struct MessageSink<W: Write> {
     buf: Vec<u8>,
@@ -96,13 +106,15 @@ impl<W: Write> MessageSink<W> {
         match &self.format {
             MessageFormat::Json { delimiter } if self.buffering == Buffering::Buffered => {
                 let delimiter = delimiter.clone();
-                // In slices that keep the buffer near its flush size.
+                // In slices that keep the buffer near its flush size: up to RUN_CHUNK small
+                // messages, fewer large ones (a value's JSON can be 6x its size: \u0000).
+                let chunk_len = run_chunk_len(run);
                 let mut written = 0;
-                for (i, chunk) in run.chunks(RUN_CHUNK).enumerate() {
+                for (i, chunk) in run.chunks(chunk_len).enumerate() {
                     json::write_run(&mut self.buf, chunk, &delimiter);
                     if self.buf.len() >= FLUSH_AT {
                         self.flush().map_err(|e| (written, e))?;
-                        written = (i * RUN_CHUNK + chunk.len()).min(run.len());
+                        written = (i * chunk_len + chunk.len()).min(run.len());
                     }
                 }
                 Ok(())
@@ -166,12 +178,14 @@ pub(crate) mod tests {
     struct Recorder {
         bytes: Vec<u8>,
         writes: usize,
+        largest_write: usize,
     }
 
     impl Write for &mut Recorder {
         fn write(&mut self, b: &[u8]) -> io::Result<usize> {
             self.bytes.extend_from_slice(b);
             self.writes += 1;
+            self.largest_write = self.largest_write.max(b.len());
             Ok(b.len())
         }
         fn flush(&mut self) -> io::Result<()> {
@@ -205,6 +219,24 @@ pub(crate) mod tests {
         sink.flush().unwrap(); // nothing left: no second write
         drop(sink);
         assert_eq!(rec.writes, 1);
+    }
+
+    #[test]
+    fn a_run_of_large_values_is_flushed_in_slices_near_the_flush_size() {
+        // 200 values of 10 KiB of zero bytes: 60 KiB of JSON each (\u0000), 12 MB in all.
+        let big = message(None, Some(&[0u8; 10 << 10]), &[]);
+        let run = vec![big; 200];
+        let mut rec = Recorder::default();
+        let mut sink = MessageSink::new(&mut rec, json_format(), Buffering::Buffered);
+        sink.write_run(&run).unwrap();
+        sink.flush().unwrap();
+        drop(sink);
+        assert_eq!(rec.bytes.iter().filter(|&&b| b == b'\n').count(), 200);
+        assert!(
+            rec.largest_write < 3 * FLUSH_AT,
+            "the buffer grew to {} bytes before a flush",
+            rec.largest_write
+        );
     }
 
     #[test]
