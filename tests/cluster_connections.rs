@@ -62,3 +62,16 @@ async fn a_cluster_request_waiting_for_a_slow_response_does_not_hold_up_the_next
     first.await.unwrap().unwrap();
     second.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn a_broker_that_hangs_up_once_during_the_first_request_is_connected_not_called_tls() {
+    // A broker that is starting or stopping accepts TCP and closes the connection during the
+    // first request, as a TLS port does to plaintext; once is not enough to say TLS.
+    let proxy = Proxy::start(bootstrap());
+    proxy.cut_next_responses(1);
+    let cluster = Cluster::connect(ClientConfig::new(&proxy.address()).unwrap())
+        .await
+        .expect("one hang-up during ApiVersions is retried");
+    cluster.metadata(Some(&[])).await.unwrap();
+    assert_eq!(proxy.stats().cuts, 1, "the first response was cut");
+}

@@ -43,6 +43,10 @@ pub(crate) struct BrokerConnection {
     reauthentication: Option<Reauthentication>,
 }
 
+/// How many plaintext connects the broker may close during the first request before that
+/// counts as a TLS port (see [`BrokerConnection::connect`]).
+const HANG_UP_ATTEMPTS: u32 = 4;
+
 /// Requests pass shared, a re-authentication exclusively (see the module doc).
 type AuthGate = RwLock<()>;
 
@@ -61,8 +65,29 @@ impl Drop for Reauthentication {
 
 impl BrokerConnection {
     /// Opens the connection (TCP, TLS when configured), negotiates API versions and
-    /// authenticates with SASL when configured, all within the connect timeout.
+    /// authenticates with SASL when configured, each attempt within the connect timeout.
+    ///
+    /// A plaintext connection the broker closes during its first request means a TLS port,
+    /// or a broker that is starting or stopping (it accepts TCP, then hangs up): only a
+    /// hang-up that repeats over [`HANG_UP_ATTEMPTS`] attempts (about 1.4 s) is reported as
+    /// [`Error::PlaintextToTls`].
     pub(crate) async fn connect(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
+        let mut pause = Duration::from_millis(200);
+        let mut attempt = 1;
+        loop {
+            match Self::connect_once(addr, config).await {
+                Err(Error::PlaintextToTls { .. }) if attempt < HANG_UP_ATTEMPTS => {
+                    tracing::debug!(broker = %addr, attempt, "closed during the first request; trying again");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
         let broker = addr.to_string();
         let security = &config.security;
         let tls = if security.protocol.uses_tls() {
