@@ -24,6 +24,7 @@ use tokio::{sync::OnceCell, time::Instant};
 use crate::{
     config::{BrokerAddress, ClientConfig},
     error::{Error, Result},
+    wire::WireRequest,
 };
 
 use super::{ClusterMetadata, connection::BrokerConnection};
@@ -130,6 +131,25 @@ impl ConnectionPool {
             })
             .await?;
         Ok(Arc::clone(conn))
+    }
+
+    /// Sends `request` to `node` on its `purpose` connection: the response's throttle time
+    /// (read by `throttle_ms`) delays the next request to that node, and a failed request
+    /// drops the connection so that the next one connects anew.
+    pub(crate) async fn request<R: WireRequest>(
+        &self,
+        node: i32,
+        purpose: Purpose,
+        request: R,
+        throttle_ms: impl FnOnce(&R::Response) -> i32,
+    ) -> Result<R::Response> {
+        let conn = self.get(node, purpose).await?;
+        let result = conn.request(request).await;
+        match &result {
+            Ok(response) => self.throttle(node, throttle_ms(response)),
+            Err(_) => self.invalidate(node, purpose, &conn).await,
+        }
+        result
     }
 
     /// Drops `conn` if it is still the pooled connection for `node`/`purpose`.

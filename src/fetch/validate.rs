@@ -36,17 +36,10 @@ pub(crate) async fn validate(shared: &Arc<Shared>, node: i32, validations: Vec<V
             })
             .collect(),
     };
-    let result = match shared.pool.get(node, Purpose::Control).await {
-        Ok(conn) => {
-            let result = conn.request(request).await;
-            match &result {
-                Ok(response) => shared.pool.throttle(node, response.throttle_time_ms),
-                Err(_) => shared.pool.invalidate(node, Purpose::Control, &conn).await,
-            }
-            result
-        }
-        Err(e) => Err(e),
-    };
+    let result = shared
+        .pool
+        .request(node, Purpose::Control, request, |r| r.throttle_time_ms)
+        .await;
     let backoff = Instant::now() + shared.config.fetch_error_backoff;
     let answers = validations
         .iter()
