@@ -39,7 +39,7 @@ use crate::{
             LATEST_TIMESTAMP, ListOffsetsPartition, ListOffsetsRequest, ListOffsetsTopic,
         },
         metadata::{MetadataRequest, MetadataResponse},
-        offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
+        offset_commit::{OffsetCommitPartition, OffsetCommitRequest},
         offset_fetch::OffsetFetchRequest,
     },
 };
@@ -230,28 +230,17 @@ pub async fn commit_offsets(
         return Ok(());
     }
     let coordinator = Coordinator::new(group_id.to_owned(), cluster.config().clone());
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
-    for (tp, offset) in offsets {
-        topics
-            .entry(&tp.topic)
-            .or_default()
-            .push(OffsetCommitPartition {
+    let request = OffsetCommitRequest::for_partitions(
+        group_id.to_owned(),
+        offsets.iter().map(|(tp, offset)| {
+            let partition = OffsetCommitPartition {
                 partition_index: tp.partition,
                 committed_offset: *offset,
                 ..OffsetCommitPartition::default()
-            });
-    }
-    let request = OffsetCommitRequest {
-        group_id: group_id.to_owned(),
-        topics: topics
-            .into_iter()
-            .map(|(name, partitions)| OffsetCommitTopic {
-                name: name.to_owned(),
-                partitions,
-            })
-            .collect(),
-        ..OffsetCommitRequest::default()
-    };
+            };
+            (&*tp.topic, partition)
+        }),
+    );
     let response = ask(cluster, &coordinator, group_id, request, |_| 0).await?;
     for topic in &response.topics {
         for p in &topic.partitions {

@@ -13,10 +13,7 @@
 //! fenced: its partitions are lost (not revoked) and it rejoins at once; for a generation a
 //! join has already replaced, they only make the commit wait for the new one.
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    time::Duration,
-};
+use std::{collections::HashMap, time::Duration};
 
 use tokio::time::Instant;
 
@@ -26,7 +23,7 @@ use crate::{
     state::{Committed, Shared},
     types::TopicPartition,
     wire::{
-        offset_commit::{OffsetCommitPartition, OffsetCommitRequest, OffsetCommitTopic},
+        offset_commit::{OffsetCommitPartition, OffsetCommitRequest},
         offset_fetch::OffsetFetchRequest,
     },
 };
@@ -152,35 +149,25 @@ async fn send(
     member_id: &str,
     generation: i32,
 ) -> Result<Vec<((TopicPartition, i64), KafkaCode)>> {
-    let mut topics: BTreeMap<&str, Vec<OffsetCommitPartition>> = BTreeMap::new();
-    for (tp, offset) in offsets {
-        topics
-            .entry(&tp.topic)
-            .or_default()
-            .push(OffsetCommitPartition {
-                partition_index: tp.partition,
-                committed_offset: *offset,
-                // KIP-320: the epoch of the last record before the offset, when known.
-                committed_leader_epoch: member
-                    .shared
-                    .partitions
-                    .epoch_to_commit(tp, *offset)
-                    .unwrap_or(-1),
-                committed_metadata: metadata.map(str::to_owned),
-            });
-    }
+    let partitions = offsets.iter().map(|(tp, offset)| {
+        let partition = OffsetCommitPartition {
+            partition_index: tp.partition,
+            committed_offset: *offset,
+            // KIP-320: the epoch of the last record before the offset, when known.
+            committed_leader_epoch: member
+                .shared
+                .partitions
+                .epoch_to_commit(tp, *offset)
+                .unwrap_or(-1),
+            committed_metadata: metadata.map(str::to_owned),
+        };
+        (&*tp.topic, partition)
+    });
     let request = OffsetCommitRequest {
-        group_id: member.group_id.clone(),
         generation_id_or_member_epoch: generation,
         member_id: member_id.to_owned(),
         group_instance_id: member.config.group_instance_id.clone(),
-        topics: topics
-            .into_iter()
-            .map(|(name, partitions)| OffsetCommitTopic {
-                name: name.to_owned(),
-                partitions,
-            })
-            .collect(),
+        ..OffsetCommitRequest::for_partitions(member.group_id.clone(), partitions)
     };
     let response = member.coordinator_request(request).await?;
     let sent: HashMap<(&str, i32), i64> = offsets

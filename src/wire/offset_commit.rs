@@ -77,6 +77,33 @@ impl Default for OffsetCommitPartition {
     }
 }
 
+impl OffsetCommitRequest {
+    /// A commit outside group management (see [`Default`]) of `partitions` for `group_id`:
+    /// each (topic, partition entry) grouped by topic in name order. Set the generation, member
+    /// id and instance id on the result for a commit as a group member.
+    pub fn for_partitions<'a>(
+        group_id: String,
+        partitions: impl IntoIterator<Item = (&'a str, OffsetCommitPartition)>,
+    ) -> Self {
+        let mut topics: std::collections::BTreeMap<&str, Vec<OffsetCommitPartition>> =
+            Default::default();
+        for (topic, partition) in partitions {
+            topics.entry(topic).or_default().push(partition);
+        }
+        Self {
+            group_id,
+            topics: topics
+                .into_iter()
+                .map(|(name, partitions)| OffsetCommitTopic {
+                    name: name.to_owned(),
+                    partitions,
+                })
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 impl WireRequest for OffsetCommitRequest {
     type Response = OffsetCommitResponse;
     const NAME: &'static str = "OffsetCommit";
