@@ -80,6 +80,20 @@ impl Record {
     fn events(&self) -> Vec<RunnerEvent> {
         self.events.lock().unwrap().clone()
     }
+    /// Records the call and turns `ok` into the handler's result (`fail` when not ok).
+    fn outcome(
+        &self,
+        m: &Message,
+        ok: bool,
+        fail: impl FnOnce() -> HandlerError,
+    ) -> Result<(), HandlerError> {
+        self.call(m, ok);
+        if ok { Ok(()) } else { Err(fail()) }
+    }
+    /// How many recorded events match.
+    fn count(&self, matches: impl Fn(&RunnerEvent) -> bool) -> usize {
+        self.events().iter().filter(|e| matches(e)).count()
+    }
 }
 
 async fn wait_for(what: &str, timeout: Duration, cond: impl Fn() -> bool) {
@@ -101,21 +115,48 @@ async fn stop(handle: RunnerHandle, task: tokio::task::JoinHandle<RunSummary>) -
         .expect("runner task")
 }
 
-fn log_ends(topic: &str) -> BTreeMap<i32, i64> {
-    watermarks(topic)
+/// A new topic of `partitions` partitions and a new group id, both named after `name`.
+fn fresh(name: &str, partitions: u32) -> (String, String) {
+    let topic = unique(name);
+    create_topic(&topic, partitions);
+    (topic, unique(&format!("{name}-g")))
+}
+
+/// `count` records into each of `partitions` of `topic`.
+fn produce_each(topic: &str, partitions: &[&str], count: &str) {
+    for p in partitions {
+        produce(topic, &["--partition", p, "--count", count]);
+    }
+}
+
+/// Runs `runner` in a task; its handle stops it.
+fn spawn(runner: Runner) -> (RunnerHandle, tokio::task::JoinHandle<RunSummary>) {
+    let handle = runner.handle();
+    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    (handle, task)
+}
+
+/// The group's committed offsets now, read off the runtime's threads.
+async fn committed_now(group: &str, topic: &str) -> BTreeMap<i32, i64> {
+    let (g, t) = (group.to_owned(), topic.to_owned());
+    tokio::task::spawn_blocking(move || group_offsets(&g, &t))
+        .await
+        .unwrap()
+}
+
+/// The group committed every partition of `topic` up to its log end.
+fn assert_committed_to_the_log_end(group: &str, topic: &str) {
+    let log_ends: BTreeMap<i32, i64> = watermarks(topic)
         .into_iter()
         .map(|(p, (_, high))| (p, high))
-        .collect()
+        .collect();
+    assert_eq!(group_offsets(group, topic), log_ends);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flaky_messages_succeed_on_a_later_attempt_and_commits_reach_the_log_end() {
-    let topic = unique("runner-flaky");
-    let group = unique("runner-flaky-g");
-    create_topic(&topic, 2);
-    for p in ["0", "1"] {
-        produce(&topic, &["--partition", p, "--count", "10"]);
-    }
+    let (topic, group) = fresh("runner-flaky", 2);
+    produce_each(&topic, &["0", "1"], "10");
     let record = Arc::new(Record::default());
     let r = Arc::clone(&record);
     let e = Arc::clone(&record);
@@ -129,19 +170,13 @@ async fn flaky_messages_succeed_on_a_later_attempt_and_commits_reach_the_log_end
         async move {
             // Every third message fails twice, then succeeds.
             let ok = m.offset % 3 != 0 || current_attempt() >= 3;
-            r.call(&m, ok);
-            if ok {
-                Ok(())
-            } else {
-                Err(HandlerError::retryable("flaky"))
-            }
+            r.outcome(&m, ok, || HandlerError::retryable("flaky"))
         }
     }))
     .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     wait_for("all 20 messages processed", Duration::from_secs(60), || {
         record.succeeded().len() == 20
     })
@@ -158,25 +193,17 @@ async fn flaky_messages_succeed_on_a_later_attempt_and_commits_reach_the_log_end
         let want: Vec<u32> = if o % 3 == 0 { vec![1, 2, 3] } else { vec![1] };
         assert_eq!(attempts, want, "attempts of {p}/{o}");
     }
-    let retries = record
-        .events()
-        .iter()
-        .filter(|e| matches!(e, RunnerEvent::Retry { .. }))
-        .count();
+    let retries = record.count(|e| matches!(e, RunnerEvent::Retry { .. }));
     assert_eq!(retries, 2 * 8, "two retry events per flaky message");
     assert_eq!(summary.processed, 20);
     assert_eq!(summary.unfinished, 0);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retrying_message_holds_only_its_partition() {
-    let topic = unique("runner-hold");
-    let group = unique("runner-hold-g");
-    create_topic(&topic, 2);
-    for p in ["0", "1"] {
-        produce(&topic, &["--partition", p, "--count", "10"]);
-    }
+    let (topic, group) = fresh("runner-hold", 2);
+    produce_each(&topic, &["0", "1"], "10");
     let record = Arc::new(Record::default());
     let r = Arc::clone(&record);
     let runner = Runner::builder(config(
@@ -191,18 +218,12 @@ async fn a_retrying_message_holds_only_its_partition() {
             // succeed if partition 1 went on while it waited.
             let others_done = r.succeeded().iter().filter(|(p, _)| *p == 1).count() == 10;
             let ok = !(m.partition == 0 && m.offset == 0) || others_done;
-            r.call(&m, ok);
-            if ok {
-                Ok(())
-            } else {
-                Err(HandlerError::retryable("downstream busy"))
-            }
+            r.outcome(&m, ok, || HandlerError::retryable("downstream busy"))
         }
     }))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     wait_for("all 20 messages processed", Duration::from_secs(60), || {
         record.succeeded().len() == 20
     })
@@ -228,14 +249,12 @@ async fn a_retrying_message_holds_only_its_partition() {
             .count(),
         10
     );
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_message() {
-    let topic = unique("runner-keys");
-    let group = unique("runner-keys-g");
-    create_topic(&topic, 1);
+    let (topic, group) = fresh("runner-keys", 1);
     // Keys k0, k1, k2 again and again (and a unique key every fourth record).
     produce(&topic, &["--count", "40", "--key-mod", "3"]);
     let record = Arc::new(Record::default());
@@ -267,19 +286,13 @@ async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_m
             tokio::time::sleep(Duration::from_millis(20)).await;
             // Offset 1 (key k1) is held until the test releases it.
             let ok = m.offset != 1 || rel.load(Ordering::SeqCst);
-            r.call(&m, ok);
             run.fetch_sub(1, Ordering::SeqCst);
-            if ok {
-                Ok(())
-            } else {
-                Err(HandlerError::retryable("held"))
-            }
+            r.outcome(&m, ok, || HandlerError::retryable("held"))
         }
     }))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     let key_of = |c: &Call| c.2.clone().unwrap_or_default();
     wait_for(
         "every message of other keys processed",
@@ -294,12 +307,7 @@ async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_m
     .await;
     // Whatever the runner committed meanwhile stops at the held message.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let committed = tokio::task::spawn_blocking({
-        let (g, t) = (group.clone(), topic.clone());
-        move || group_offsets(&g, &t)
-    })
-    .await
-    .unwrap();
+    let committed = committed_now(&group, &topic).await;
     assert!(
         committed.get(&0).is_none_or(|&c| c <= 1),
         "committed {committed:?} past the unfinished offset 1"
@@ -326,14 +334,12 @@ async fn key_ordering_keeps_per_key_order_and_commits_never_pass_an_unfinished_m
         most.load(Ordering::SeqCst) > 1,
         "different keys of one partition ran concurrently"
     );
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
-    let topic = unique("runner-dlq-down");
-    let group = unique("runner-dlq-down-g");
-    create_topic(&topic, 1);
+    let (topic, group) = fresh("runner-dlq-down", 1);
     produce(&topic, &["--count", "10"]);
     let record = Arc::new(Record::default());
     let sink = Arc::new(MemorySink::new());
@@ -348,20 +354,16 @@ async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
         let r = Arc::clone(&r);
         async move {
             let ok = m.offset != 3;
-            r.call(&m, ok);
-            if ok {
-                Ok(())
-            } else {
-                Err(HandlerError::permanent("poison").with_class("BadOrder"))
-            }
+            r.outcome(&m, ok, || {
+                HandlerError::permanent("poison").with_class("BadOrder")
+            })
         }
     }))
     .dead_letter_sink(sink.clone())
     .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     wait_for(
         "the DLQ outage is reported",
         Duration::from_secs(60),
@@ -374,12 +376,7 @@ async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
     )
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let committed = tokio::task::spawn_blocking({
-        let (g, t) = (group.clone(), topic.clone());
-        move || group_offsets(&g, &t)
-    })
-    .await
-    .unwrap();
+    let committed = committed_now(&group, &topic).await;
     assert!(
         committed.get(&0).is_none_or(|&c| c <= 3),
         "committed {committed:?} past the message waiting for the DLQ"
@@ -388,11 +385,7 @@ async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
         record.calls().iter().all(|c| c.1 <= 3),
         "the partition went past the message waiting for the DLQ"
     );
-    let outages = record
-        .events()
-        .iter()
-        .filter(|e| matches!(e, RunnerEvent::DlqUnavailable { .. }))
-        .count();
+    let outages = record.count(|e| matches!(e, RunnerEvent::DlqUnavailable { .. }));
     assert_eq!(outages, 1, "one report per outage");
     sink.set_failing(false);
     wait_for("the rest processed", Duration::from_secs(60), || {
@@ -406,17 +399,13 @@ async fn an_unwritable_dlq_stalls_the_partition_until_the_letter_lands() {
     assert_eq!(letters[0].error_class, "BadOrder");
     assert_eq!(letters[0].attempts, 1, "a permanent failure is not retried");
     assert_eq!(summary.dead_lettered, 1);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_topic() {
-    let topic = unique("runner-circuit");
-    let group = unique("runner-circuit-g");
-    create_topic(&topic, 2);
-    for p in ["0", "1"] {
-        produce(&topic, &["--partition", p, "--count", "20"]);
-    }
+    let (topic, group) = fresh("runner-circuit", 2);
+    produce_each(&topic, &["0", "1"], "20");
     let record = Arc::new(Record::default());
     let sink = Arc::new(MemorySink::new());
     let down = Arc::new(AtomicBool::new(true));
@@ -431,20 +420,14 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
         let (r, d) = (Arc::clone(&r), Arc::clone(&d));
         async move {
             let ok = !d.load(Ordering::SeqCst);
-            r.call(&m, ok);
-            if ok {
-                Ok(())
-            } else {
-                Err(HandlerError::permanent("downstream 503"))
-            }
+            r.outcome(&m, ok, || HandlerError::permanent("downstream 503"))
         }
     }))
     .dead_letter_sink(sink.clone())
     .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     // Open, then at least two failed half-open probes.
     wait_for(
         "the circuit opens and probes fail",
@@ -472,10 +455,7 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
     .await;
     let summary = stop(handle, task).await;
     let events = record.events();
-    let opened = events
-        .iter()
-        .filter(|e| matches!(e, RunnerEvent::CircuitOpen { .. }))
-        .count();
+    let opened = record.count(|e| matches!(e, RunnerEvent::CircuitOpen { .. }));
     assert_eq!(opened, 1, "one circuit_open event per opening");
     assert!(
         events
@@ -491,17 +471,13 @@ async fn a_downstream_outage_opens_the_circuit_instead_of_dead_lettering_the_top
     );
     assert_eq!(ended.len(), 40);
     assert_eq!(summary.unfinished, 0);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rebalance_hands_partitions_over_and_every_message_is_processed() {
-    let topic = unique("runner-rebalance");
-    let group = unique("runner-rebalance-g");
-    create_topic(&topic, 4);
-    for p in ["0", "1", "2", "3"] {
-        produce(&topic, &["--partition", p, "--count", "25"]);
-    }
+    let (topic, group) = fresh("runner-rebalance", 4);
+    produce_each(&topic, &["0", "1", "2", "3"], "25");
     let record = Arc::new(Record::default());
     let events = Arc::new(Mutex::new(Vec::<(usize, RunnerEvent)>::new()));
     // Member 0 cannot get past offset 5 of any partition before member 1 has partitions, so
@@ -532,11 +508,7 @@ async fn a_rebalance_hands_partitions_over_and_every_message_is_processed() {
             })
             .build()
             .unwrap();
-        let handle = runner.handle();
-        (
-            handle,
-            tokio::spawn(async move { runner.run().await.expect("run") }),
-        )
+        spawn(runner)
     };
     let (ha, ta) = start(0);
     wait_for("member 0 processed some", Duration::from_secs(60), || {
@@ -572,14 +544,12 @@ async fn a_rebalance_hands_partitions_over_and_every_message_is_processed() {
             .any(|(m, e)| *m == 0 && matches!(e, RunnerEvent::Revoked(_))),
         "member 0 revoked partitions"
     );
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_busy_and_waiting_past_max_poll_interval_keeps_the_membership() {
-    let topic = unique("runner-long");
-    let group = unique("runner-long-g");
-    create_topic(&topic, 1);
+    let (topic, group) = fresh("runner-long", 1);
     produce(&topic, &["--count", "3"]);
     let record = Arc::new(Record::default());
     let (r, e) = (Arc::clone(&record), Arc::clone(&record));
@@ -607,8 +577,7 @@ async fn a_message_busy_and_waiting_past_max_poll_interval_keeps_the_membership(
     .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     wait_for("all 3 processed", Duration::from_secs(60), || {
         record.succeeded().len() == 3
     })
@@ -626,14 +595,12 @@ async fn a_message_busy_and_waiting_past_max_poll_interval_keeps_the_membership(
             .any(|e| matches!(e, RunnerEvent::Lost(_) | RunnerEvent::Revoked(_))),
         "membership kept: {events:?}"
     );
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_timed_out_attempt_is_retried_and_a_panicking_handler_is_dead_lettered() {
-    let topic = unique("runner-timeout");
-    let group = unique("runner-timeout-g");
-    create_topic(&topic, 1);
+    let (topic, group) = fresh("runner-timeout", 1);
     produce(&topic, &["--count", "3"]);
     let record = Arc::new(Record::default());
     let sink = Arc::new(MemorySink::new());
@@ -662,8 +629,7 @@ async fn a_timed_out_attempt_is_retried_and_a_panicking_handler_is_dead_lettered
     .on_event(move |ev| e.events.lock().unwrap().push(ev.clone()))
     .build()
     .unwrap();
-    let handle = runner.handle();
-    let task = tokio::spawn(async move { runner.run().await.expect("run") });
+    let (handle, task) = spawn(runner);
     wait_for(
         "0 and 2 processed, 1 dead-lettered",
         Duration::from_secs(60),
@@ -689,5 +655,5 @@ async fn a_timed_out_attempt_is_retried_and_a_panicking_handler_is_dead_lettered
     assert_eq!(letter.message.offset, 1);
     assert_eq!(letter.error_class, "Panic");
     assert_eq!(letter.attempts, 1);
-    assert_eq!(group_offsets(&group, &topic), log_ends(&topic));
+    assert_committed_to_the_log_end(&group, &topic);
 }
