@@ -356,6 +356,17 @@ async fn library_error(setup: &Setup) -> Error {
     cluster.expect_err("the connection must fail")
 }
 
+/// The library's connect with `setup` fails with a TLS failure `want` accepts, and
+/// `rkc metadata` fails saying `rkc_says`.
+async fn fails_with_tls(setup: &Setup, want: fn(&TlsFailure) -> bool, rkc_says: &str) {
+    let err = library_error(setup).await;
+    assert!(
+        matches!(&err, Error::Tls { failure, .. } if want(failure)),
+        "{err:?}"
+    );
+    rkc_fails_with(setup, rkc_says);
+}
+
 /// `rkc metadata` with `setup` exits 1 (rkc_run fails the test if it is still running after
 /// twice the connect timeout) with a message containing `phrase` and the broker address, and
 /// never prints the password.
@@ -447,36 +458,24 @@ async fn certificate_from_an_unknown_ca_is_untrusted() {
         port_offset: 10,
         properties: vec!["security.protocol=ssl".into()],
     };
-    let err = library_error(&setup).await;
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                failure: TlsFailure::UntrustedCertificate,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    rkc_fails_with(&setup, "not signed by a trusted CA");
+    fails_with_tls(
+        &setup,
+        |f| matches!(f, TlsFailure::UntrustedCertificate),
+        "not signed by a trusted CA",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn certificate_for_another_host_fails_unless_verification_is_relaxed() {
     secured();
     let setup = ssl_to(60, &[]);
-    let err = library_error(&setup).await;
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                failure: TlsFailure::HostnameMismatch,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    rkc_fails_with(&setup, "not valid for this host name");
+    fails_with_tls(
+        &setup,
+        |f| matches!(f, TlsFailure::HostnameMismatch),
+        "not valid for this host name",
+    )
+    .await;
 
     for relaxed in [
         "ssl.endpoint.identification.algorithm=none",
@@ -499,54 +498,36 @@ async fn certificate_for_another_host_fails_unless_verification_is_relaxed() {
 async fn expired_certificate_is_named_as_expired() {
     secured();
     let setup = ssl_to(50, &[]);
-    let err = library_error(&setup).await;
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                failure: TlsFailure::CertificateExpired,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    rkc_fails_with(&setup, "certificate has expired");
+    fails_with_tls(
+        &setup,
+        |f| matches!(f, TlsFailure::CertificateExpired),
+        "certificate has expired",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn missing_client_certificate_is_rejected_by_the_mtls_listener() {
     secured();
     let setup = ssl_to(20, &[]);
-    let err = library_error(&setup).await;
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                failure: TlsFailure::ClientCertificateRejected { .. },
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    rkc_fails_with(&setup, "rejected the client certificate");
+    fails_with_tls(
+        &setup,
+        |f| matches!(f, TlsFailure::ClientCertificateRejected { .. }),
+        "rejected the client certificate",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn tls_to_a_plaintext_port_says_the_port_is_not_tls() {
     secured();
     let setup = ssl_to(0, &[]);
-    let err = library_error(&setup).await;
-    assert!(
-        matches!(
-            err,
-            Error::Tls {
-                failure: TlsFailure::NotTls,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
-    rkc_fails_with(&setup, "does not speak TLS");
+    fails_with_tls(
+        &setup,
+        |f| matches!(f, TlsFailure::NotTls),
+        "does not speak TLS",
+    )
+    .await;
 }
 
 #[tokio::test]
