@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rskafka_consumer::{ClientConfig, Cluster};
+use rskafka_consumer::{ClientConfig, Cluster, Error};
 use support::{bootstrap, proxy::Proxy};
 
 /// Waits until the proxy has forwarded more than `above` bytes to the broker; `false` if that
@@ -74,4 +74,26 @@ async fn a_broker_that_hangs_up_once_during_the_first_request_is_connected_not_c
         .expect("one hang-up during ApiVersions is retried");
     cluster.metadata(Some(&[])).await.unwrap();
     assert_eq!(proxy.stats().cuts, 1, "the first response was cut");
+}
+
+#[tokio::test]
+async fn hang_ups_during_the_first_request_are_retried_only_within_the_connect_timeout() {
+    // Every response arrives 1.5 s late and cut: four attempts would take about 7.4 s; the
+    // connect timeout (2.5 s) bounds them all, and the hang-up is what gets reported.
+    let proxy = Proxy::start(bootstrap());
+    proxy.delay_responses(Duration::from_millis(1500));
+    proxy.cut_next_responses(u32::MAX);
+    let mut config = ClientConfig::new(&proxy.address()).unwrap();
+    config.connect_timeout = Duration::from_millis(2500);
+    let started = Instant::now();
+    let err = Cluster::connect(config)
+        .await
+        .expect_err("every first response is cut");
+    let took = started.elapsed();
+    assert!(matches!(err, Error::PlaintextToTls { .. }), "{err:?}");
+    assert!(
+        took < Duration::from_millis(5000),
+        "the connect took {took:?}, past twice its 2.5 s timeout"
+    );
+    assert!(proxy.stats().cuts >= 1);
 }

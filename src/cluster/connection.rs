@@ -65,24 +65,38 @@ impl Drop for Reauthentication {
 
 impl BrokerConnection {
     /// Opens the connection (TCP, TLS when configured), negotiates API versions and
-    /// authenticates with SASL when configured, each attempt within the connect timeout.
+    /// authenticates with SASL when configured, all within the connect timeout.
     ///
     /// A plaintext connection the broker closes during its first request means a TLS port,
-    /// or a broker that is starting or stopping (it accepts TCP, then hangs up): only a
-    /// hang-up that repeats over [`HANG_UP_ATTEMPTS`] attempts (about 1.4 s) is reported as
-    /// [`Error::PlaintextToTls`].
+    /// or a broker that is starting or stopping (it accepts TCP, then hangs up): it is tried
+    /// again, up to [`HANG_UP_ATTEMPTS`] attempts (about 1.4 s of pauses) while the connect
+    /// timeout allows, and only then reported as [`Error::PlaintextToTls`]. The retries never
+    /// stretch the connect past its timeout: at the deadline the last hang-up is reported.
     pub(crate) async fn connect(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
+        let deadline = tokio::time::Instant::now() + config.connect_timeout;
         let mut pause = Duration::from_millis(200);
         let mut attempt = 1;
+        let mut hung_up = None;
         loop {
-            match Self::connect_once(addr, config).await {
-                Err(Error::PlaintextToTls { .. }) if attempt < HANG_UP_ATTEMPTS => {
+            let outcome = tokio::time::timeout_at(deadline, Self::connect_once(addr, config)).await;
+            match outcome {
+                Err(_elapsed) => {
+                    return Err(hung_up.unwrap_or_else(|| Error::ConnectTimeout {
+                        broker: addr.to_string(),
+                        timeout: config.connect_timeout,
+                    }));
+                }
+                Ok(Err(e @ Error::PlaintextToTls { .. }))
+                    if attempt < HANG_UP_ATTEMPTS
+                        && tokio::time::Instant::now() + pause < deadline =>
+                {
                     tracing::debug!(broker = %addr, attempt, "closed during the first request; trying again");
+                    hung_up = Some(e);
                     tokio::time::sleep(pause).await;
                     pause *= 2;
                     attempt += 1;
                 }
-                other => return other,
+                Ok(other) => return other,
             }
         }
     }
