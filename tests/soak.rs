@@ -2,7 +2,8 @@
 //! SIGKILLs / SIGSTOPs / SIGTERMs members, adds a 4th member for a while and cuts one member's
 //! network (loopback proxies), under an idempotent acks=all producer and a transactional
 //! producer that aborts every 3rd transaction, on a 12-partition topic (RF 3,
-//! min.insync.replicas=2) of a private 3-broker cluster (ports 29600–29602). Three
+//! min.insync.replicas=2) of a private 3-broker cluster (ports 29600–29602 by default;
+//! `RKC_SOAK_PORT=<first port>` moves it, e.g. to run two soaks at once). Three
 //! cooperative-sticky members with `--commit sync` and a 6 s session read it; everything they
 //! print is timed as it arrives and judged by the checker (`soak/checker.rs`, whose module
 //! documentation defines every invariant precisely): nothing acknowledged lost, no aborted
@@ -16,11 +17,19 @@
 //! - `short_soak_holds_every_invariant`: ≈ 3 minutes (120 s of faults), part of CI (seed 16;
 //!   `RKC_SOAK_SEED` / `RKC_SOAK_SECONDS` override both). The files of a run (every line the
 //!   members printed with its receive time, the producers' records, the nemesis's log) stay
-//!   in the directory it prints first, under `target/tmp/`.
+//!   in the directory it prints first, under `target/tmp/`, with the whole trace the checker
+//!   judged as `trace.json`.
 //! - `long_soak_holds_every_invariant` (ignored): `RKC_SOAK_SECONDS=1800 RKC_SOAK_SEED=7
 //!   cargo test --test soak long_soak -- --ignored --nocapture` (faults for that many seconds).
+//! - `recheck_saved_run` (ignored): judges a finished run's `trace.json` again, e.g. after a
+//!   checker fix: `RKC_SOAK_RECHECK=<dir>/trace.json cargo test --test soak recheck_saved_run
+//!   -- --ignored --nocapture`.
 //! - `checker_flags_*`: the checker's self-test on synthetic traces, without a broker: each
 //!   deliberately broken run must be flagged with the invariant it breaks.
+//!
+//! Environment: `RKC_SOAK_SEED`, `RKC_SOAK_SECONDS` (above); `RKC_SOAK_PORT`, the private
+//! cluster's first port (default 29600; the cluster uses it and the next two, its controller
+//! and the members' proxies take ephemeral ports); `RKC_SOAK_RECHECK` (above).
 
 mod support;
 
@@ -34,10 +43,32 @@ mod nemesis;
 mod trace;
 
 use checker::{Invariant, check};
-use trace::{Exit, Fate, GroupChange, GroupEvent, Handout, MemberLife, Trace};
+use trace::{Exit, Fate, GroupChange, GroupEvent, Handout, MemberLife, Produced, Trace};
 
-/// The private cluster's first port (this suite's range is 29600–29699).
+/// The private cluster's default first port (this suite's range is 29600–29699);
+/// `RKC_SOAK_PORT` overrides it.
 const PORT: u16 = 29600;
+
+fn port() -> u16 {
+    match std::env::var("RKC_SOAK_PORT") {
+        Ok(p) => p
+            .parse()
+            .unwrap_or_else(|_| panic!("RKC_SOAK_PORT={p:?} is not a port number")),
+        Err(_) => PORT,
+    }
+}
+
+fn report(seed: &str, trace: &Trace) {
+    let verdict = check(trace);
+    eprintln!("[soak] report ({seed}):\n{}", verdict.report);
+    assert!(
+        verdict.violations.is_empty(),
+        "soak {seed}: {} invariant violation(s):\n{}\nreport:\n{}",
+        verdict.violations.len(),
+        verdict.summary(8),
+        verdict.report
+    );
+}
 
 fn soak(default_seconds: f64) {
     let seed = std::env::var("RKC_SOAK_SEED")
@@ -51,20 +82,9 @@ fn soak(default_seconds: f64) {
     let trace = harness::run(harness::Settings {
         seed,
         fault_seconds,
-        port: PORT,
+        port: port(),
     });
-    let verdict = check(&trace);
-    eprintln!(
-        "[soak] report (seed {seed}, {fault_seconds} s of faults):\n{}",
-        verdict.report
-    );
-    assert!(
-        verdict.violations.is_empty(),
-        "soak seed {seed}: {} invariant violation(s):\n{}\nreport:\n{}",
-        verdict.violations.len(),
-        verdict.summary(8),
-        verdict.report
-    );
+    report(&format!("seed {seed}, {fault_seconds} s of faults"), &trace);
 }
 
 /// The short soak's default seed and fault time.
@@ -91,6 +111,58 @@ fn short_soak_holds_every_invariant() {
 #[ignore = "long: RKC_SOAK_SECONDS / RKC_SOAK_SEED"]
 fn long_soak_holds_every_invariant() {
     soak(1800.0);
+}
+
+#[test]
+#[ignore = "judges a saved run: RKC_SOAK_RECHECK=<dir>/trace.json"]
+fn recheck_saved_run() {
+    let path = std::env::var("RKC_SOAK_RECHECK")
+        .expect("RKC_SOAK_RECHECK=<the run's directory>/trace.json");
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let trace: Trace = serde_json::from_reader(std::io::BufReader::new(file))
+        .unwrap_or_else(|e| panic!("{path}: not a soak trace: {e}"));
+    report(&path, &trace);
+}
+
+#[test]
+fn a_trace_survives_its_json_round_trip() {
+    let mut t = clean();
+    t.unplaced
+        .push((1, Produced::new("s1-99", Fate::Acked, Some(3.5))));
+    t.faults.push(trace::Fault {
+        kind: trace::FaultKind::BrokerRestart,
+        from: 1.0,
+        to: 2.0,
+        target: "broker 2".into(),
+    });
+    t.members[0].stopped.push((3.0, 4.0));
+    let json = serde_json::to_string(&t).unwrap();
+    let back: Trace = serde_json::from_str(&json).unwrap();
+    // serde_json parses a float to within one unit in the last place, not always exactly.
+    fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+        use serde_json::Value::{Array, Number, Object};
+        match (a, b) {
+            (Number(x), Number(y)) => {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                (x - y).abs() <= 1e-9 * x.abs().max(1.0)
+            }
+            (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(x, y)| same(x, y)),
+            (Object(x), Object(y)) => {
+                x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+            }
+            _ => a == b,
+        }
+    }
+    let (before, after) = (
+        serde_json::to_value(&t).unwrap(),
+        serde_json::to_value(&back).unwrap(),
+    );
+    assert!(same(&before, &after), "{before}\n{after}");
+    assert_eq!(back.produced.len(), t.produced.len());
+    assert_eq!(back.unplaced, t.unplaced);
+    let (a, b) = (check(&t), check(&back));
+    assert_eq!(a.violations, b.violations);
+    assert_eq!(a.report.to_string(), b.report.to_string());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -148,14 +220,15 @@ fn clean() -> Trace {
             11 => ("s0-11".to_owned(), Fate::Committed),
             _ => (format!("s0-{o}"), Fate::Acked),
         };
-        t.produced.insert((0, o), (v, fate));
+        t.produced.insert((0, o), Produced::new(v, fate, None));
         if o != 10 {
             t.handouts
                 .push(handout(0, 0, o, 1.5 + o as f64, 2.0 + o as f64));
         }
     }
     for o in 0..10 {
-        t.produced.insert((1, o), (format!("s1-{o}"), Fate::Acked));
+        t.produced
+            .insert((1, o), Produced::new(format!("s1-{o}"), Fate::Acked, None));
         let (member, create, recv) = if o < 5 {
             (0, 1.5 + o as f64, 2.0 + o as f64)
         } else {
@@ -295,7 +368,8 @@ fn checker_flags_overlapping_owners() {
 fn checker_flags_a_record_handed_out_after_revocation() {
     let mut t = clean();
     t.handouts.push(handout(0, 1, 10, 12.0, 13.0));
-    t.produced.insert((1, 10), ("s1-10".into(), Fate::Acked));
+    t.produced
+        .insert((1, 10), Produced::new("s1-10", Fate::Acked, None));
     t.log_end.insert(1, 11);
     t.final_committed.insert(1, 11);
     let v = check(&t);
@@ -345,8 +419,16 @@ fn checker_flags_a_rebalance_storm() {
 
 #[test]
 fn checker_flags_a_long_pause_of_a_live_owner_but_not_of_a_stopped_one() {
+    let mut t = stalled_partition(false);
+    flagged(&t, Invariant::LongPause);
+    t.members[0].stopped.push((7.5, 15.0));
+    let v = check(&t);
+    assert!(!v.broke(Invariant::LongPause), "{}", v.summary(5));
+}
+
+/// Partition 0 stalls 8.5 s between offsets 5 and 6, with record 6 appended long before.
+fn stalled_partition(acked_late: bool) -> Trace {
     let mut t = clean();
-    // Partition 0 stalls 8.5 s between offsets 5 and 6 (record 6 appended long before).
     for h in t
         .handouts
         .iter_mut()
@@ -356,10 +438,43 @@ fn checker_flags_a_long_pause_of_a_live_owner_but_not_of_a_stopped_one() {
     }
     t.members[0].ended = Some(30.0);
     t.events[4].recv = 29.0;
-    flagged(&t, Invariant::LongPause);
-    t.members[0].stopped.push((7.5, 15.0));
+    for o in 6..12 {
+        let r = t.produced.get_mut(&(0, o)).unwrap();
+        // The producer learnt of the acknowledgement either right after the append, or (a
+        // cluster that could not advance the high watermark) just before the handout.
+        r.ack = Some(if acked_late {
+            2.0 + o as f64 + 8.3
+        } else {
+            1.6 + o as f64
+        });
+    }
+    t
+}
+
+#[test]
+fn checker_does_not_count_a_stall_of_records_not_yet_acknowledged_as_a_pause() {
+    let v = check(&stalled_partition(true));
+    assert!(v.violations.is_empty(), "{}\n{}", v.summary(5), v.report);
+    flagged(&stalled_partition(false), Invariant::LongPause);
+}
+
+#[test]
+fn checker_matches_a_record_acknowledged_without_an_offset_by_its_value() {
+    // librdkafka reported partition 1's "s1-4" delivered without an offset: it was handed
+    // out at offset 4, which passes; a second such record never handed out is lost.
+    let mut t = clean();
+    let r = t.produced.remove(&(1, 4)).unwrap();
+    t.unplaced.push((1, r));
     let v = check(&t);
-    assert!(!v.broke(Invariant::LongPause), "{}", v.summary(5));
+    assert!(v.violations.is_empty(), "{}\n{}", v.summary(5), v.report);
+    t.unplaced
+        .push((1, Produced::new("s1-never", Fate::Acked, Some(5.0))));
+    flagged(&t, Invariant::Lost);
+    // Found only in its own partition.
+    let mut t = clean();
+    let r = t.produced.remove(&(1, 4)).unwrap();
+    t.unplaced.push((0, r));
+    flagged(&t, Invariant::Lost);
 }
 
 /// The zombie of the issue, as seen in a soak of today's main: member 0 is SIGSTOPped from 7.0

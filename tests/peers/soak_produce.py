@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """Soak producers (librdkafka via confluent-kafka), writing what the broker acknowledged to OUT,
-one JSON line per record: {"p","o","v","kind"} where kind is "acked" (idempotent producer),
+one JSON line per record: {"p","o","v","kind","t"} where kind is "acked" (idempotent producer),
 "committed" / "aborted" (transactional producer, by the outcome of its transaction) or
-"unknown" (a transaction whose outcome could not be learnt: neither required nor forbidden).
+"unknown" (a transaction whose outcome could not be learnt: neither required nor forbidden),
+and t is when the producer learnt it (epoch seconds): the delivery report of the idempotent
+producer, the return of commit/abort of the transactional one. "o" is null when librdkafka
+reported a success without an offset (e.g. a retried batch answered as a duplicate).
 
   soak_produce.py plain BOOTSTRAP TOPIC PARTITIONS RATE OUT
       idempotent, acks=all; RATE records per second spread round-robin over the partitions;
@@ -41,7 +44,8 @@ def plain(bootstrap, topic, partitions, rate, out):
             return
         stats["acked"] += 1
         out.write(json.dumps({"p": msg.partition(), "o": msg.offset(),
-                              "v": msg.value().decode(), "kind": "acked"}) + "\n")
+                              "v": msg.value().decode(), "kind": "acked",
+                              "t": time.time()}) + "\n")
 
     seq = 0
     start = time.monotonic()
@@ -109,8 +113,9 @@ def txn(bootstrap, topic, partitions, per_s, out):
                 stats["reinit"] += 1
                 kind = "unknown" if committing else "aborted"
         stats[kind] += 1
+        done = time.time()
         for (part, off, v) in delivered:
-            out.write(json.dumps({"p": part, "o": off, "v": v, "kind": kind}) + "\n")
+            out.write(json.dumps({"p": part, "o": off, "v": v, "kind": kind, "t": done}) + "\n")
         out.flush()
         t += 1
         time.sleep(1.0 / per_s)

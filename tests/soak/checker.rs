@@ -22,7 +22,9 @@
 //!   revoked the partition or exited; when B lost it or was killed, B may learn that late, so
 //!   its claim ends at its own last handout in the period (its start if none).
 //! - **Nothing lost**: every record the idempotent producer had acknowledged and every record
-//!   of a committed transaction is handed out, with the value it was written with.
+//!   of a committed transaction is handed out, with the value it was written with. A record
+//!   acknowledged without an offset ([`Trace::unplaced`]) must be handed out in its partition
+//!   with its value at some offset.
 //! - **No aborted record**: no record of an aborted transaction is handed out.
 //! - **Duplicates explained**: every handout of a (partition, offset) after its first is a
 //!   duplicate. It is explained when (1) it lies in a later ownership period than the previous
@@ -39,16 +41,21 @@
 //!   (member starts and exits, plus two per pause or network partition longer than the
 //!   session timeout: an expiry and a rejoin).
 //! - **Pauses**: for consecutive handouts of a partition at t1 < t2 (all members), the pause is
-//!   t2 − max(t1, append time of the record at t2) (the topic uses LogAppendTime, so a producer
-//!   stall is not counted). No pause may exceed the session timeout + 2 s unless the member
-//!   that handed out at t1 was stopped, partitioned or dead during the gap.
+//!   t2 − max(t1, append time of the record at t2, its acknowledgement time when known). The
+//!   topic uses LogAppendTime, so a producer stall is not counted; and a record is readable
+//!   only once the high watermark passes it, which with acks=all is no later than its
+//!   acknowledgement: a cluster that cannot advance the high watermark (a broker down until
+//!   the leader shrinks the ISR, `replica.lag.time.max.ms`) stalls the producer's
+//!   acknowledgements too, and is not counted against the consumer. No pause may exceed the
+//!   session timeout + 2 s unless the member that handed out at t1 was stopped, partitioned
+//!   or dead during the gap.
 
 use std::{
     collections::BTreeMap,
     fmt::{self, Write as _},
 };
 
-use super::trace::{Exit, Fate, FaultKind, GroupChange, Handout, MemberId, Trace};
+use super::trace::{Exit, Fate, FaultKind, GroupChange, Handout, MemberId, Produced, Trace};
 
 /// The reading threads' allowance (seconds); see the module documentation.
 pub const SKEW: f64 = 0.2;
@@ -360,7 +367,7 @@ pub fn check(trace: &Trace) -> Verdict {
     }
     report.handouts = trace.handouts.len();
     report.distinct = seen.len();
-    for ((p, o), (value, fate)) in &trace.produced {
+    for ((p, o), Produced { value, fate, .. }) in &trace.produced {
         *report
             .produced
             .entry(format!("{fate:?}").to_lowercase())
@@ -399,6 +406,34 @@ pub fn check(trace: &Trace) -> Verdict {
                 }
             }
             Fate::Unknown => {}
+        }
+    }
+    // Records acknowledged without an offset: by value within their partition.
+    let values: std::collections::BTreeSet<(i32, &str)> = trace
+        .handouts
+        .iter()
+        .map(|h| (h.partition, h.value.as_str()))
+        .collect();
+    for (p, Produced { value, fate, .. }) in &trace.unplaced {
+        *report
+            .produced
+            .entry(format!("{fate:?}").to_lowercase())
+            .or_default() += 1;
+        let handed_out = values.contains(&(*p, value.as_str()));
+        match fate {
+            Fate::Acked | Fate::Committed if !handed_out => fail(
+                &mut v,
+                Invariant::Lost,
+                format!(
+                    "partition {p}: {value} ({fate:?}, acknowledged without an offset) was never handed out"
+                ),
+            ),
+            Fate::Aborted if handed_out => fail(
+                &mut v,
+                Invariant::AbortedVisible,
+                format!("partition {p}: {value} of an aborted transaction was handed out"),
+            ),
+            _ => {}
         }
     }
     for h in &trace.handouts {
@@ -509,7 +544,13 @@ pub fn check(trace: &Trace) -> Verdict {
         let mut longest = (0.0f64, false);
         for w in at.windows(2) {
             let (a, b) = (w[0], w[1]);
-            let pause = times[b] - times[a].max(trace.handouts[b].create);
+            let next = &trace.handouts[b];
+            let ack = trace
+                .produced
+                .get(&(next.partition, next.offset))
+                .and_then(|r| r.ack)
+                .unwrap_or(f64::NEG_INFINITY);
+            let pause = times[b] - times[a].max(next.create).max(ack);
             if pause <= longest.0 {
                 continue;
             }

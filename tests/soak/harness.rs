@@ -4,7 +4,9 @@
 //!
 //! Every member's stdout and stderr lines are written, prefixed with their receive time, to
 //! `<dir>/member-<n>.{out,err}`; the producers' records to `<dir>/produced-*.jsonl`; the nemesis's
-//! log to `<dir>/nemesis.log`. `<dir>` is printed at the start of the run.
+//! log to `<dir>/nemesis.log`; the whole [`Trace`] the checker judges to `<dir>/trace.json`
+//! (judge it again with `RKC_SOAK_RECHECK=<dir>/trace.json cargo test --test soak
+//! recheck_saved_run -- --ignored --nocapture`). `<dir>` is printed at the start of the run.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -26,7 +28,8 @@ use serde_json::Value;
 use super::{
     nemesis::{Planned, plan},
     trace::{
-        Exit, Fate, Fault, FaultKind, GroupChange, GroupEvent, Handout, MemberId, MemberLife, Trace,
+        Exit, Fate, Fault, FaultKind, GroupChange, GroupEvent, Handout, MemberId, MemberLife,
+        Produced, Trace,
     },
 };
 use crate::support::{
@@ -135,10 +138,11 @@ pub fn run(settings: Settings) -> Trace {
         p.wait_success(Duration::from_secs(30));
     }
     let mut produced = BTreeMap::new();
-    read_produced(&plain_file, &mut produced);
-    read_produced(&txn_file, &mut produced);
+    let mut unplaced = Vec::new();
+    read_produced(&plain_file, &mut produced, &mut unplaced);
+    read_produced(&txn_file, &mut produced, &mut unplaced);
 
-    soak.drain(&produced, Duration::from_secs(120));
+    soak.drain(&produced, &unplaced, Duration::from_secs(120));
     let ids: Vec<MemberId> = soak.live.iter().map(|m| m.id).collect();
     for id in ids {
         soak.terminate(id);
@@ -149,7 +153,7 @@ pub fn run(settings: Settings) -> Trace {
     let (rebalances, preparing) = soak.coordinator_log();
 
     let collected = std::mem::take(&mut *soak.collected.lock().unwrap());
-    Trace {
+    let trace = Trace {
         partitions: PARTITIONS,
         session_timeout: SESSION_MS as f64 / 1000.0,
         handouts: collected.handouts,
@@ -157,12 +161,23 @@ pub fn run(settings: Settings) -> Trace {
         members: collected.members,
         faults: std::mem::take(&mut soak.faults),
         produced,
+        unplaced,
         committed_samples,
         final_committed,
         log_end,
         rebalances: Some(rebalances),
         preparing_rebalance: Some(preparing),
+    };
+    let saved = soak.dir.join("trace.json");
+    match File::create(&saved)
+        .map_err(|e| e.to_string())
+        .and_then(|f| {
+            serde_json::to_writer(std::io::BufWriter::new(f), &trace).map_err(|e| e.to_string())
+        }) {
+        Ok(()) => eprintln!("[soak] trace saved to {}", saved.display()),
+        Err(e) => eprintln!("[soak] could not save {}: {e}", saved.display()),
     }
+    trace
 }
 
 impl Soak {
@@ -469,20 +484,38 @@ impl Soak {
 
     /// Waits until every acknowledged or committed record has been handed out, or until
     /// nothing new is handed out for 15 s, or `timeout`.
-    fn drain(&mut self, produced: &BTreeMap<(i32, i64), (String, Fate)>, timeout: Duration) {
+    fn drain(
+        &mut self,
+        produced: &BTreeMap<(i32, i64), Produced>,
+        unplaced: &[(i32, Produced)],
+        timeout: Duration,
+    ) {
+        let required = |r: &Produced| matches!(r.fate, Fate::Acked | Fate::Committed);
         let want: BTreeSet<(i32, i64)> = produced
             .iter()
-            .filter(|(_, (_, f))| matches!(f, Fate::Acked | Fate::Committed))
+            .filter(|(_, r)| required(r))
             .map(|(k, _)| *k)
+            .collect();
+        let want_values: BTreeSet<(i32, &str)> = unplaced
+            .iter()
+            .filter(|(_, r)| required(r))
+            .map(|(p, r)| (*p, r.value.as_str()))
             .collect();
         let start = Instant::now();
         let (mut last_count, mut last_change) = (0, Instant::now());
         loop {
-            let seen: BTreeSet<(i32, i64)> = {
+            let (seen, missing_values) = {
                 let c = self.collected.lock().unwrap();
-                c.handouts.iter().map(|h| (h.partition, h.offset)).collect()
+                let seen: BTreeSet<(i32, i64)> =
+                    c.handouts.iter().map(|h| (h.partition, h.offset)).collect();
+                let values: BTreeSet<(i32, &str)> = c
+                    .handouts
+                    .iter()
+                    .map(|h| (h.partition, h.value.as_str()))
+                    .collect();
+                (seen, want_values.difference(&values).count())
             };
-            let missing = want.difference(&seen).count();
+            let missing = want.difference(&seen).count() + missing_values;
             if missing == 0 {
                 self.note(&format!(
                     "drained in {:.1} s",
@@ -628,7 +661,13 @@ fn read_stderr(id: MemberId, stderr: impl std::io::Read, mut file: File, c: Arc<
     }
 }
 
-fn read_produced(path: &Path, into: &mut BTreeMap<(i32, i64), (String, Fate)>) {
+/// Reads a producer's file: records with an offset into `into`, records acknowledged without
+/// one (librdkafka reports no offset for some successful deliveries) into `unplaced`.
+fn read_produced(
+    path: &Path,
+    into: &mut BTreeMap<(i32, i64), Produced>,
+    unplaced: &mut Vec<(i32, Produced)>,
+) {
     let file = File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     for line in BufReader::new(file).lines().map_while(Result::ok) {
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
@@ -640,11 +679,14 @@ fn read_produced(path: &Path, into: &mut BTreeMap<(i32, i64), (String, Fate)>) {
             Some("aborted") => Fate::Aborted,
             _ => Fate::Unknown,
         };
-        let key = (
-            v["p"].as_i64().unwrap_or(-1) as i32,
-            v["o"].as_i64().unwrap_or(-1),
-        );
-        into.insert(key, (v["v"].as_str().unwrap_or_default().to_owned(), fate));
+        let record = Produced::new(v["v"].as_str().unwrap_or_default(), fate, v["t"].as_f64());
+        let partition = v["p"].as_i64().unwrap_or(-1) as i32;
+        match v["o"].as_i64().filter(|&o| o >= 0) {
+            Some(offset) => {
+                into.insert((partition, offset), record);
+            }
+            None => unplaced.push((partition, record)),
+        }
     }
 }
 

@@ -4,15 +4,21 @@
 //!
 //! Times are wall-clock seconds since the epoch (`f64`), taken by the test's reading threads as
 //! each line arrives (`recv`), by the nemesis as it acts, or by the producer (`create`, the
-//! record's CreateTime). They are comparable because everything runs on one machine.
+//! record's CreateTime, or `ack`, when the producer learnt the record was acknowledged). They
+//! are comparable because everything runs on one machine.
+//!
+//! A whole trace serializes to JSON (`trace.json` in a run's directory), so a finished run can
+//! be judged again by a newer checker; maps keyed by tuples are written as lists of pairs.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 /// A member process, numbered from 0 in start order.
 pub type MemberId = usize;
 
 /// One record a member printed on stdout.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Handout {
     /// Who printed it.
     pub member: MemberId,
@@ -29,7 +35,7 @@ pub struct Handout {
 }
 
 /// What an `assigned` / `revoked` / `lost` event says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupChange {
     /// The member now owns the partitions.
     Assigned,
@@ -40,7 +46,7 @@ pub enum GroupChange {
 }
 
 /// One group event a member printed on stderr.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupEvent {
     /// Who printed it.
     pub member: MemberId,
@@ -53,7 +59,7 @@ pub struct GroupEvent {
 }
 
 /// How a member's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Exit {
     /// Still running when the trace was taken (only in synthetic traces).
     Running,
@@ -64,7 +70,7 @@ pub enum Exit {
 }
 
 /// One member's life as the nemesis and harness saw it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemberLife {
     /// Its number.
     pub id: MemberId,
@@ -112,7 +118,7 @@ impl MemberLife {
 }
 
 /// The kinds of fault the nemesis injects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum FaultKind {
     /// A broker stopped (SIGTERM, controlled shutdown) and started again.
     BrokerRestart,
@@ -129,7 +135,7 @@ pub enum FaultKind {
 }
 
 /// One fault as executed.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// What it was.
     pub kind: FaultKind,
@@ -142,7 +148,7 @@ pub struct Fault {
 }
 
 /// What one acknowledged or transactional record's producer says about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fate {
     /// Acknowledged by the idempotent producer (acks=all).
     Acked,
@@ -154,8 +160,33 @@ pub enum Fate {
     Unknown,
 }
 
+/// What a producer says about one record it wrote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Produced {
+    /// The value it was written with (unique over the run).
+    pub value: String,
+    /// Its fate.
+    pub fate: Fate,
+    /// When the producer learnt the outcome (the delivery report of the idempotent producer,
+    /// the return of commit/abort of the transactional one); `None` in traces without it.
+    /// A record is readable (below the high watermark) no later than its acknowledgement.
+    #[serde(default)]
+    pub ack: Option<f64>,
+}
+
+impl Produced {
+    /// A record of `value` with `fate`, acknowledged at `ack` (if known).
+    pub fn new(value: impl Into<String>, fate: Fate, ack: Option<f64>) -> Produced {
+        Produced {
+            value: value.into(),
+            fate,
+            ack,
+        }
+    }
+}
+
 /// Everything the checker judges.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Trace {
     /// Number of partitions of the soak topic.
     pub partitions: i32,
@@ -169,8 +200,14 @@ pub struct Trace {
     pub members: Vec<MemberLife>,
     /// The faults injected.
     pub faults: Vec<Fault>,
-    /// (partition, offset) → (value, fate) of every record the producers learnt about.
-    pub produced: BTreeMap<(i32, i64), (String, Fate)>,
+    /// (partition, offset) → what the producers learnt about every record with a known offset.
+    #[serde(with = "pairs")]
+    pub produced: BTreeMap<(i32, i64), Produced>,
+    /// Records acknowledged without an offset (librdkafka reports none for some successful
+    /// deliveries, e.g. a retried batch the broker answers as a duplicate): (partition, what
+    /// the producer learnt). They are matched by value within their partition.
+    #[serde(default)]
+    pub unplaced: Vec<(i32, Produced)>,
     /// Committed offsets sampled during the run: (time, partition → offset).
     pub committed_samples: Vec<(f64, BTreeMap<i32, i64>)>,
     /// The group's committed offset of every partition after the members drained and left.
@@ -188,5 +225,28 @@ impl Trace {
     /// The life of `member`.
     pub fn member(&self, member: MemberId) -> &MemberLife {
         &self.members[member]
+    }
+}
+
+/// Serializes a map with tuple keys (which JSON objects cannot have) as a list of pairs.
+mod pairs {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<K: Serialize, V: Serialize, S: Serializer>(
+        map: &BTreeMap<K, V>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter())
+    }
+
+    pub fn deserialize<'de, K, V, D>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+    where
+        K: Deserialize<'de> + Ord,
+        V: Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        Ok(Vec::<(K, V)>::deserialize(d)?.into_iter().collect())
     }
 }
