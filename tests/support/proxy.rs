@@ -84,7 +84,8 @@ pub struct ProxyStats {
     pub delayed: u64,
     /// Response frames cut off by [`Proxy::cut_next_responses`] (their connection closed).
     pub cuts: u64,
-    /// Connections closed at once by [`Proxy::hang_up_all`].
+    /// Connections closed at once: by [`Proxy::hang_up_all`], or because the broker did not
+    /// accept the proxy's connection.
     pub hung_up: u64,
 }
 
@@ -336,6 +337,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
         let Ok(broker) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
         else {
+            // The broker is down: the client sees its connection closed.
+            shared.counters.hung_up.fetch_add(1, Ordering::SeqCst);
             continue;
         };
         let _ = client.set_nodelay(true);
