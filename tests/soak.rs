@@ -452,6 +452,24 @@ fn stalled_partition(acked_late: bool) -> Trace {
 }
 
 #[test]
+fn checker_names_who_owned_a_long_paused_partition() {
+    // Member 0 loses partition 0 at 7.6 s and keeps running without it (its group membership
+    // ended); nobody hands out partition 0 until it is assigned again at 16 s.
+    let mut t = stalled_partition(false);
+    t.events[0] = event(0, GroupChange::Assigned, &[1], 1.0);
+    t.events.push(event(0, GroupChange::Assigned, &[0], 1.0));
+    t.events.push(event(0, GroupChange::Lost, &[0], 7.6));
+    t.events.push(event(0, GroupChange::Assigned, &[0], 16.0));
+    let v = check(&t);
+    assert!(v.broke(Invariant::LongPause), "{}", v.summary(5));
+    let s = v.summary(5);
+    assert!(
+        s.contains("owned during the pause by member 0 (1.000–7.600, Lost), member 0 (16.000–"),
+        "{s}"
+    );
+}
+
+#[test]
 fn checker_does_not_count_a_stall_of_records_not_yet_acknowledged_as_a_pause() {
     let v = check(&stalled_partition(true));
     assert!(v.violations.is_empty(), "{}\n{}", v.summary(5), v.report);

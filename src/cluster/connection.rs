@@ -43,9 +43,34 @@ pub(crate) struct BrokerConnection {
     reauthentication: Option<Reauthentication>,
 }
 
-/// How many plaintext connects the broker may close during the first request before that
-/// counts as a TLS port (see [`BrokerConnection::connect`]).
-const HANG_UP_ATTEMPTS: u32 = 4;
+/// The source of the [`Error::Connect`] (kind `ConnectionAborted`) of a connection the broker
+/// end closed during the first request without a TLS record.
+#[derive(Debug)]
+struct HungUp;
+
+impl std::fmt::Display for HungUp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the connection was closed during the first request \
+             (a broker starting or stopping, or down behind a proxy or load balancer)",
+        )
+    }
+}
+
+impl std::error::Error for HungUp {}
+
+/// Whether `e` is a connection the broker end closed during the first request (see
+/// [`BrokerConnection::connect_first`]).
+pub(crate) fn is_hang_up(e: &Error) -> bool {
+    matches!(e, Error::Connect { source, .. } if source.get_ref().is_some_and(|s| s.is::<HungUp>()))
+}
+
+fn hung_up(broker: &str) -> Error {
+    Error::Connect {
+        broker: broker.to_owned(),
+        source: io::Error::new(io::ErrorKind::ConnectionAborted, HungUp),
+    }
+}
 
 /// Requests pass shared, a re-authentication exclusively (see the module doc).
 type AuthGate = RwLock<()>;
@@ -64,44 +89,25 @@ impl Drop for Reauthentication {
 }
 
 impl BrokerConnection {
-    /// Opens the connection (TCP, TLS when configured), negotiates API versions and
-    /// authenticates with SASL when configured, all within the connect timeout.
-    ///
-    /// A plaintext connection the broker closes during its first request means a TLS port,
-    /// or a broker that is starting or stopping (it accepts TCP, then hangs up): it is tried
-    /// again, up to [`HANG_UP_ATTEMPTS`] attempts (about 1.4 s of pauses) while the connect
-    /// timeout allows, and only then reported as [`Error::PlaintextToTls`]. The retries never
-    /// stretch the connect past its timeout: at the deadline the last hang-up is reported.
+    /// Opens a connection to a broker of a cluster that has already answered this client
+    /// (TCP, TLS when configured, API versions, SASL when configured, all within the connect
+    /// timeout). The cluster spoke this client's protocol, so a broker that closes the
+    /// connection during the first request is starting, stopping, or down behind a proxy:
+    /// a retriable [`Error::Connect`], never [`Error::PlaintextToTls`].
     pub(crate) async fn connect(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
-        let deadline = tokio::time::Instant::now() + config.connect_timeout;
-        let mut pause = Duration::from_millis(200);
-        let mut attempt = 1;
-        let mut hung_up = None;
-        loop {
-            let outcome = tokio::time::timeout_at(deadline, Self::connect_once(addr, config)).await;
-            match outcome {
-                Err(_elapsed) => {
-                    return Err(hung_up.unwrap_or_else(|| Error::ConnectTimeout {
-                        broker: addr.to_string(),
-                        timeout: config.connect_timeout,
-                    }));
-                }
-                Ok(Err(e @ Error::PlaintextToTls { .. }))
-                    if attempt < HANG_UP_ATTEMPTS
-                        && tokio::time::Instant::now() + pause < deadline =>
-                {
-                    tracing::debug!(broker = %addr, attempt, "closed during the first request; trying again");
-                    hung_up = Some(e);
-                    tokio::time::sleep(pause).await;
-                    pause *= 2;
-                    attempt += 1;
-                }
-                Ok(other) => return other,
-            }
+        match Self::connect_first(addr, config).await {
+            Err(Error::PlaintextToTls { broker }) => Err(hung_up(&broker)),
+            other => other,
         }
     }
 
-    async fn connect_once(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
+    /// Opens a connection at the first contact with a cluster (see [`Self::connect`]). A
+    /// plaintext connection answered with a TLS record is [`Error::PlaintextToTls`]; one the
+    /// broker end merely closes during the first request is ambiguous (a TLS port, or a
+    /// broker starting or stopping) and reported as a retriable [`Error::Connect`] that
+    /// [`is_hang_up`] recognizes: the bootstrap retries it, and names the TLS port as the
+    /// likely cause only when every address kept hanging up.
+    pub(crate) async fn connect_first(addr: &BrokerAddress, config: &ClientConfig) -> Result<Self> {
         let broker = addr.to_string();
         let security = &config.security;
         let tls = if security.protocol.uses_tls() {
@@ -300,6 +306,7 @@ fn tls_io_failure(e: &io::Error) -> TlsFailure {
 /// certificate after a TLS 1.3 handshake), plaintext spoken to a TLS port, or anything else.
 fn handshake_error(broker: &str, tls: bool, e: &SyncVersionsError) -> Error {
     let mut hung_up = false;
+    let mut tls_record = false;
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = current {
         if let Some(rustls_error) = err.downcast_ref::<rustls::Error>() {
@@ -329,19 +336,22 @@ fn handshake_error(broker: &str, tls: bool, e: &SyncVersionsError) -> Error {
             err.downcast_ref()
         {
             // A TLS alert record read as a Kafka frame length.
-            hung_up = true;
+            tls_record = true;
         }
         current = match err.downcast_ref::<RequestError>() {
             Some(RequestError::Poisoned(inner)) => Some(inner.as_ref()),
             _ => err.source(),
         };
     }
-    if hung_up && !tls {
+    if tls_record && !tls {
         return Error::PlaintextToTls {
             broker: broker.to_owned(),
         };
     }
-    if hung_up && tls {
+    if hung_up && !tls {
+        return self::hung_up(broker);
+    }
+    if (hung_up || tls_record) && tls {
         // Under TLS 1.3 the broker checks the client certificate after the client already
         // considers the handshake done; its alert may be lost when our first write meets the
         // closed socket. Hanging up on the first request after a good handshake means that.

@@ -64,9 +64,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects to the first bootstrap broker that answers.
+    /// Connects to the first bootstrap broker that answers. A cluster that is transiently
+    /// unavailable (connections refused, timing out, or closed while brokers start or stop)
+    /// is tried again, every address in turn with a growing pause (100 ms to 1 s), for
+    /// `socket.connection.setup.timeout.ms` (default 30 s) plus one last round.
+    ///
+    /// # Errors
+    /// At once: TLS or SASL failures, and plaintext answered with a TLS record
+    /// ([`crate::Error::PlaintextToTls`]). After the retries: [`crate::Error::PlaintextToTls`]
+    /// when every address kept closing the connection during the first request, else
+    /// [`crate::Error::NoBrokerReachable`] naming each address's last failure.
     pub async fn connect(config: ClientConfig) -> Result<Self> {
-        let conn = bootstrap::connect_any(&config.bootstrap_servers, &config).await?;
+        let conn = bootstrap::first_contact(&config.bootstrap_servers, &config).await?;
         Ok(Self {
             config,
             bootstrap: ConnectSlot::with(conn),

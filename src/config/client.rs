@@ -66,7 +66,8 @@ pub struct ClientConfig {
     /// `client.id`, sent with every request. Default `rskafka-consumer`.
     pub client_id: String,
     /// `socket.connection.setup.timeout.ms`: TCP connect plus the ApiVersions handshake.
-    /// Default 30 s.
+    /// Default 30 s. Also how long the first contact with a cluster keeps trying the
+    /// bootstrap list while it is transiently unavailable (see `Cluster::connect`).
     pub connect_timeout: Duration,
     /// `socket.timeout.ms`: how long one request may wait for its response. Default 60 s.
     pub request_timeout: Duration,

@@ -224,6 +224,19 @@ pub enum Error {
         failure: SaslFailure,
     },
 
+    /// The consumer's group membership ended for good on an error that retrying cannot fix
+    /// (e.g. the broker rejected `session.timeout.ms`, an authorization failure, an assignor
+    /// the group chose that this member lacks): the consumer gets no partitions any more.
+    /// Java's `poll` throws such errors and librdkafka reports them as fatal; an application
+    /// should stop (`rkc consume` exits with code 1).
+    #[error("group {group}: membership ended: {source}")]
+    GroupFailed {
+        /// The group.
+        group: String,
+        /// What ended it.
+        source: Box<Error>,
+    },
+
     /// A plaintext connection was closed or answered with garbage during the first request:
     /// the port most likely expects TLS.
     #[error(
@@ -352,6 +365,7 @@ impl Error {
             | Self::OffsetOutOfRange { .. }
             | Self::LogTruncation { .. }
             | Self::NotAssigned { .. }
+            | Self::GroupFailed { .. }
             | Self::Closed => false,
             Self::Tls { .. } | Self::Sasl { .. } | Self::PlaintextToTls { .. } => false,
         }

@@ -499,9 +499,14 @@ impl Member {
                 let lost = std::mem::take(&mut self.identity.lock().expect("identity lock").owned);
                 self.phase.set(Phase::Unjoined);
                 self.lose(&lost);
-                self.shared
-                    .buffer
-                    .push(Delivery::Error { tp: None, error: e });
+                tracing::error!(group = %self.group_id, error = %e, "group membership ended");
+                self.shared.buffer.push(Delivery::Error {
+                    tp: None,
+                    error: Error::GroupFailed {
+                        group: self.group_id.clone(),
+                        source: Box::new(e),
+                    },
+                });
                 false
             }
         }

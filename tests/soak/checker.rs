@@ -562,8 +562,12 @@ pub fn check(trace: &Trace) -> Verdict {
                     &mut v,
                     Invariant::LongPause,
                     format!(
-                        "partition {p} paused {pause:.1} s (from {:.3}, last handed out by member {}, next by member {} at offset {}) with its owner alive and running",
-                        times[a], owner.id, trace.handouts[b].member, trace.handouts[b].offset
+                        "partition {p} paused {pause:.1} s (from {:.3}, last handed out by member {}, next by member {} at offset {}) with its owner alive and running; owned during the pause by {}",
+                        times[a],
+                        owner.id,
+                        trace.handouts[b].member,
+                        trace.handouts[b].offset,
+                        owners_during(&periods, p, times[a], times[b])
                     ),
                 );
             }
@@ -578,6 +582,26 @@ pub fn check(trace: &Trace) -> Verdict {
     Verdict {
         violations: v,
         report,
+    }
+}
+
+/// Who owned `partition` during (`from`, `to`), as `member N (from–to)` items, or "nobody"
+/// (a member whose group membership ended while it kept running shows as a gap here).
+fn owners_during(periods: &[Period], partition: i32, from: f64, to: f64) -> String {
+    let owners: Vec<String> = periods
+        .iter()
+        .filter(|q| q.partition == partition && q.start < to && q.end > from)
+        .map(|q| {
+            format!(
+                "member {} ({:.3}–{:.3}, {:?})",
+                q.member, q.start, q.end, q.ended
+            )
+        })
+        .collect();
+    if owners.is_empty() {
+        "nobody".to_owned()
+    } else {
+        owners.join(", ")
     }
 }
 

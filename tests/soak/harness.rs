@@ -359,7 +359,22 @@ impl Soak {
             c.members[id].ended = Some(now_secs());
             c.members[id].exit = exit;
         }
+        // Connections through each of its proxies (broker 1..3): a proxy that refused
+        // connections (its lifetime limit) would have cut the member off, a harness fault.
+        let stats: Vec<String> = self
+            .member(id)
+            .proxies
+            .iter()
+            .map(|p| {
+                let s = p.stats();
+                format!("{}/{}/{}", s.connections, s.hung_up, s.rejected)
+            })
+            .collect();
         self.live.retain(|m| m.id != id);
+        self.note(&format!(
+            "member {id} ended; connections/hung up/refused by its proxies: {}",
+            stats.join(" ")
+        ));
     }
 
     fn nemesis(&mut self) {

@@ -12,7 +12,10 @@
 //!
 //! [`Proxy::stall_all`] makes the broker go silent without closing anything (nothing is
 //! forwarded, new connections are held unconnected) until [`Proxy::resume`];
-//! [`Proxy::drop_all`] closes every open connection at once.
+//! [`Proxy::drop_all`] closes every open connection at once. [`Proxy::hang_up_all`] plays a
+//! broker that is down behind a proxy or load balancer (or starting, or stopping): every open
+//! connection is closed and new ones are accepted and closed at once, before any byte, until
+//! [`Proxy::answer_again`].
 //!
 //! [`Proxy::delay_responses`] makes the broker slow: every broker→client byte is forwarded a
 //! fixed time after the proxy read it, so each response frame reaches the client that much
@@ -81,6 +84,9 @@ pub struct ProxyStats {
     pub delayed: u64,
     /// Response frames cut off by [`Proxy::cut_next_responses`] (their connection closed).
     pub cuts: u64,
+    /// Connections closed at once: by [`Proxy::hang_up_all`], or because the broker did not
+    /// accept the proxy's connection.
+    pub hung_up: u64,
 }
 
 #[derive(Default)]
@@ -93,6 +99,7 @@ struct Counters {
     corruptions: AtomicU64,
     delayed: AtomicU64,
     cuts: AtomicU64,
+    hung_up: AtomicU64,
 }
 
 struct Shared {
@@ -108,6 +115,9 @@ struct Shared {
     /// While set, nothing is forwarded in either direction and new connections are held
     /// without being connected upstream (see [`Proxy::stall_all`]).
     stalled: AtomicBool,
+    /// While set, new connections are accepted and closed at once (see
+    /// [`Proxy::hang_up_all`]).
+    hanging_up: AtomicBool,
     /// Delay of broker→client data in nanoseconds (0: none); see [`Proxy::delay_responses`].
     delay_nanos: AtomicU64,
     /// Response frames still to be cut; see [`Proxy::cut_next_responses`].
@@ -128,13 +138,20 @@ impl Proxy {
     /// Starts a proxy on an ephemeral loopback port in front of `upstream` (`host:port` of one
     /// broker; the first entry if a comma-separated list is given).
     pub fn start(upstream: &str) -> Proxy {
+        Proxy::start_on("127.0.0.1:0", upstream)
+    }
+
+    /// [`Proxy::start`], listening on `listen` (e.g. a port that refused connections until
+    /// now: a broker that starts listening late).
+    pub fn start_on(listen: &str, upstream: &str) -> Proxy {
         let first = upstream.split(',').next().unwrap_or(upstream).trim();
         let upstream = first
             .to_socket_addrs()
             .unwrap_or_else(|e| panic!("proxy upstream {first}: {e}"))
             .next()
             .unwrap_or_else(|| panic!("proxy upstream {first} resolves to nothing"));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy bind");
+        let listener =
+            TcpListener::bind(listen).unwrap_or_else(|e| panic!("proxy bind {listen}: {e}"));
         let address = listener.local_addr().expect("proxy local addr");
         let endpoint = |port: u16| {
             let mut v = ADVERTISED_HOST.to_vec();
@@ -149,6 +166,7 @@ impl Proxy {
             corrupt: Mutex::new(None),
             stop: AtomicBool::new(false),
             stalled: AtomicBool::new(false),
+            hanging_up: AtomicBool::new(false),
             delay_nanos: AtomicU64::new(0),
             cuts_pending: AtomicU32::new(0),
             counters: Counters::default(),
@@ -237,6 +255,20 @@ impl Proxy {
         self.shared.stalled.store(false, Ordering::SeqCst);
     }
 
+    /// Plays a broker that is down behind a proxy: closes every open connection, and from now
+    /// on accepts each new connection only to close it before any byte is exchanged, until
+    /// [`Proxy::answer_again`]. To the client, a connect succeeds and the first request finds
+    /// the connection closed.
+    pub fn hang_up_all(&self) {
+        self.shared.hanging_up.store(true, Ordering::SeqCst);
+        self.drop_all();
+    }
+
+    /// Ends [`Proxy::hang_up_all`]: new connections are forwarded again.
+    pub fn answer_again(&self) {
+        self.shared.hanging_up.store(false, Ordering::SeqCst);
+    }
+
     /// Closes every open connection (both sides) at once; new connections are accepted and
     /// forwarded as before (unless stalled).
     pub fn drop_all(&self) {
@@ -257,6 +289,7 @@ impl Proxy {
             corruptions: c.corruptions.load(Ordering::SeqCst),
             delayed: c.delayed.load(Ordering::SeqCst),
             cuts: c.cuts.load(Ordering::SeqCst),
+            hung_up: c.hung_up.load(Ordering::SeqCst),
         }
     }
 }
@@ -288,6 +321,11 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             continue;
         }
         accepted += 1;
+        if shared.hanging_up.load(Ordering::SeqCst) {
+            shared.counters.hung_up.fetch_add(1, Ordering::SeqCst);
+            let _ = client.shutdown(Shutdown::Both);
+            continue;
+        }
         if shared.stalled.load(Ordering::SeqCst) {
             // Accepted and held open, never connected upstream: a silent broker.
             let mut sockets = shared.sockets.lock().unwrap();
@@ -299,6 +337,8 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         }
         let Ok(broker) = TcpStream::connect_timeout(&shared.upstream, Duration::from_secs(5))
         else {
+            // The broker is down: the client sees its connection closed.
+            shared.counters.hung_up.fetch_add(1, Ordering::SeqCst);
             continue;
         };
         let _ = client.set_nodelay(true);

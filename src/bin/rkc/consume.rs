@@ -237,6 +237,9 @@ async fn consume_loop(
         finished = progress.finished();
     }
     let _ = out.flush();
+    if let Some(e) = progress.group_failed.take() {
+        return Err(e);
+    }
     if progress.failed.is_empty() {
         Ok(())
     } else {
@@ -324,6 +327,9 @@ fn handle_event(event: Result<Event, Error>, progress: &mut Progress) {
                     .insert(TopicPartition::new(topic.as_str(), *partition));
             }
             emit(error_json(&e));
+            if matches!(e, Error::GroupFailed { .. }) {
+                progress.group_failed = Some(e);
+            }
         }
     }
 }
@@ -336,6 +342,8 @@ struct Progress {
     failed: HashSet<TopicPartition>,
     exit_at_end: bool,
     in_group: bool,
+    /// The group membership ended for good: the run ends with this error.
+    group_failed: Option<Error>,
 }
 
 impl Progress {
@@ -346,6 +354,7 @@ impl Progress {
             failed: HashSet::new(),
             exit_at_end: args.exit_at_end,
             in_group: args.group.is_some(),
+            group_failed: None,
         }
     }
 
@@ -369,6 +378,9 @@ impl Progress {
     /// With `-e`: every partition is at its end or failed (and a group has some). Without:
     /// every partition failed.
     fn finished(&self) -> bool {
+        if self.group_failed.is_some() {
+            return true;
+        }
         if self.exit_at_end {
             let done = self
                 .all
