@@ -428,7 +428,11 @@ impl Engine {
         self.partitions
             .iter()
             .filter(|(tp, p)| only.map_or(!p.revoking, |o| o.contains(tp)))
-            .filter_map(|(tp, p)| p.acks.committable().map(|o| (tp.clone(), p.epoch, o)))
+            .filter_map(|(tp, p)| {
+                p.acks
+                    .committable(self.consumer.position(tp))
+                    .map(|o| (tp.clone(), p.epoch, o))
+            })
             .collect()
     }
 
