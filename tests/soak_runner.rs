@@ -15,14 +15,17 @@
 //! `<topic>.dlq` with Kafka Connect provenance headers. On top of the soak's invariants,
 //! `soak_runner/dlq.rs` checks the dead-letter topic read back by confluent-kafka
 //! (read_committed): it holds exactly the acknowledged poison records by provenance, no
-//! aborted record, each with its original value, and every extra copy explained.
+//! aborted record, each with its original value, and every extra copy explained. And
+//! `soak_runner/resumed.rs` checks that a member resumed after a SIGSTOP past its session
+//! starts nothing for the partitions it lost meanwhile (stricter than the soak checker,
+//! which allows for `rkc consume`'s stdout buffer).
 //!
 //! - `short_runner_soak_holds_every_invariant`: 150 s of faults, part of CI (seed 97;
 //!   `RKC_SOAK_SEED` / `RKC_SOAK_SECONDS` override both). The run's files stay in the
 //!   directory it prints first, under `target/tmp/`.
 //! - `long_runner_soak_holds_every_invariant` (ignored): `RKC_SOAK_SECONDS=1800
 //!   RKC_SOAK_SEED=7 cargo test --test soak_runner long -- --ignored --nocapture`.
-//! - `dlq_checker_flags_*`: the dead-letter checker's self-test on synthetic runs.
+//! - `dlq_checker_flags_*`, `resumed_check_flags_*`: the checkers' self-tests on synthetic runs.
 
 mod support;
 
@@ -38,6 +41,8 @@ mod harness;
 mod members;
 #[path = "soak/nemesis.rs"]
 mod nemesis;
+#[path = "soak_runner/resumed.rs"]
+mod resumed;
 #[path = "soak/trace.rs"]
 mod trace;
 
@@ -75,16 +80,20 @@ fn soak(default_seconds: f64) {
     let dlq = members.dlq();
     let verdict = checker::check(&trace);
     let dead = dlq::check(&trace, &dlq);
+    let resumed = resumed::check(&trace);
     eprintln!(
-        "[soak_runner] report (seed {seed}, {fault_seconds} s of faults):\n{}\n{}",
-        verdict.report, dead.report
+        "[soak_runner] report (seed {seed}, {fault_seconds} s of faults):\n{}\n{}\nrecords started by a resumed member for a partition it had lost: {}",
+        verdict.report,
+        dead.report,
+        resumed.len()
     );
     assert!(
-        verdict.violations.is_empty() && dead.violations.is_empty(),
-        "runner soak seed {seed}: {} invariant violation(s):\n{}{}\nreport:\n{}\n{}",
-        verdict.violations.len() + dead.violations.len(),
+        verdict.violations.is_empty() && dead.violations.is_empty() && resumed.is_empty(),
+        "runner soak seed {seed}: {} invariant violation(s):\n{}{}{:#?}\nreport:\n{}\n{}",
+        verdict.violations.len() + dead.violations.len() + resumed.len(),
         verdict.summary(8),
         dead.summary(8),
+        &resumed[..resumed.len().min(8)],
         verdict.report,
         dead.report
     );
@@ -353,4 +362,34 @@ fn dlq_checker_flags_an_unexplained_copy_and_explains_an_outage_or_a_second_hand
     let v = dlq::check(&t, &d);
     assert!(v.violations.is_empty(), "{}", v.summary(5));
     assert_eq!(v.report.duplicates.get("handed out again"), Some(&1));
+}
+
+#[test]
+fn resumed_check_flags_a_record_started_after_sigcont_for_a_partition_lost_in_the_stall() {
+    let (mut t, _) = clean();
+    // Stopped 9.5 → 16.0 s (longer than the 6 s session); reports partition 0 lost at 16.3.
+    t.members[0].stopped.push((9.5, 16.0));
+    t.events.push(GroupEvent {
+        member: 0,
+        change: GroupChange::Lost,
+        partitions: vec![0],
+        recv: 16.3,
+    });
+    assert!(
+        resumed::check(&t).is_empty(),
+        "handed out before the SIGSTOP"
+    );
+    let started = Handout {
+        offset: 8,
+        value: "s4".into(),
+        recv: 16.1,
+        ..t.handouts[0].clone()
+    };
+    t.handouts.push(started);
+    let v = resumed::check(&t);
+    assert_eq!(v.len(), 1, "{v:?}");
+    assert_eq!(v[0].record, (0, 8));
+    // A stop shorter than the session loses nothing: not judged.
+    t.members[0].stopped[0] = (11.0, 16.0);
+    assert!(resumed::check(&t).is_empty());
 }
