@@ -102,6 +102,11 @@ timeout = "20s"
         std::fs::write(&config, text).expect("write the member's configuration");
         let mut command = Command::new(rkc_path());
         command.arg("run").arg("--config").arg(config);
+        // The members' log filter for a closer look (`RKC_SOAK_MEMBER_LOG=
+        // info,rskafka_consumer::group=debug`): their log lines land in member-<n>.err.
+        if let Ok(filter) = std::env::var("RKC_SOAK_MEMBER_LOG") {
+            command.env("RKC_LOG", filter);
+        }
         command
     }
 
