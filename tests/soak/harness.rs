@@ -99,6 +99,11 @@ pub trait Members: Send + Sync {
     fn controller_offset(&self) -> Option<u16> {
         None
     }
+    /// Records per second of the idempotent producer and transactions per second of the
+    /// transactional one (each writes one record per partition).
+    fn rates(&self) -> (u32, u32) {
+        (PLAIN_RATE, TXN_RATE)
+    }
     /// Before the members start; the soak topic exists (e.g. create more topics).
     fn prepare(&self, _cluster: &PrivateCluster, _topic: &str, _dir: &Path) {}
     /// The program and arguments of member `id`, connecting through `bootstrap` (its
@@ -191,8 +196,9 @@ pub fn run_with(settings: Settings, members: Arc<dyn Members>) -> Trace {
 
     let plain_file = soak.dir.join("produced-plain.jsonl");
     let txn_file = soak.dir.join("produced-txn.jsonl");
-    let mut plain = soak.producer("plain", PLAIN_RATE, &plain_file);
-    let mut txn = soak.producer("txn", TXN_RATE, &txn_file);
+    let (plain_rate, txn_rate) = soak.members.rates();
+    let mut plain = soak.producer("plain", plain_rate, &plain_file);
+    let mut txn = soak.producer("txn", txn_rate, &txn_file);
     let sampler = Sampler::start(soak.cluster.bootstrap(), &soak.group);
 
     thread::sleep(Duration::from_secs(10));

@@ -48,6 +48,12 @@ impl Members for RunnerMembers {
         Some(50)
     }
 
+    fn rates(&self) -> (u32, u32) {
+        // An exec handler forks a process per record: about a third of the consume soak's
+        // load (≈ 100 records/s), which a loaded 2-core machine keeps up with.
+        (72, 2)
+    }
+
     fn prepare(&self, cluster: &PrivateCluster, topic: &str, _dir: &Path) {
         cluster.create_topic(
             &dlq_topic(topic),
