@@ -240,6 +240,19 @@ impl Consumer {
             })
     }
 
+    /// Whether `tp` is assigned to this consumer now. In a group the member's session is
+    /// checked first, as every poll does: after a stall (SIGSTOP, a frozen VM) longer than
+    /// `session.timeout.ms` the partitions are lost before this answers. For applications that
+    /// hold polled messages and process them later (the runner): asked before each one starts,
+    /// no message is processed for a partition another member may own by now.
+    pub fn owns(&self, tp: &TopicPartition) -> bool {
+        let member = self.member.lock().expect("member lock").clone();
+        if let Some(member) = member {
+            member.check_session();
+        }
+        self.shared.partitions.is_assigned(tp)
+    }
+
     /// The assigned partitions, sorted.
     pub fn assignment(&self) -> Vec<TopicPartition> {
         self.shared.assigned()

@@ -2,9 +2,13 @@
 //!
 //! Invariants: the commit position of a partition is the smallest offset the runner received
 //! and has not finished, or, when everything received is finished, one past the highest offset
-//! received. So a commit never passes an unfinished message, gaps in the log (compaction,
-//! transaction markers) never hold it back, and it never moves backwards. "Finished" means
-//! processed, safely in the dead-letter topic, or skipped by the idempotency store.
+//! received or the consumer's position, whichever is further (the consumer's position moves
+//! past the control markers and aborted data that follow the last message it handed out, and
+//! everything it handed out was received). So a commit never passes an unfinished message,
+//! gaps in the log (compaction, transaction markers, aborted data) never hold it back, a
+//! partition ending in a transaction marker is committed at its log end, and it never moves
+//! backwards. "Finished" means processed, safely in the dead-letter topic, or skipped by the
+//! idempotency store.
 
 use std::collections::BTreeSet;
 
@@ -37,14 +41,23 @@ impl Acks {
         self.unfinished.remove(&offset);
     }
 
-    /// The position everything before which is finished, if anything was received.
-    pub(crate) fn position(&self) -> Option<i64> {
-        self.unfinished.first().copied().or(self.next)
+    /// The position everything before which is finished, if known: the first unfinished
+    /// offset, else the further of one past the highest offset received and `consumer` (the
+    /// consumer's position, which never passes a message it has not handed out).
+    pub(crate) fn position(&self, consumer: Option<i64>) -> Option<i64> {
+        if let Some(&first) = self.unfinished.first() {
+            return Some(first);
+        }
+        match (self.next, consumer) {
+            (Some(n), Some(c)) => Some(n.max(c)),
+            (n, c) => n.or(c),
+        }
     }
 
-    /// The position to commit, when it is ahead of what was committed.
-    pub(crate) fn committable(&self) -> Option<i64> {
-        let p = self.position()?;
+    /// The position to commit (see [`Acks::position`]), when it is ahead of what was
+    /// committed.
+    pub(crate) fn committable(&self, consumer: Option<i64>) -> Option<i64> {
+        let p = self.position(consumer)?;
         match self.committed {
             Some(c) if c >= p => None,
             _ => Some(p),
@@ -71,20 +84,41 @@ mod tests {
     #[test]
     fn commit_stops_at_the_first_unfinished_offset() {
         let mut a = Acks::default();
-        assert_eq!(a.committable(), None);
+        assert_eq!(a.committable(None), None);
         for o in [10, 11, 13, 14] {
             a.received(o);
         }
         a.finished(11);
         a.finished(14);
-        assert_eq!(a.committable(), Some(10));
+        assert_eq!(a.committable(None), Some(10));
         a.finished(10);
-        assert_eq!(a.committable(), Some(13));
+        assert_eq!(a.committable(None), Some(13));
         a.finished(13);
-        assert_eq!(a.committable(), Some(15));
+        assert_eq!(a.committable(None), Some(15));
         a.committed(15);
-        assert_eq!(a.committable(), None);
+        assert_eq!(a.committable(None), None);
         assert!(!a.received(12), "a refetched offset is not new");
+    }
+
+    #[test]
+    fn the_consumer_position_past_trailing_markers_is_committed_once_everything_finished() {
+        let mut a = Acks::default();
+        // Nothing received yet: the consumer's position (e.g. past a partition's aborted
+        // data and markers only).
+        assert_eq!(a.committable(Some(7)), Some(7));
+        a.received(10);
+        a.received(11);
+        // Offset 12 is the commit marker of the transaction 10 and 11 belong to.
+        assert_eq!(a.committable(Some(13)), Some(10), "10 is unfinished");
+        a.finished(11);
+        assert_eq!(a.committable(Some(13)), Some(10), "10 is still unfinished");
+        a.finished(10);
+        assert_eq!(a.committable(Some(13)), Some(13), "past the marker");
+        assert_eq!(a.committable(Some(12)), Some(12));
+        assert_eq!(a.committable(None), Some(12));
+        a.committed(13);
+        assert_eq!(a.committable(Some(13)), None);
+        assert_eq!(a.committable(Some(12)), None, "never backwards");
     }
 
     proptest! {
@@ -113,7 +147,7 @@ mod tests {
             for f in finish {
                 a.finished(f);
                 done.insert(f);
-                let p = a.position().unwrap();
+                let p = a.position(None).unwrap();
                 // every received offset below p is finished
                 for &o in offsets.iter().filter(|&&o| o < p) {
                     prop_assert!(done.contains(&o), "position {} passes unfinished {}", p, o);
@@ -125,10 +159,10 @@ mod tests {
                 }
                 if let Some(l) = last { prop_assert!(p >= l); }
                 last = Some(p);
-                if let Some(c) = a.committable() { a.committed(c); }
+                if let Some(c) = a.committable(None) { a.committed(c); }
             }
             prop_assert_eq!(a.unfinished(), 0);
-            prop_assert_eq!(a.committable(), None);
+            prop_assert_eq!(a.committable(None), None);
         }
     }
 }

@@ -207,7 +207,7 @@ mod tests {
         assert_eq!(p.ready(10), Vec::<i64>::new());
         p.finish(1);
         assert_eq!(p.ready(10), [4]);
-        assert_eq!(p.acks.committable(), Some(0), "0 is unfinished");
+        assert_eq!(p.acks.committable(None), Some(0), "0 is unfinished");
     }
 
     #[test]

@@ -11,6 +11,9 @@
 //!   [`BATCH`] messages: over it every partition is paused until they drop under half; a partition holding
 //!   [`PARTITION_CAP`] messages (e.g. behind one that waits for a retry) is paused alone.
 //! - Results of an attempt on a partition that was revoked or lost since are ignored.
+//! - No attempt or dead-letter write starts for a partition the consumer no longer owns
+//!   (`Consumer::owns` checks the session first): a member resumed after a stall past its
+//!   session starts none of the messages it held, since another member may own them by now.
 //! - A configuration reload (see `reload`) is applied by this loop between two rounds, never
 //!   while draining; a rejoin replaces the consumer the loop polls.
 
@@ -428,7 +431,11 @@ impl Engine {
         self.partitions
             .iter()
             .filter(|(tp, p)| only.map_or(!p.revoking, |o| o.contains(tp)))
-            .filter_map(|(tp, p)| p.acks.committable().map(|o| (tp.clone(), p.epoch, o)))
+            .filter_map(|(tp, p)| {
+                p.acks
+                    .committable(self.consumer.position(tp))
+                    .map(|o| (tp.clone(), p.epoch, o))
+            })
             .collect()
     }
 
@@ -548,6 +555,11 @@ impl Engine {
         for i in 0..keys.len() {
             let tp = &keys[(start + i) % keys.len()];
             let ready = self.partitions[tp].ready(capacity);
+            // Held messages start only while the partition is still this member's: after a
+            // stall past the session it may be another member's (its Lost event follows).
+            if ready.is_empty() || !self.consumer.owns(tp) {
+                continue;
+            }
             for offset in ready {
                 self.start_attempt(tp, offset);
                 capacity -= 1;
@@ -666,6 +678,7 @@ impl Engine {
     }
 
     fn start_dead_letter(&mut self, tp: &TopicPartition, offset: i64) {
+        let owned = self.consumer.owns(tp);
         let Some(p) = self.partitions.get_mut(tp) else {
             return;
         };
@@ -673,6 +686,12 @@ impl Engine {
         let Some(job) = p.jobs.get_mut(&offset) else {
             return;
         };
+        if !owned {
+            // Lost since (its Lost event follows): the member that owns it now writes the
+            // letter, as for a revoked partition.
+            job.state = JobState::Queued;
+            return;
+        }
         let Some(sink) = self.sink.clone() else {
             job.state = JobState::DeadLettering;
             self.in_flight += 1;

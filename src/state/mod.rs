@@ -178,6 +178,11 @@ impl PartitionTable {
 
     // --- The consumer's intents ---
 
+    /// Whether `tp` is assigned.
+    pub(crate) fn is_assigned(&self, tp: &TopicPartition) -> bool {
+        self.lock().contains_key(tp)
+    }
+
     /// The assigned partitions, sorted.
     pub(crate) fn assigned(&self) -> Vec<TopicPartition> {
         let state = self.lock();

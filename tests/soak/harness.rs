@@ -72,6 +72,7 @@ struct Member {
 }
 
 struct Soak {
+    members: Arc<dyn Members>,
     settings: Settings,
     dir: PathBuf,
     cluster: Arc<PrivateCluster>,
@@ -85,12 +86,85 @@ struct Soak {
     log: File,
 }
 
-/// Runs a soak with `settings`; returns everything the checker needs.
+/// Runs a soak of `rkc consume -G` members with `settings`; returns everything the checker
+/// needs.
 pub fn run(settings: Settings) -> Trace {
+    run_with(settings, Arc::new(ConsumeMembers))
+}
+
+/// Who the members are: how one starts, and what a run prepares and collects around them
+/// while the cluster is up. A member prints each record it hands out on stdout as a JSON
+/// line with `partition`, `offset`, `value` and `timestamp` (ms), and its group events on
+/// stderr as `rkc` does (`{"event":"assigned"|"revoked"|"lost"|"error",…}`).
+pub trait Members: Send + Sync {
+    /// Where the private cluster's controllers listen: `port + this` (the launcher's
+    /// default, 100, when `None`), to keep a run within its port range.
+    fn controller_offset(&self) -> Option<u16> {
+        None
+    }
+    /// Records per second of the idempotent producer and transactions per second of the
+    /// transactional one (each writes one record per partition).
+    fn rates(&self) -> (u32, u32) {
+        (PLAIN_RATE, TXN_RATE)
+    }
+    /// Before the members start; the soak topic exists (e.g. create more topics).
+    fn prepare(&self, _cluster: &PrivateCluster, _topic: &str, _dir: &Path) {}
+    /// The program and arguments of member `id`, connecting through `bootstrap` (its
+    /// proxies); the harness sets its stdio and spawns it.
+    fn command(
+        &self,
+        id: MemberId,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        dir: &Path,
+    ) -> Command;
+    /// After every member left, before the cluster stops (e.g. read what they wrote).
+    fn finish(&self, _cluster: &PrivateCluster, _topic: &str, _dir: &Path) {}
+}
+
+/// `rkc consume -G` members with `--commit sync` (the soak of issue 16).
+pub struct ConsumeMembers;
+
+impl Members for ConsumeMembers {
+    fn command(
+        &self,
+        _id: MemberId,
+        bootstrap: &str,
+        topic: &str,
+        group: &str,
+        _dir: &Path,
+    ) -> Command {
+        let session = format!("session.timeout.ms={SESSION_MS}");
+        let mut command = Command::new(rkc_path());
+        command.args([
+            "consume",
+            "-b",
+            bootstrap,
+            "-t",
+            topic,
+            "-G",
+            group,
+            "-o",
+            "beginning",
+            "-X",
+            "partition.assignment.strategy=cooperative-sticky",
+            "--commit",
+            "sync",
+            "-X",
+            &session,
+        ]);
+        command
+    }
+}
+
+/// [`run`] with other members.
+pub fn run_with(settings: Settings, members: Arc<dyn Members>) -> Trace {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(unique("soak"));
     std::fs::create_dir_all(&dir).expect("create the soak dir");
     eprintln!("[soak] seed {} — files in {}", settings.seed, dir.display());
-    let cluster = PrivateCluster::start(3, settings.port);
+    let cluster =
+        PrivateCluster::start_with_controllers(3, settings.port, members.controller_offset());
     let topic = unique("soak");
     let group = unique("soak-g");
     cluster.create_topic(
@@ -102,8 +176,10 @@ pub fn run(settings: Settings) -> Trace {
             "message.timestamp.type=LogAppendTime",
         ],
     );
+    members.prepare(&cluster, &topic, &dir);
     let log = File::create(dir.join("nemesis.log")).expect("nemesis log");
     let mut soak = Soak {
+        members,
         settings,
         dir,
         cluster: Arc::new(cluster),
@@ -123,8 +199,9 @@ pub fn run(settings: Settings) -> Trace {
 
     let plain_file = soak.dir.join("produced-plain.jsonl");
     let txn_file = soak.dir.join("produced-txn.jsonl");
-    let mut plain = soak.producer("plain", PLAIN_RATE, &plain_file);
-    let mut txn = soak.producer("txn", TXN_RATE, &txn_file);
+    let (plain_rate, txn_rate) = soak.members.rates();
+    let mut plain = soak.producer("plain", plain_rate, &plain_file);
+    let mut txn = soak.producer("txn", txn_rate, &txn_file);
     let sampler = Sampler::start(soak.cluster.bootstrap(), &soak.group);
 
     thread::sleep(Duration::from_secs(10));
@@ -151,6 +228,7 @@ pub fn run(settings: Settings) -> Trace {
     let (final_committed, log_end) = lag(soak.cluster.bootstrap(), &soak.group)
         .expect("the group's committed offsets and log ends at the end");
     let (rebalances, preparing) = soak.coordinator_log();
+    soak.members.finish(&soak.cluster, &soak.topic, &soak.dir);
 
     let collected = std::mem::take(&mut *soak.collected.lock().unwrap());
     let trace = Trace {
@@ -215,25 +293,16 @@ impl Soak {
             }
         }
         let bootstrap: Vec<String> = proxies.iter().map(Proxy::address).collect();
-        let session = format!("session.timeout.ms={SESSION_MS}");
-        let mut child = Command::new(rkc_path())
-            .args([
-                "consume",
-                "-b",
+        let id = self.collected.lock().unwrap().members.len();
+        let mut child = self
+            .members
+            .command(
+                id,
                 &bootstrap.join(","),
-                "-t",
                 &self.topic,
-                "-G",
                 &self.group,
-                "-o",
-                "beginning",
-                "-X",
-                "partition.assignment.strategy=cooperative-sticky",
-                "--commit",
-                "sync",
-                "-X",
-                &session,
-            ])
+                &self.dir,
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -650,7 +719,8 @@ fn read_stderr(id: MemberId, stderr: impl std::io::Read, mut file: File, c: Arc<
             Some("assigned") => GroupChange::Assigned,
             Some("revoked") => GroupChange::Revoked,
             Some("lost") => GroupChange::Lost,
-            Some("error") => {
+            // `commit_failed` and `dlq_unavailable` are `rkc run`'s.
+            Some("error" | "commit_failed" | "dlq_unavailable") => {
                 c.lock().unwrap().members[id]
                     .errors
                     .push((recv, v["error"].to_string()));
