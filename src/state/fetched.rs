@@ -131,6 +131,7 @@ impl RecordSink for MessageSink<'_> {
         self.messages.reserve_exact(count);
     }
 
+    #[inline(always)]
     fn push(&mut self, r: Record) {
         if r.offset < self.from {
             return;

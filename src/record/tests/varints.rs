@@ -1,4 +1,4 @@
-//! The record decoder's own varint reader (one-byte fast path, longer forms out of line)
+//! The record decoder's own varint reader (one- and two-byte fast paths, longer forms out of line)
 //! against the encoder, at the edges and for arbitrary values, and records whose lengths
 //! need multi-byte varints.
 
