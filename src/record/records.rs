@@ -238,12 +238,13 @@ impl<'a> Cursor<'a> {
     /// length, a 100-byte value's length and offset deltas from 64 on take two).
     #[inline]
     pub(super) fn unsigned_varint(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        match self.buf.get(self.pos..self.pos + 2) {
-            Some(&[b0, _]) if b0 < 0x80 => {
+        match (self.buf.get(self.pos), self.buf.get(self.pos + 1)) {
+            // A record's last field (its header count) is a one-byte varint at the very end.
+            (Some(&b0), _) if b0 < 0x80 => {
                 self.pos += 1;
                 Ok(u32::from(b0))
             }
-            Some(&[b0, b1]) if b1 < 0x80 => {
+            (Some(&b0), Some(&b1)) if b1 < 0x80 => {
                 self.pos += 2;
                 Ok(u32::from(b0 & 0x7f) | u32::from(b1) << 7)
             }
@@ -278,12 +279,12 @@ impl<'a> Cursor<'a> {
     /// A zig-zag encoded signed varlong (int64); one and two bytes inline.
     #[inline]
     pub(super) fn varlong(&mut self) -> Result<i64, DecodeError> {
-        let raw = match self.buf.get(self.pos..self.pos + 2) {
-            Some(&[b0, _]) if b0 < 0x80 => {
+        let raw = match (self.buf.get(self.pos), self.buf.get(self.pos + 1)) {
+            (Some(&b0), _) if b0 < 0x80 => {
                 self.pos += 1;
                 u64::from(b0)
             }
-            Some(&[b0, b1]) if b1 < 0x80 => {
+            (Some(&b0), Some(&b1)) if b1 < 0x80 => {
                 self.pos += 2;
                 u64::from(b0 & 0x7f) | u64::from(b1) << 7
             }
