@@ -120,18 +120,7 @@ pub(crate) fn decode_partition(
                 no_progress: false,
             };
         }
-        match FetchedBatch::new(batch, position, tp) {
-            Ok(fetched) => batches.push(fetched),
-            Err(error) => {
-                return Decoded {
-                    batches,
-                    next_offset: position,
-                    last_epoch,
-                    error: Some(error),
-                    no_progress: false,
-                };
-            }
-        }
+        batches.push(FetchedBatch::new(batch, position));
         position = header.next_offset();
         last_epoch = epoch.or(last_epoch);
     }

@@ -4,11 +4,18 @@
 //! key (varint length, -1 = null), value (same), header count varint, then each header's key
 //! (varint length, UTF-8) and value (varint length, -1 = null). A record must fill exactly its
 //! `length` bytes.
+//!
+//! Invariants: every length is checked against the bytes that remain before anything is
+//! sliced or allocated; a record without headers allocates nothing (its header `Vec` is empty);
+//! keys, values and header values are [`Bytes`] slices of the section. The hot path reads the
+//! one- and two-byte varints a typical record is made of inline, and builds a [`DecodeError`] only on the
+//! (cold) failure paths, with the same kind, field name and in-record position as the general
+//! [`Decoder`](crate::wire::Decoder) would report.
 
 use bytes::Bytes;
 
 use super::{BatchHeader, Header, Record, RecordError, TimestampType};
-use crate::wire::{DecodeError, Decoder};
+use crate::wire::DecodeError;
 
 /// The smallest possible record: a one-byte varint for each of length, timestamp delta, offset
 /// delta, key length, value length, header count, plus the attributes byte.
@@ -62,69 +69,88 @@ pub(crate) fn decode_each(
     })?;
     // Never trust the count for an allocation: each record takes at least MIN_RECORD_LEN bytes.
     sink.reserve(count.min(section.len() / MIN_RECORD_LEN));
-    let mut d = Decoder::new(section);
+    let stamp = match header.timestamp_type() {
+        TimestampType::CreateTime => Stamp::Delta(header.base_timestamp),
+        TimestampType::LogAppendTime => Stamp::Fixed(header.max_timestamp),
+    };
+    let mut s = Cursor::new(section);
     for _ in 0..count {
-        sink.push(decode_one(header, &mut d).map_err(malformed)?);
+        let record = decode_one(base_offset, stamp, section, &mut s).map_err(malformed)?;
+        sink.push(record);
     }
-    if d.remaining() != 0 {
+    if s.remaining() != 0 {
         return Err(RecordError::malformed(
             base_offset,
             "record batch",
             format!(
                 "{} bytes left after the {count} records the header announces",
-                d.remaining()
+                s.remaining()
             ),
         ));
     }
     Ok(())
 }
 
-/// Decodes one record at the decoder's position, consuming exactly its length.
-fn decode_one(header: &BatchHeader, d: &mut Decoder<'_>) -> Result<Record, DecodeError> {
-    let at = d.position();
-    let length = d.varint()?;
-    let length = usize::try_from(length).map_err(|_| DecodeError::InvalidLength {
-        what: "record",
-        len: i64::from(length),
-        at,
-    })?;
-    let mut r = d.split(length, "record")?;
-    let _attributes = r.i8()?;
-    let timestamp_delta = r.varlong()?;
-    let offset_delta = r.varint()?;
-    let key = nullable(&mut r, "record key")?;
-    let value = nullable(&mut r, "record value")?;
-    let header_count_at = r.position();
-    let header_count = r.varint()?;
-    let header_count = usize::try_from(header_count).map_err(|_| DecodeError::InvalidLength {
-        what: "record header count",
-        len: i64::from(header_count),
-        at: header_count_at,
-    })?;
-    let mut headers = Vec::with_capacity(header_count.min(r.remaining() / MIN_HEADER_LEN));
-    for _ in 0..header_count {
-        headers.push(decode_header(&mut r)?);
-    }
-    if r.remaining() != 0 {
-        return Err(DecodeError::Malformed {
-            what: "record",
-            reason: format!(
-                "record at offset delta {offset_delta} has {} bytes left over",
-                r.remaining()
-            ),
-        });
-    }
+/// How a batch assigns record timestamps.
+#[derive(Debug, Clone, Copy)]
+enum Stamp {
+    /// CreateTime: the base timestamp plus each record's delta.
+    Delta(i64),
+    /// LogAppendTime: the batch's max timestamp for every record.
+    Fixed(i64),
+}
 
-    let offset = header
-        .base_offset
+/// Decodes one record at the cursor, consuming exactly its length. Keys, values and header
+/// values are slices of `owner` (the section the cursor reads). Inlined into the loop, so that
+/// the record's fields go straight to the sink (no intermediate copies of the struct).
+#[inline(always)]
+fn decode_one(
+    base_offset: i64,
+    stamp: Stamp,
+    owner: &Bytes,
+    s: &mut Cursor<'_>,
+) -> Result<Record, DecodeError> {
+    let at = s.pos;
+    let length = s.varint("varint")?;
+    let length =
+        usize::try_from(length).map_err(|_| invalid_length("record", i64::from(length), at))?;
+    // The record's fields are read by a cursor of their own: positions in errors are relative
+    // to the record, and nothing can be read past its length.
+    let mut r = s.split(length, "record")?;
+    let _attributes = r.byte("int8")?;
+    let timestamp_delta = r.varlong()?;
+    let offset_delta = r.varint("varint")?;
+    let key = r.nullable(owner, "record key")?;
+    let value = r.nullable(owner, "record value")?;
+    let header_count_at = r.pos;
+    let header_count = r.varint("varint")?;
+    let headers = if header_count == 0 {
+        Vec::new()
+    } else {
+        let header_count = usize::try_from(header_count).map_err(|_| {
+            invalid_length(
+                "record header count",
+                i64::from(header_count),
+                header_count_at,
+            )
+        })?;
+        let mut headers = Vec::with_capacity(header_count.min(r.remaining() / MIN_HEADER_LEN));
+        for _ in 0..header_count {
+            headers.push(decode_header(owner, &mut r)?);
+        }
+        headers
+    };
+    if r.remaining() != 0 {
+        return Err(left_over(offset_delta, r.remaining()));
+    }
+    let offset = base_offset
         .checked_add(i64::from(offset_delta))
         .ok_or_else(|| overflow("record offset"))?;
-    let timestamp = match header.timestamp_type() {
-        TimestampType::CreateTime => header
-            .base_timestamp
+    let timestamp = match stamp {
+        Stamp::Delta(base) => base
             .checked_add(timestamp_delta)
             .ok_or_else(|| overflow("record timestamp"))?,
-        TimestampType::LogAppendTime => header.max_timestamp,
+        Stamp::Fixed(max) => max,
     };
     Ok(Record {
         offset,
@@ -135,15 +161,12 @@ fn decode_one(header: &BatchHeader, d: &mut Decoder<'_>) -> Result<Record, Decod
     })
 }
 
-fn decode_header(r: &mut Decoder<'_>) -> Result<Header, DecodeError> {
-    let at = r.position();
-    let key_len = r.varint()?;
-    let key_len = usize::try_from(key_len).map_err(|_| DecodeError::InvalidLength {
-        what: "header key",
-        len: i64::from(key_len),
-        at,
-    })?;
-    let key_at = r.position();
+fn decode_header(owner: &Bytes, r: &mut Cursor<'_>) -> Result<Header, DecodeError> {
+    let at = r.pos;
+    let key_len = r.varint("varint")?;
+    let key_len = usize::try_from(key_len)
+        .map_err(|_| invalid_length("header key", i64::from(key_len), at))?;
+    let key_at = r.pos;
     let key = r.take(key_len, "header key")?;
     let key = std::str::from_utf8(key)
         .map_err(|_| DecodeError::InvalidUtf8 {
@@ -151,26 +174,189 @@ fn decode_header(r: &mut Decoder<'_>) -> Result<Header, DecodeError> {
             at: key_at,
         })?
         .to_owned();
-    let value = nullable(r, "header value")?;
+    let value = r.nullable(owner, "header value")?;
     Ok(Header { key, value })
 }
 
-/// Reads a varint length (-1 = null) and that many bytes as a shared slice.
-fn nullable(r: &mut Decoder<'_>, what: &'static str) -> Result<Option<Bytes>, DecodeError> {
-    let at = r.position();
-    match r.varint()? {
-        -1 => Ok(None),
-        len => {
-            let len = usize::try_from(len).map_err(|_| DecodeError::InvalidLength {
-                what,
-                len: i64::from(len),
-                at,
-            })?;
-            r.take_bytes(len, what).map(Some)
+/// A bounds-checked read position in a part of the section (`buf` starts at `base` in it).
+#[derive(Debug)]
+pub(super) struct Cursor<'a> {
+    buf: &'a [u8],
+    /// Where `buf` starts in the section (for slicing the section's [`Bytes`]).
+    base: usize,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub(super) fn new(buf: &'a [u8]) -> Self {
+        Self {
+            buf,
+            base: 0,
+            pos: 0,
+        }
+    }
+
+    pub(super) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next `n` bytes as a cursor of their own (positions restart at zero).
+    #[inline]
+    fn split(&mut self, n: usize, what: &'static str) -> Result<Cursor<'a>, DecodeError> {
+        let start = self.pos;
+        let buf = self.take(n, what)?;
+        Ok(Cursor {
+            buf,
+            base: self.base + start,
+            pos: 0,
+        })
+    }
+
+    #[inline]
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        match self.buf.get(self.pos..).and_then(|rest| rest.get(..n)) {
+            Some(out) => {
+                self.pos += n;
+                Ok(out)
+            }
+            None => Err(truncated(what, n, self.remaining(), self.pos)),
+        }
+    }
+
+    #[inline]
+    fn byte(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(b)
+            }
+            None => Err(truncated(what, 1, 0, self.pos)),
+        }
+    }
+
+    /// An unsigned varint of at most 32 significant bits; one and two bytes inline (a record's
+    /// length, a 100-byte value's length and offset deltas from 64 on take two).
+    #[inline]
+    pub(super) fn unsigned_varint(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        match (self.buf.get(self.pos), self.buf.get(self.pos + 1)) {
+            // A record's last field (its header count) is a one-byte varint at the very end.
+            (Some(&b0), _) if b0 < 0x80 => {
+                self.pos += 1;
+                Ok(u32::from(b0))
+            }
+            (Some(&b0), Some(&b1)) if b1 < 0x80 => {
+                self.pos += 2;
+                Ok(u32::from(b0 & 0x7f) | u32::from(b1) << 7)
+            }
+            _ => self.unsigned_varint_long(what),
+        }
+    }
+
+    #[inline(never)]
+    fn unsigned_varint_long(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        let at = self.pos;
+        let mut value: u32 = 0;
+        for shift in (0..35).step_by(7) {
+            let byte = self.byte(what)?;
+            if shift == 28 && byte > 0x0f {
+                return Err(DecodeError::VarintOverflow { at });
+            }
+            value |= u32::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::VarintOverflow { at })
+    }
+
+    /// A zig-zag encoded signed varint (int32).
+    #[inline]
+    pub(super) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
+        let raw = self.unsigned_varint(what)?;
+        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+    }
+
+    /// A zig-zag encoded signed varlong (int64); one and two bytes inline.
+    #[inline]
+    pub(super) fn varlong(&mut self) -> Result<i64, DecodeError> {
+        let raw = match (self.buf.get(self.pos), self.buf.get(self.pos + 1)) {
+            (Some(&b0), _) if b0 < 0x80 => {
+                self.pos += 1;
+                u64::from(b0)
+            }
+            (Some(&b0), Some(&b1)) if b1 < 0x80 => {
+                self.pos += 2;
+                u64::from(b0 & 0x7f) | u64::from(b1) << 7
+            }
+            _ => self.unsigned_varlong_long()?,
+        };
+        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+    }
+
+    #[inline(never)]
+    fn unsigned_varlong_long(&mut self) -> Result<u64, DecodeError> {
+        let at = self.pos;
+        let mut raw: u64 = 0;
+        for shift in (0..70).step_by(7) {
+            let byte = self.byte("varlong")?;
+            if shift == 63 && byte > 0x01 {
+                return Err(DecodeError::VarintOverflow { at });
+            }
+            raw |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Ok(raw);
+            }
+        }
+        Err(DecodeError::VarintOverflow { at })
+    }
+
+    /// A varint length (-1 = null) and that many bytes as a slice of `owner` (no copy; an empty
+    /// field takes no reference).
+    #[inline]
+    fn nullable(
+        &mut self,
+        owner: &Bytes,
+        what: &'static str,
+    ) -> Result<Option<Bytes>, DecodeError> {
+        let at = self.pos;
+        match self.varint("varint")? {
+            -1 => Ok(None),
+            0 => Ok(Some(Bytes::new())),
+            len => {
+                let len =
+                    usize::try_from(len).map_err(|_| invalid_length(what, i64::from(len), at))?;
+                let start = self.base + self.pos;
+                self.take(len, what)?;
+                Ok(Some(owner.slice(start..start + len)))
+            }
         }
     }
 }
 
+#[cold]
+fn truncated(what: &'static str, needed: usize, remaining: usize, at: usize) -> DecodeError {
+    DecodeError::Truncated {
+        what,
+        needed,
+        remaining,
+        at,
+    }
+}
+
+#[cold]
+fn invalid_length(what: &'static str, len: i64, at: usize) -> DecodeError {
+    DecodeError::InvalidLength { what, len, at }
+}
+
+#[cold]
+fn left_over(offset_delta: i32, remaining: usize) -> DecodeError {
+    DecodeError::Malformed {
+        what: "record",
+        reason: format!("record at offset delta {offset_delta} has {remaining} bytes left over"),
+    }
+}
+
+#[cold]
 fn overflow(what: &'static str) -> DecodeError {
     DecodeError::Malformed {
         what,

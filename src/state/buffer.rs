@@ -95,6 +95,19 @@ pub(crate) enum Popped {
     Group(Event),
 }
 
+/// What [`Buffer::take_ready`] found.
+enum Next {
+    /// An entry to hand out, or nothing.
+    Done(Option<Popped>),
+    /// The front delivery's next batch, to decode before its messages can be handed out.
+    Decode {
+        tp: TopicPartition,
+        generation: u64,
+        progress: Arc<Mutex<Progress>>,
+        batch: FetchedBatch,
+    },
+}
+
 /// What [`Buffer::take`] may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Take {
@@ -109,6 +122,9 @@ pub(crate) enum Take {
 #[derive(Debug)]
 pub(crate) struct Buffer {
     queue: Mutex<VecDeque<Delivery>>,
+    /// Held by [`Buffer::take`] throughout, so that one taker decodes a batch outside the
+    /// queue's lock while the others wait (deliveries come out in order).
+    taking: Mutex<()>,
     bytes: AtomicUsize,
     /// The byte budget; changed live by [`Buffer::set_budget`].
     budget: AtomicUsize,
@@ -122,6 +138,7 @@ impl Buffer {
     pub(crate) fn new(budget: usize) -> Self {
         Self {
             queue: Mutex::new(VecDeque::new()),
+            taking: Mutex::new(()),
             bytes: AtomicUsize::new(0),
             budget: AtomicUsize::new(budget),
             closed: AtomicBool::new(false),
@@ -167,12 +184,65 @@ impl Buffer {
     /// Takes the next entry, if any: up to `max` consecutive messages (at least one) of the
     /// front delivery, stopping once they hold `max_bytes`, or one event. With
     /// [`Take::EventsOnly`], nothing when messages come next (they stay). Reaching an
-    /// undecoded batch decodes it here; a batch that cannot be decoded yields its error
-    /// (scoped to its partition) and is skipped.
+    /// undecoded batch decodes it here, outside the queue's lock (fetch loops keep pushing
+    /// meanwhile; takers wait for each other, so deliveries still come out in order); a batch
+    /// that cannot be decoded yields its error (scoped to its partition) and is skipped.
     pub(crate) fn take(&self, max: usize, max_bytes: usize, what: Take) -> Option<Popped> {
         let max = max.max(1);
+        let _taking = self.taking.lock().expect("taker lock");
+        loop {
+            let (tp, generation, progress, batch) = match self.take_ready(max, max_bytes, what) {
+                Next::Done(popped) => return popped,
+                Next::Decode {
+                    tp,
+                    generation,
+                    progress,
+                    batch,
+                } => (tp, generation, progress, batch),
+            };
+            let undecoded = batch.held_size();
+            let decoded = batch.decode(&tp, self.budget());
+            match decoded {
+                Ok((messages, size)) => {
+                    let mut queue = self.queue.lock().expect("buffer lock");
+                    // Only a purge can have changed the front meanwhile (takers wait for each
+                    // other); a purged delivery's decoded messages are stale and dropped.
+                    if let Some(Delivery::Messages {
+                        generation: g,
+                        progress: p,
+                        ready,
+                        ready_bytes,
+                        ..
+                    }) = queue.front_mut()
+                        && *g == generation
+                        && Arc::ptr_eq(p, &progress)
+                    {
+                        self.bytes.fetch_add(size, Ordering::AcqRel);
+                        *ready = messages;
+                        *ready_bytes = size;
+                    }
+                    drop(queue);
+                    self.release(undecoded);
+                }
+                Err(error) => {
+                    self.release(undecoded);
+                    return Some(Popped::Error {
+                        tp: Some((tp, generation)),
+                        error,
+                    });
+                }
+            }
+        }
+    }
+
+    /// What [`Buffer::take`] finds under the queue's lock: an entry, or a batch to decode
+    /// first (taken out of its delivery, still counted in the budget until decoded).
+    fn take_ready(&self, max: usize, max_bytes: usize, what: Take) -> Next {
         let mut queue = self.queue.lock().expect("buffer lock");
         loop {
+            let Some(front) = queue.front_mut() else {
+                return Next::Done(None);
+            };
             if let Delivery::Messages {
                 tp,
                 generation,
@@ -180,93 +250,76 @@ impl Buffer {
                 ready,
                 ready_bytes,
                 batches,
-            } = queue.front_mut()?
+            } = front
             {
-                loop {
-                    if !ready.is_empty() {
-                        if what == Take::EventsOnly {
-                            return None;
-                        }
-                        let (messages, size): (Vec<Message>, usize) =
-                            if max >= ready.len() && *ready_bytes <= max_bytes {
-                                // The whole decoded batch: no copy when the deque is
-                                // contiguous, and its size is known.
-                                let size = std::mem::take(ready_bytes);
-                                (Vec::from(std::mem::take(ready)), size)
-                            } else {
-                                let mut part = Vec::new();
-                                let mut size = 0;
-                                while part.len() < max && (part.is_empty() || size < max_bytes) {
-                                    let Some(m) = ready.pop_front() else {
-                                        break;
-                                    };
-                                    size += m.buffered_size();
-                                    part.push(m);
-                                }
-                                *ready_bytes -= size;
-                                (part, size)
-                            };
-                        self.release(size);
-                        return Some(Popped::Messages {
-                            generation: *generation,
-                            progress: Arc::clone(progress),
-                            messages,
-                            size,
-                        });
+                if !ready.is_empty() {
+                    if what == Take::EventsOnly {
+                        return Next::Done(None);
                     }
-                    if what == Take::EventsOnly && !batches.is_empty() {
-                        return None;
-                    }
-                    let Some(batch) = batches.pop_front() else {
-                        break;
+                    let (messages, size): (Vec<Message>, usize) =
+                        if max >= ready.len() && *ready_bytes <= max_bytes {
+                            // The whole decoded batch: no copy when the deque is contiguous,
+                            // and its size is known.
+                            let size = std::mem::take(ready_bytes);
+                            (Vec::from(std::mem::take(ready)), size)
+                        } else {
+                            let mut part = Vec::new();
+                            let mut size = 0;
+                            while part.len() < max && (part.is_empty() || size < max_bytes) {
+                                let Some(m) = ready.pop_front() else {
+                                    break;
+                                };
+                                size += m.buffered_size();
+                                part.push(m);
+                            }
+                            *ready_bytes -= size;
+                            (part, size)
+                        };
+                    self.release(size);
+                    return Next::Done(Some(Popped::Messages {
+                        generation: *generation,
+                        progress: Arc::clone(progress),
+                        messages,
+                        size,
+                    }));
+                }
+                if what == Take::EventsOnly && !batches.is_empty() {
+                    return Next::Done(None);
+                }
+                if let Some(batch) = batches.pop_front() {
+                    return Next::Decode {
+                        tp: tp.clone(),
+                        generation: *generation,
+                        progress: Arc::clone(progress),
+                        batch,
                     };
-                    let undecoded = batch.held_size();
-                    let decoded = batch.decode(tp, self.budget());
-                    match decoded {
-                        Ok((messages, size)) => {
-                            self.bytes.fetch_add(size, Ordering::AcqRel);
-                            *ready = messages;
-                            *ready_bytes = size;
-                            self.release(undecoded);
-                        }
-                        Err(error) => {
-                            self.release(undecoded);
-                            return Some(Popped::Error {
-                                tp: Some((tp.clone(), *generation)),
-                                error,
-                            });
-                        }
-                    }
                 }
             }
-            match queue.pop_front()? {
+            let popped = match queue.pop_front().expect("front seen") {
                 Delivery::Messages { .. } => continue,
                 Delivery::Eof {
                     tp,
                     generation,
                     offset,
-                } => {
-                    return Some(Popped::Eof {
-                        tp,
-                        generation,
-                        offset,
-                    });
-                }
+                } => Popped::Eof {
+                    tp,
+                    generation,
+                    offset,
+                },
                 Delivery::Advance {
                     generation,
                     progress,
                     offset,
                     ..
-                } => {
-                    return Some(Popped::Advance {
-                        generation,
-                        progress,
-                        offset,
-                    });
-                }
-                Delivery::Error { tp, error } => return Some(Popped::Error { tp, error }),
-                Delivery::Group(event) => return Some(Popped::Group(event)),
-            }
+                } => Popped::Advance {
+                    generation,
+                    progress,
+                    offset,
+                },
+                Delivery::Error { tp, error } => Popped::Error { tp, error },
+                Delivery::Group(event) => Popped::Group(event),
+            };
+            return Next::Done(Some(popped));
         }
     }
 
@@ -593,7 +646,7 @@ mod tests {
             .codec(Codec::Zstd)
             .build();
         let batch = BatchReader::new(Bytes::from(raw)).next().unwrap().unwrap();
-        FetchedBatch::new(batch, 0, &TopicPartition::new("t", 0)).unwrap()
+        FetchedBatch::new(batch, 0)
     }
 
     fn batches(tp: &TopicPartition, batches: Vec<FetchedBatch>) -> Delivery {

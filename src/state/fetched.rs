@@ -16,7 +16,7 @@ use std::{collections::VecDeque, sync::Arc};
 
 use crate::{
     error::Error,
-    record::{Compression, HEADER_LEN, Record, RecordBatch, RecordSink},
+    record::{HEADER_LEN, Record, RecordBatch, RecordSink},
     types::{Message, TimestampType, TopicPartition},
 };
 
@@ -28,26 +28,19 @@ pub(crate) struct FetchedBatch {
     from: i64,
     /// Bytes of the response this batch keeps alive besides its own (see the module doc).
     pinned: usize,
-    /// The messages and their [`Message::buffered_size`] total, for an uncompressed batch
-    /// decoded at fetch time (see [`Self::new`]).
-    decoded: Option<(VecDeque<Message>, usize)>,
 }
 
 impl FetchedBatch {
-    /// `batch` of `tp`, keeping its records at or after `from`. An uncompressed batch is
-    /// decoded at once (its messages are slices of it, so decoding adds only their structs,
-    /// which are counted; and it spares the polling thread the work); a compressed one waits.
-    pub(crate) fn new(batch: RecordBatch, from: i64, tp: &TopicPartition) -> Result<Self, Error> {
-        let mut fetched = Self {
+    /// `batch` of `tp`, keeping its records at or after `from`. Nothing is decoded here,
+    /// whatever the codec: the fetch loop only walks batch headers (and checks CRCs), and the
+    /// polling thread decodes the batch when it reaches it, so that fetching and decoding
+    /// run side by side on two cores.
+    pub(crate) fn new(batch: RecordBatch, from: i64) -> Self {
+        Self {
             batch,
             from,
             pinned: 0,
-            decoded: None,
-        };
-        if fetched.batch.header.compression().ok() == Some(Compression::None) {
-            fetched.decoded = Some(fetched.decode_records(tp, 0)?);
         }
-        Ok(fetched)
     }
 
     /// Counts `bytes` more of the response as held by this batch.
@@ -76,9 +69,6 @@ impl FetchedBatch {
     /// (so that the budget bounds the buffer's records, not only its bytes, as when they were
     /// decoded at fetch time).
     pub(crate) fn held_size(&self) -> usize {
-        if let Some((_, size)) = &self.decoded {
-            return size + self.pinned;
-        }
         let records = usize::try_from(self.batch.header.record_count).unwrap_or(0);
         std::mem::size_of::<Self>()
             + HEADER_LEN
@@ -91,18 +81,7 @@ impl FetchedBatch {
     /// start offset into messages of `tp`, with their [`Message::buffered_size`] total; a
     /// batch that cannot be decoded is a [`Error::CorruptBatch`].
     pub(crate) fn decode(
-        mut self,
-        tp: &TopicPartition,
-        limit: usize,
-    ) -> Result<(VecDeque<Message>, usize), Error> {
-        match self.decoded.take() {
-            Some(messages) => Ok(messages),
-            None => self.decode_records(tp, limit),
-        }
-    }
-
-    fn decode_records(
-        &self,
+        self,
         tp: &TopicPartition,
         limit: usize,
     ) -> Result<(VecDeque<Message>, usize), Error> {
@@ -152,6 +131,7 @@ impl RecordSink for MessageSink<'_> {
         self.messages.reserve_exact(count);
     }
 
+    #[inline(always)]
     fn push(&mut self, r: Record) {
         if r.offset < self.from {
             return;

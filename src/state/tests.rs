@@ -40,7 +40,7 @@ fn batches(offsets: std::ops::Range<i64>) -> Vec<FetchedBatch> {
         )
         .build();
     let batch = BatchReader::new(Bytes::from(raw)).next().unwrap().unwrap();
-    vec![FetchedBatch::new(batch, offsets.start, &TopicPartition::new("t", 0)).unwrap()]
+    vec![FetchedBatch::new(batch, offsets.start)]
 }
 
 /// Marks `tp` led by node 1 and takes it as ready to fetch.

@@ -241,7 +241,7 @@ mod tests {
             .unwrap()
             .unwrap();
         FetchOutcome::Data {
-            batches: vec![FetchedBatch::new(batch, offsets.start, &tp()).unwrap()],
+            batches: vec![FetchedBatch::new(batch, offsets.start)],
             next_offset: offsets.end,
             last_epoch: Some(epoch),
             error: None,

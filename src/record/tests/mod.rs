@@ -7,6 +7,7 @@ mod java_fixtures;
 mod props;
 mod reader;
 mod records;
+mod varints;
 
 use bytes::Bytes;
 
