@@ -181,8 +181,8 @@ async fn partitions_to_read(
     Ok(partitions)
 }
 
-/// Messages and events taken from the consumer at a time: about 1–2 MiB of output at
-/// 100-byte values, the size of the output buffer.
+/// Messages and events taken from the consumer at a time (at most the consumer's hand-out
+/// limit of message bytes): a few output buffers' worth at 100-byte values.
 const BATCH: usize = 8192;
 
 async fn consume_loop(

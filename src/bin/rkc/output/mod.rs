@@ -30,8 +30,9 @@ pub(crate) use format::{FormatError, KcatFormat, parse_delimiter};
 pub(crate) use options::OutputArgs;
 use writer::{WriteFailed, Writer};
 
-/// Bytes gathered before a buffer goes to the writer thread.
-const FLUSH_AT: usize = 1 << 20;
+/// Bytes gathered before a buffer goes to the writer thread: large writes, while the
+/// [`writer::DEPTH`] buffers stay small next to the consumer's budget.
+const FLUSH_AT: usize = 512 << 10;
 
 /// Messages of a run formatted between checks of the buffer's size.
 const RUN_CHUNK: usize = 1024;
