@@ -4,7 +4,6 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
-    io::StdoutLock,
     time::Duration,
 };
 
@@ -14,7 +13,7 @@ use rskafka_consumer::{
 
 use crate::{
     ConnectionArgs,
-    output::{MessageSink, OutputArgs, emit, error_json, group_event, partition_eof},
+    output::{MessageSink, OutputArgs, Unwritten, emit, error_json, group_event, partition_eof},
 };
 
 /// Arguments of `rkc consume`.
@@ -114,8 +113,16 @@ pub(crate) async fn run(args: Args) -> Result<(), Error> {
         partitions
     };
 
-    let mut out = MessageSink::new(std::io::stdout().lock(), format, args.output.buffering());
+    let mut out =
+        MessageSink::new(std::io::stdout(), format, args.output.buffering()).map_err(|e| {
+            Error::Request {
+                broker: "-".into(),
+                api: "stdout",
+                reason: format!("cannot start the output thread: {e}"),
+            }
+        })?;
     let outcome = consume_loop(&consumer, &args, &partitions, &mut out).await;
+    drop(out);
     if args.group.is_some() {
         // Everything written is handed over: commit it, then leave the group and report the
         // revocation like any other group event.
@@ -174,15 +181,15 @@ async fn partitions_to_read(
     Ok(partitions)
 }
 
-/// Messages and events taken from the consumer at a time: about 1–2 MiB of output at
-/// 100-byte values, the size of the output buffer.
+/// Messages and events taken from the consumer at a time (at most the consumer's hand-out
+/// limit of message bytes): a few output buffers' worth at 100-byte values.
 const BATCH: usize = 8192;
 
 async fn consume_loop(
     consumer: &Consumer,
     args: &Args,
     partitions: &[TopicPartition],
-    out: &mut MessageSink<StdoutLock<'_>>,
+    out: &mut MessageSink,
 ) -> Result<(), Error> {
     let mut progress = Progress::new(partitions, args);
     let commit_sync = args.commit.is_some();
@@ -202,7 +209,15 @@ async fn consume_loop(
         // Write out only when nothing more is ready, so output is batched under load.
         let mut batch = consumer.poll_batch(max, Duration::ZERO).await;
         if batch.is_empty() {
-            if out.flush().is_err() {
+            // A commit covers only what stdout took; otherwise the writer writes while the
+            // consumer waits.
+            let handed = if commit_sync && uncommitted {
+                out.sync()
+            } else {
+                out.hand_over()
+            };
+            if let Err(unwritten) = handed {
+                store_unwritten(consumer, &unwritten);
                 break; // stdout closed
             }
             if commit_sync && uncommitted {
@@ -228,7 +243,8 @@ async fn consume_loop(
             continue;
         }
         // Everything written so far reaches stdout before the events reach stderr.
-        if out.flush().is_err() {
+        if let Err(unwritten) = out.sync() {
+            store_unwritten(consumer, &unwritten);
             break;
         }
         for event in events {
@@ -236,7 +252,9 @@ async fn consume_loop(
         }
         finished = progress.finished();
     }
-    let _ = out.flush();
+    if let Err(unwritten) = out.sync() {
+        store_unwritten(consumer, &unwritten);
+    }
     if let Some(e) = progress.group_failed.take() {
         return Err(e);
     }
@@ -251,41 +269,47 @@ async fn consume_loop(
     }
 }
 
-/// Writes the batch's messages. If stdout closes partway, each partition's first message
-/// not written is stored as the offset to commit (the consumer counts everything in the
-/// batch as handed out), so a group resumes exactly after what was written.
+/// Writes the batch's messages. If stdout closes, each partition's first message that did
+/// not reach it is stored as the offset to commit (the consumer counts everything in the batch
+/// as handed out), so a group resumes exactly after what was written.
 fn write_runs(
     consumer: &Consumer,
     batch: &Batch,
-    out: &mut MessageSink<StdoutLock<'_>>,
+    out: &mut MessageSink,
     progress: &mut Progress,
     written: &mut u64,
-) -> std::io::Result<()> {
-    let mut failed: Option<std::io::Error> = None;
-    let mut stored: Vec<(std::sync::Arc<str>, i32)> = Vec::new();
-    for run in batch.runs() {
+) -> Result<(), Unwritten> {
+    let mut runs = batch.runs();
+    for run in runs.by_ref() {
         let first = &run[0];
-        if failed.is_none() {
-            progress.message(first.partition, &first.topic);
-            match out.write_run(run) {
-                Ok(()) => *written += run.len() as u64,
-                Err((done, e)) => {
-                    failed = Some(e);
-                    *written += done as u64;
-                    let m = &run[done];
-                    let _ = consumer.store_offset(&m.topic_partition(), m.offset);
-                    stored.push((std::sync::Arc::clone(&m.topic), m.partition));
+        progress.message(first.partition, &first.topic);
+        if let Err(mut unwritten) = out.write_run(run) {
+            // The runs not yet formatted are lost too, from their first message on, unless
+            // their partition already lost an earlier one.
+            for run in runs {
+                let m = &run[0];
+                if !unwritten
+                    .first
+                    .iter()
+                    .any(|(tp, _)| tp.partition == m.partition && tp.topic == m.topic)
+                {
+                    unwritten.first.push((m.topic_partition(), m.offset));
                 }
             }
-        } else if !stored
-            .iter()
-            .any(|(t, p)| *p == first.partition && **t == *first.topic)
-        {
-            let _ = consumer.store_offset(&first.topic_partition(), first.offset);
-            stored.push((std::sync::Arc::clone(&first.topic), first.partition));
+            store_unwritten(consumer, &unwritten);
+            return Err(unwritten);
         }
+        *written += run.len() as u64;
     }
-    failed.map_or(Ok(()), Err)
+    Ok(())
+}
+
+/// Stores each partition's first offset that did not reach stdout, so the commit at exit
+/// covers only what was written.
+fn store_unwritten(consumer: &Consumer, unwritten: &Unwritten) {
+    for (tp, offset) in &unwritten.first {
+        let _ = consumer.store_offset(tp, *offset);
+    }
 }
 
 /// Reports an event or error on stderr and tracks what it means for the end of the run.

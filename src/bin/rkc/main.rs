@@ -83,10 +83,15 @@ fn main() -> ExitCode {
             )
             .init();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Consume(_) = cli.command {
+        // `consume` formats on the main thread and writes from its own writer thread: one
+        // worker for the fetches is enough, and every thread that allocates costs glibc an
+        // arena that keeps its own high-water mark (two workers peaked ~15 MiB higher with a
+        // full buffer, see tests/memory_bound.rs).
+        runtime.worker_threads(1);
+    }
+    let runtime = match runtime.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("rkc: cannot start the async runtime: {e}");

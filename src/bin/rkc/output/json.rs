@@ -1,22 +1,24 @@
-//! The JSON line of one message, serialized straight from the borrowed [`Message`] (no
-//! intermediate `serde_json::Value`).
+//! The JSON line of one message, written straight from the borrowed [`Message`] into the
+//! output buffer (no intermediate `serde_json::Value`, no serializer per field).
 //!
-//! Invariants: the keys come in the documented order `topic, partition, offset, timestamp,
-//! key|key_b64, value|value_b64, headers`; a key or value that is not UTF-8 is written as
-//! standard base64 under the `_b64` name (never both names); a header is `[key, value]` where a
-//! non-UTF-8 value is `{"b64": …}` and a null one `null`; all string escaping is serde_json's.
+//! Invariants: the output is byte for byte what serde_json writes for the documented object
+//! (the tests hold a serde_json reference and compare against it, also on random input): the
+//! keys come in the order `topic, partition, offset, timestamp, key|key_b64, value|value_b64,
+//! headers`; a key or value that is not UTF-8 is written as standard base64 under the `_b64`
+//! name (never both names); a header is `[key, value]` where a non-UTF-8 value is
+//! `{"b64": …}` and a null one `null`; strings are escaped as serde_json escapes them (see
+//! [`escape`]).
 
-use base64::{display::Base64Display, engine::general_purpose::STANDARD};
+use base64::{Engine as _, engine::general_purpose::STANDARD};
 use rskafka_consumer::{Header, Message};
-use serde::{
-    Serialize, Serializer,
-    ser::{SerializeMap, SerializeSeq},
-};
+
+use super::escape::string_to;
 
 /// Appends the JSON object of `m` (without a delimiter) to `buf`.
 pub(crate) fn write(buf: &mut Vec<u8>, m: &Message) {
-    // Writing into a Vec cannot fail, and every value here is serializable.
-    serde_json::to_writer(buf, &JsonMessage(m)).expect("a message always serializes to JSON");
+    let mut prefix = Vec::new();
+    run_prefix(&mut prefix, m);
+    message(buf, &prefix, m);
 }
 
 /// Appends the JSON objects of `run` (consecutive messages of one partition), each followed by
@@ -27,47 +29,55 @@ pub(crate) fn write_run(buf: &mut Vec<u8>, run: &[Message], delimiter: &[u8]) {
         return;
     };
     let mut prefix = Vec::with_capacity(first.topic.len() + 40);
-    prefix.extend_from_slice(b"{\"topic\":");
-    json_to(&mut prefix, &*first.topic);
-    prefix.extend_from_slice(b",\"partition\":");
-    json_to(&mut prefix, &first.partition);
-    prefix.extend_from_slice(b",\"offset\":");
+    run_prefix(&mut prefix, first);
     for m in run {
-        buf.extend_from_slice(&prefix);
-        json_to(buf, &m.offset);
-        buf.extend_from_slice(b",\"timestamp\":");
-        json_to(buf, &m.timestamp);
-        bytes_field(buf, b",\"key\":", b",\"key_b64\":", m.key.as_deref());
-        bytes_field(buf, b",\"value\":", b",\"value_b64\":", m.value.as_deref());
-        if m.headers.is_empty() {
-            buf.extend_from_slice(b",\"headers\":[]}");
-        } else {
-            buf.extend_from_slice(b",\"headers\":");
-            json_to(buf, &Headers(&m.headers));
-            buf.push(b'}');
-        }
+        message(buf, &prefix, m);
         buf.extend_from_slice(delimiter);
     }
 }
 
-/// Appends `value` as JSON (serde_json's escaping and number formatting).
-fn json_to<T: Serialize + ?Sized>(buf: &mut Vec<u8>, value: &T) {
-    // Writing into a Vec cannot fail, and every value here is serializable.
-    serde_json::to_writer(buf, value).expect("always serializes to JSON");
+/// `{"topic":…,"partition":…,"offset":` — what every message of a run starts with.
+fn run_prefix(prefix: &mut Vec<u8>, m: &Message) {
+    prefix.extend_from_slice(b"{\"topic\":");
+    string_to(prefix, &m.topic);
+    prefix.extend_from_slice(b",\"partition\":");
+    integer(prefix, i64::from(m.partition));
+    prefix.extend_from_slice(b",\"offset\":");
 }
 
-/// Appends `text` as a JSON string: byte for byte serde_json's, which escapes only `"`, `\\`
-/// and control characters below U+0020; text without them (the common case) is copied in one
-/// go instead of being scanned for escapes character by character.
-fn string_to(buf: &mut Vec<u8>, text: &str) {
-    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-        buf.reserve(text.len() + 2);
-        buf.push(b'"');
-        buf.extend_from_slice(text.as_bytes());
-        buf.push(b'"');
+/// One message's object after its run's `prefix`.
+fn message(buf: &mut Vec<u8>, prefix: &[u8], m: &Message) {
+    buf.extend_from_slice(prefix);
+    integer(buf, m.offset);
+    buf.extend_from_slice(b",\"timestamp\":");
+    integer(buf, m.timestamp);
+    bytes_field(buf, b",\"key\":", b",\"key_b64\":", m.key.as_deref());
+    bytes_field(buf, b",\"value\":", b",\"value_b64\":", m.value.as_deref());
+    if m.headers.is_empty() {
+        buf.extend_from_slice(b",\"headers\":[]}");
     } else {
-        json_to(buf, text);
+        buf.extend_from_slice(b",\"headers\":");
+        headers(buf, &m.headers);
+        buf.push(b'}');
     }
+}
+
+/// A decimal integer, as serde_json writes it.
+fn integer(buf: &mut Vec<u8>, n: i64) {
+    // Writing into a Vec cannot fail.
+    serde_json::to_writer(buf, &n).expect("an integer always serializes to JSON");
+}
+
+/// Standard base64 of `bytes` in quotes (base64 never needs escaping).
+fn base64_string(buf: &mut Vec<u8>, bytes: &[u8]) {
+    buf.push(b'"');
+    let start = buf.len();
+    let len = base64::encoded_len(bytes.len(), true).expect("a message's length fits in usize");
+    buf.resize(start + len, 0);
+    STANDARD
+        .encode_slice(bytes, &mut buf[start..])
+        .expect("the slice is exactly the encoded length");
+    buf.push(b'"');
 }
 
 /// `name` then the text, `null`, or `b64_name` then the base64 of bytes that are not UTF-8
@@ -85,90 +95,101 @@ fn bytes_field(buf: &mut Vec<u8>, name: &[u8], b64_name: &[u8], bytes: Option<&[
             }
             Err(_) => {
                 buf.extend_from_slice(b64_name);
-                json_to(buf, &Base64(b));
+                base64_string(buf, b);
             }
         },
     }
 }
 
-struct JsonMessage<'a>(&'a Message);
-
-impl Serialize for JsonMessage<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let m = self.0;
-        let mut map = s.serialize_map(Some(7))?;
-        map.serialize_entry("topic", &*m.topic)?;
-        map.serialize_entry("partition", &m.partition)?;
-        map.serialize_entry("offset", &m.offset)?;
-        map.serialize_entry("timestamp", &m.timestamp)?;
-        bytes_entry(&mut map, "key", "key_b64", m.key.as_deref())?;
-        bytes_entry(&mut map, "value", "value_b64", m.value.as_deref())?;
-        map.serialize_entry("headers", &Headers(&m.headers))?;
-        map.end()
-    }
-}
-
-/// `name: "text"`, `name: null`, or `b64_name: "base64"` when the bytes are not UTF-8.
-fn bytes_entry<M: SerializeMap>(
-    map: &mut M,
-    name: &'static str,
-    b64_name: &'static str,
-    bytes: Option<&[u8]>,
-) -> Result<(), M::Error> {
-    match bytes {
-        None => map.serialize_entry(name, &()),
-        Some(b) => match std::str::from_utf8(b) {
-            Ok(text) => map.serialize_entry(name, text),
-            Err(_) => map.serialize_entry(b64_name, &Base64(b)),
-        },
-    }
-}
-
-/// Bytes as a standard-base64 JSON string, encoded while writing.
-struct Base64<'a>(&'a [u8]);
-
-impl Serialize for Base64<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&Base64Display::new(self.0, &STANDARD))
-    }
-}
-
-/// `[[key, value], …]`.
-struct Headers<'a>(&'a [Header]);
-
-impl Serialize for Headers<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for h in self.0 {
-            seq.serialize_element(&(h.key.as_str(), HeaderValue(h.value.as_deref())))?;
+/// `[[key, value], …]`: a value is a string, `null`, or `{"b64": …}` when not UTF-8.
+fn headers(buf: &mut Vec<u8>, headers: &[Header]) {
+    buf.push(b'[');
+    for (i, h) in headers.iter().enumerate() {
+        if i > 0 {
+            buf.push(b',');
         }
-        seq.end()
-    }
-}
-
-/// A header value: a string, `null`, or `{"b64": …}` when not UTF-8.
-struct HeaderValue<'a>(Option<&'a [u8]>);
-
-impl Serialize for HeaderValue<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self.0 {
-            None => s.serialize_unit(),
+        buf.push(b'[');
+        string_to(buf, &h.key);
+        buf.push(b',');
+        match h.value.as_deref() {
+            None => buf.extend_from_slice(b"null"),
             Some(v) => match std::str::from_utf8(v) {
-                Ok(text) => s.serialize_str(text),
+                Ok(text) => string_to(buf, text),
                 Err(_) => {
-                    let mut map = s.serialize_map(Some(1))?;
-                    map.serialize_entry("b64", &Base64(v))?;
-                    map.end()
+                    buf.extend_from_slice(b"{\"b64\":");
+                    base64_string(buf, v);
+                    buf.push(b'}');
                 }
             },
         }
+        buf.push(b']');
     }
+    buf.push(b']');
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use proptest::prelude::*;
+    use rskafka_consumer::TimestampType;
+    use serde::{
+        Serialize, Serializer,
+        ser::{SerializeMap, SerializeSeq},
+    };
+
     use super::*;
     use crate::output::tests::message;
+
+    /// The reference: the documented object through serde_json's serializer.
+    struct Reference<'a>(&'a Message);
+
+    impl Serialize for Reference<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let m = self.0;
+            let mut map = s.serialize_map(Some(7))?;
+            map.serialize_entry("topic", &*m.topic)?;
+            map.serialize_entry("partition", &m.partition)?;
+            map.serialize_entry("offset", &m.offset)?;
+            map.serialize_entry("timestamp", &m.timestamp)?;
+            for (name, bytes) in [("key", &m.key), ("value", &m.value)] {
+                match bytes.as_deref().map(std::str::from_utf8) {
+                    None => map.serialize_entry(name, &())?,
+                    Some(Ok(text)) => map.serialize_entry(name, text)?,
+                    Some(Err(_)) => map.serialize_entry(
+                        &format!("{name}_b64"),
+                        &STANDARD.encode(bytes.as_deref().unwrap()),
+                    )?,
+                }
+            }
+            map.serialize_entry("headers", &ReferenceHeaders(&m.headers))?;
+            map.end()
+        }
+    }
+
+    struct ReferenceHeaders<'a>(&'a [Header]);
+
+    impl Serialize for ReferenceHeaders<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut seq = s.serialize_seq(Some(self.0.len()))?;
+            for h in self.0 {
+                let value = match h.value.as_deref().map(std::str::from_utf8) {
+                    None => serde_json::Value::Null,
+                    Some(Ok(text)) => text.into(),
+                    Some(Err(_)) => {
+                        serde_json::json!({"b64": STANDARD.encode(h.value.as_deref().unwrap())})
+                    }
+                };
+                seq.serialize_element(&(h.key.as_str(), value))?;
+            }
+            seq.end()
+        }
+    }
+
+    fn reference(m: &Message) -> Vec<u8> {
+        serde_json::to_vec(&Reference(m)).unwrap()
+    }
 
     fn json(m: &Message) -> String {
         let mut buf = Vec::new();
@@ -192,6 +213,7 @@ mod tests {
         for m in &run {
             write(&mut one_by_one, m);
             one_by_one.extend_from_slice(b"\n");
+            assert_eq!(json(m).as_bytes(), reference(m));
         }
         let mut batched = Vec::new();
         write_run(&mut batched, &run, b"\n");
@@ -199,23 +221,6 @@ mod tests {
             String::from_utf8(batched).unwrap(),
             String::from_utf8(one_by_one).unwrap()
         );
-    }
-
-    #[test]
-    fn strings_without_escapes_are_copied_exactly_as_serde_json_writes_them() {
-        for text in [
-            "",
-            "value-7",
-            "é😀 \u{7f}",
-            "a\"b",
-            "back\\slash",
-            "nl\n",
-            "\u{1f}x",
-        ] {
-            let mut ours = Vec::new();
-            string_to(&mut ours, text);
-            assert_eq!(ours, serde_json::to_vec(text).unwrap(), "{text:?}");
-        }
     }
 
     #[test]
@@ -263,5 +268,56 @@ mod tests {
         assert_eq!(v["value"], "😀");
         assert_eq!(v["headers"][0][0], "k\"");
         assert_eq!(v["headers"][0][1], "\r");
+    }
+
+    /// Bytes that are often text with escapes, sometimes not UTF-8.
+    fn field() -> impl Strategy<Value = Option<Vec<u8>>> {
+        prop_oneof![
+            1 => Just(None),
+            4 => any::<String>().prop_map(|s| Some(s.into_bytes())),
+            2 => "[\\x00-\\x7f]{0,80}".prop_map(|s| Some(s.into_bytes())),
+            1 => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Some),
+        ]
+    }
+
+    fn any_message() -> impl Strategy<Value = Message> {
+        (
+            "[\\x00-\\x7f]{1,20}",
+            any::<i32>(),
+            any::<i64>(),
+            any::<i64>(),
+            field(),
+            field(),
+            proptest::collection::vec(("[\\x00-\\x7f]{0,8}|\\PC{0,4}", field()), 0..3),
+        )
+            .prop_map(
+                |(topic, partition, offset, timestamp, key, value, headers)| Message {
+                    topic: Arc::from(topic.as_str()),
+                    partition,
+                    offset,
+                    timestamp,
+                    timestamp_type: TimestampType::CreateTime,
+                    key: key.map(Bytes::from),
+                    value: value.map(Bytes::from),
+                    headers: headers
+                        .into_iter()
+                        .map(|(key, value)| Header {
+                            key,
+                            value: value.map(Bytes::from),
+                        })
+                        .collect(),
+                    leader_epoch: None,
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn every_message_is_written_byte_for_byte_as_serde_json_writes_it(m in any_message()) {
+            let mut ours = Vec::new();
+            write(&mut ours, &m);
+            let expected = reference(&m);
+            prop_assert_eq!(String::from_utf8_lossy(&ours), String::from_utf8_lossy(&expected));
+        }
     }
 }
