@@ -53,7 +53,7 @@ mod trace;
 use std::{process::Command, sync::Arc};
 
 use dlq::{DeadLetter, DlqInvariant, DlqRun, is_poison};
-use trace::{Exit, Fate, GroupChange, GroupEvent, Handout, MemberLife, Trace};
+use trace::{Exit, Fate, GroupChange, GroupEvent, Handout, MemberLife, Produced, Trace};
 
 /// The private cluster's first port (this suite's range is 29400–29499).
 const PORT: u16 = 29400;
@@ -234,7 +234,7 @@ fn clean() -> (Trace, DlqRun) {
         },
     ];
     for (o, v, fate) in RECORDS {
-        t.produced.insert((0, o), (v.to_owned(), fate));
+        t.produced.insert((0, o), Produced::new(v, fate, None));
         if fate != Fate::Aborted {
             t.handouts.push(Handout {
                 member: 0,

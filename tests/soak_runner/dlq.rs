@@ -33,7 +33,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::trace::{Fate, MemberId, Trace};
+use super::trace::{Fate, MemberId, Produced, Trace};
 
 /// One in this many records is poison (see [`is_poison`]).
 pub const POISON_EVERY: u64 = 97;
@@ -252,7 +252,7 @@ pub fn check(trace: &Trace, dlq: &DlqRun) -> DlqVerdict {
     report.distinct = copies.len();
 
     // Exactly the poison.
-    for ((p, o), (value, fate)) in &trace.produced {
+    for ((p, o), Produced { value, fate, .. }) in &trace.produced {
         if !is_poison(value) {
             continue;
         }
@@ -275,14 +275,17 @@ pub fn check(trace: &Trace, dlq: &DlqRun) -> DlqVerdict {
     for ((p, o), letters) in &copies {
         let l = letters[0];
         match trace.produced.get(&(*p, *o)) {
-            Some((_, Fate::Aborted)) => fail(
+            Some(Produced {
+                fate: Fate::Aborted,
+                ..
+            }) => fail(
                 DlqInvariant::AbortedDeadLettered,
                 format!(
                     "dead letter {}/{} names partition {p} offset {o} of an aborted transaction",
                     l.partition, l.offset
                 ),
             ),
-            Some((value, fate)) => {
+            Some(Produced { value, fate, .. }) => {
                 if !is_poison(value) && *fate != Fate::Unknown {
                     fail(
                         DlqInvariant::NotPoison,
