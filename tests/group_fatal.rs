@@ -79,3 +79,36 @@ fn rkc_consume_exits_with_code_1_when_its_group_membership_ends_for_good() {
     assert!(stderr.contains("InvalidSessionTimeout"), "{stderr}");
     assert!(stderr.contains("membership ended"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_group_membership_ends_for_good_returns_group_failed() {
+    use rskafka_consumer::runner::{Runner, RunnerConfig, RunnerError, handler_fn};
+    let topic = unique("grp-fatal-run");
+    create_topic(&topic, 1);
+    let group = unique("g-fatal-run");
+    let text = format!(
+        "[kafka]\n\"bootstrap.servers\" = \"{}\"\n\"group.id\" = \"{group}\"\n\
+         \"session.timeout.ms\" = \"1000\"\n\"heartbeat.interval.ms\" = \"300\"\n\
+         [source]\ntopics = [\"{topic}\"]\n",
+        bootstrap()
+    );
+    let config = RunnerConfig::from_toml(&text, std::path::Path::new("test.toml")).unwrap();
+    let runner = Runner::builder(config)
+        .handler(handler_fn(|_m: rskafka_consumer::Message| async { Ok(()) }))
+        .build()
+        .unwrap();
+    // Before the fix the run went on with no partitions until the handle stopped it.
+    let result = tokio::time::timeout(Duration::from_secs(60), runner.run())
+        .await
+        .expect("the run ends by itself once the group rejected the member");
+    match result {
+        Err(RunnerError::Kafka(Error::GroupFailed { group: g, source })) => {
+            assert_eq!(g, group);
+            assert!(
+                source.to_string().contains("InvalidSessionTimeout"),
+                "{source}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -108,6 +108,9 @@ pub(crate) struct Engine {
     commit: Option<Commit>,
     commit_retry_at: Option<Instant>,
     draining: Option<Instant>,
+    /// The group membership ended for good ([`crate::Error::GroupFailed`]): the run drains
+    /// what is in flight and returns this error instead of running on with no partitions.
+    group_failed: Option<crate::Error>,
     summary: RunSummary,
 }
 
@@ -145,11 +148,14 @@ impl Engine {
             commit: None,
             commit_retry_at: None,
             draining: None,
+            group_failed: None,
             summary: RunSummary::default(),
         }
     }
 
-    /// Runs until a shutdown (graceful: returns after committing and leaving) or an abort.
+    /// Runs until a shutdown (graceful: returns after committing and leaving), an abort, or
+    /// the end of the group membership ([`crate::Error::GroupFailed`], returned after the
+    /// same graceful end).
     pub(crate) async fn run(mut self, handle: RunnerHandle) -> Result<RunSummary, RunnerError> {
         // The handle (and so the sender) lives as long as the loop: `changed` never fails.
         let mut stop = handle.subscribe();
@@ -167,7 +173,8 @@ impl Engine {
                 self.summary.unfinished = self.unfinished();
                 return Ok(self.summary);
             }
-            if *stop.borrow() == Stop::Drain && self.draining.is_none() {
+            let stopping = *stop.borrow() == Stop::Drain || self.group_failed.is_some();
+            if stopping && self.draining.is_none() {
                 tracing::info!(
                     in_flight = self.in_flight,
                     "shutting down: no new messages start"
@@ -257,7 +264,10 @@ impl Engine {
             Ok(consumer) => consumer.close_within(Duration::from_secs(5)).await,
             Err(_) => tracing::warn!("consumer still shared at shutdown; dropped without leaving"),
         }
-        Ok(self.summary)
+        match self.group_failed.take() {
+            Some(e) => Err(RunnerError::Kafka(e)),
+            None => Ok(self.summary),
+        }
     }
 
     fn unfinished(&self) -> usize {
@@ -356,6 +366,9 @@ impl Engine {
                 self.emit(RunnerEvent::Error {
                     error: e.to_string(),
                 });
+                if matches!(e, crate::Error::GroupFailed { .. }) {
+                    self.group_failed = Some(e);
+                }
             }
         }
     }

@@ -249,7 +249,10 @@ impl Runner {
     /// Joins the group and processes messages until the handle stops it.
     ///
     /// # Errors
-    /// Only when the consumer cannot start or subscribe; failures while running are
+    /// When the consumer cannot start or subscribe, and when the group membership ends for
+    /// good ([`crate::Error::GroupFailed`], e.g. a session timeout the broker refuses): then
+    /// the messages in flight finish (within the shutdown timeout) and the run returns that
+    /// error instead of running on with no partitions. Other failures while running are
     /// retried, dead-lettered or reported as [`RunnerEvent`]s.
     pub async fn run(self) -> Result<RunSummary, RunnerError> {
         let consumer = Consumer::new(self.consumer_config.clone()).await?;
