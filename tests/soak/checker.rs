@@ -163,6 +163,26 @@ impl fmt::Display for Report {
     }
 }
 
+/// (invariant, detail) pairs grouped by invariant, at most `per` details each: the summary
+/// of every soak checker's verdict.
+pub fn summarize<'a, I: Ord + fmt::Debug>(
+    violations: impl IntoIterator<Item = (I, &'a str)>,
+    per: usize,
+) -> String {
+    let mut by: BTreeMap<I, Vec<&str>> = BTreeMap::new();
+    for (invariant, detail) in violations {
+        by.entry(invariant).or_default().push(detail);
+    }
+    let mut s = String::new();
+    for (inv, details) in by {
+        let _ = writeln!(s, "{inv:?}: {} violation(s)", details.len());
+        for d in details.iter().take(per) {
+            let _ = writeln!(s, "  - {d}");
+        }
+    }
+    s
+}
+
 /// The outcome of [`check`].
 #[derive(Debug, Clone)]
 pub struct Verdict {
@@ -180,18 +200,12 @@ impl Verdict {
 
     /// The violations, grouped by invariant, at most `per` details each.
     pub fn summary(&self, per: usize) -> String {
-        let mut by: BTreeMap<Invariant, Vec<&str>> = BTreeMap::new();
-        for v in &self.violations {
-            by.entry(v.invariant).or_default().push(&v.detail);
-        }
-        let mut s = String::new();
-        for (inv, details) in by {
-            let _ = writeln!(s, "{inv:?}: {} violation(s)", details.len());
-            for d in details.iter().take(per) {
-                let _ = writeln!(s, "  - {d}");
-            }
-        }
-        s
+        summarize(
+            self.violations
+                .iter()
+                .map(|v| (v.invariant, v.detail.as_str())),
+            per,
+        )
     }
 }
 

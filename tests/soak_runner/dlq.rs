@@ -26,10 +26,7 @@
 //!   fault), or when a member that was handed it reported `dlq_unavailable` for its partition
 //!   after that (a write whose acknowledgement was lost is written again).
 
-use std::{
-    collections::BTreeMap,
-    fmt::{self, Write as _},
-};
+use std::{collections::BTreeMap, fmt};
 
 use serde_json::Value;
 
@@ -194,18 +191,12 @@ impl DlqVerdict {
 
     /// The violations, grouped by invariant, at most `per` details each.
     pub fn summary(&self, per: usize) -> String {
-        let mut by: BTreeMap<DlqInvariant, Vec<&str>> = BTreeMap::new();
-        for v in &self.violations {
-            by.entry(v.invariant).or_default().push(&v.detail);
-        }
-        let mut s = String::new();
-        for (inv, details) in by {
-            let _ = writeln!(s, "{inv:?}: {} violation(s)", details.len());
-            for d in details.iter().take(per) {
-                let _ = writeln!(s, "  - {d}");
-            }
-        }
-        s
+        super::checker::summarize(
+            self.violations
+                .iter()
+                .map(|v| (v.invariant, v.detail.as_str())),
+            per,
+        )
     }
 }
 
