@@ -7,7 +7,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
 use support::{bootstrap, create_topic, group_config, produce, unique};
 
@@ -67,28 +67,41 @@ async fn polls_dropped_by_a_racing_timer_lose_no_record_and_repeat_none() {
     producer.await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_whose_next_was_dropped_no_longer_counts_as_polling() {
-    let topic = unique("stream-idle");
+/// A group member with `max.poll.interval.ms` 2 s, subscribed to a new 1-partition topic
+/// named after `name`.
+async fn subscribed_with_a_2_s_poll_interval(name: &str) -> Consumer {
+    let topic = unique(name);
     create_topic(&topic, 1);
-    let consumer = Consumer::new(group_config(
-        &unique("g-stream-idle"),
+    let config = group_config(
+        &unique(&format!("g-{name}")),
         &["max.poll.interval.ms=2000"],
-    ))
-    .await
-    .unwrap();
+    );
+    let consumer = Consumer::new(config).await.unwrap();
     consumer.subscribe(&[&topic]).unwrap();
-    let stream = consumer.stream();
-    tokio::pin!(stream);
+    consumer
+}
+
+/// Reads `stream` until its partitions are assigned (at most 60 s).
+async fn until_assigned(
+    stream: &mut (impl Stream<Item = rskafka_consumer::Result<Event>> + Unpin),
+) {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         assert!(Instant::now() < deadline, "never assigned");
         if let Ok(Some(Ok(Event::Assigned(_)))) =
             tokio::time::timeout(Duration::from_secs(1), stream.next()).await
         {
-            break;
+            return;
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_next_was_dropped_no_longer_counts_as_polling() {
+    let consumer = subscribed_with_a_2_s_poll_interval("stream-idle").await;
+    let stream = consumer.stream();
+    tokio::pin!(stream);
+    until_assigned(&mut stream).await;
     // One more `next()`, dropped by its timeout: the application then stops polling.
     let _ = tokio::time::timeout(Duration::from_millis(100), stream.next()).await;
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -108,26 +121,10 @@ async fn a_stream_whose_next_was_dropped_no_longer_counts_as_polling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_awaiting_the_stream_longer_than_max_poll_interval_keeps_polling() {
-    let topic = unique("stream-await");
-    create_topic(&topic, 1);
-    let consumer = Consumer::new(group_config(
-        &unique("g-stream-await"),
-        &["max.poll.interval.ms=2000"],
-    ))
-    .await
-    .unwrap();
-    consumer.subscribe(&[&topic]).unwrap();
+    let consumer = subscribed_with_a_2_s_poll_interval("stream-await").await;
     let stream = consumer.stream();
     tokio::pin!(stream);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        assert!(Instant::now() < deadline, "never assigned");
-        if let Ok(Some(Ok(Event::Assigned(_)))) =
-            tokio::time::timeout(Duration::from_secs(1), stream.next()).await
-        {
-            break;
-        }
-    }
+    until_assigned(&mut stream).await;
     // One `next()` awaited for 6 s with nothing to read: polling all along.
     let awaited = tokio::time::timeout(Duration::from_secs(6), stream.next()).await;
     assert!(awaited.is_err(), "nothing to read, got {awaited:?}");
