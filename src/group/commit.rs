@@ -78,7 +78,11 @@ async fn commit_with_retries(
 ) -> Result<()> {
     let mut left: Vec<(TopicPartition, i64)> = offsets.to_vec();
     let mut refused: Option<i32> = None;
-    let mut sent_with: Option<i32> = None;
+    // The generation the offsets were gathered under (−1: none): a send under any other one
+    // carries only the partitions still assigned and ahead of what was committed. A member
+    // resumed after a stop past its session gathers its old positions, then rejoins: without
+    // this its first send, under the new generation, committed partitions it had lost.
+    let mut sent_with: Option<i32> = Some(member.phase.get().commit_generation().unwrap_or(-1));
     let mut attempt: u32 = 0;
     loop {
         if left.is_empty() {
