@@ -226,8 +226,10 @@ fn broker_responses_are_each_delayed_from_their_own_arrival_in_order_until_the_d
         if id > 2 {
             thread::sleep(Duration::from_millis(200));
         }
-        client.write_all(&api_versions_request(id)).unwrap();
+        // Timed before the write: a client thread descheduled right after it could otherwise
+        // take the time after the proxy already read the response (seen once under load).
         sent.push(std::time::Instant::now());
+        client.write_all(&api_versions_request(id)).unwrap();
     }
     let mut waited = Vec::new();
     for (id, sent) in (2..=4).zip(sent) {

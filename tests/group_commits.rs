@@ -9,7 +9,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use support::{
     OurMember, RkcProcess, SteadyProducer, bootstrap, create_topic, describe_group,
-    disjoint_and_complete, owned_after, unique,
+    disjoint_and_complete, group_offsets, owned_after, produce, proxy::Proxy, unique,
 };
 use tokio::time::Instant;
 
@@ -227,4 +227,74 @@ async fn survivors_keep_consuming_and_committing_while_a_rebalance_waits_for_a_d
     );
     assert!(a.errors.is_empty(), "{}", a.describe());
     drop(producer);
+}
+
+/// OffsetCommit's API key.
+const OFFSET_COMMIT: i16 = 8;
+
+/// `rkc consume -G --commit sync` keeps writing while a commit waits for the coordinator
+/// (as when the coordinator moves and loads its offsets, seen for ~9 s in the soak): the
+/// commit goes on in the background, the next one starts when it ends, and the last one,
+/// at exit, covers everything written. Before, the output loop awaited each commit, so
+/// nothing was written until the held commit was answered.
+#[test]
+fn a_sync_commit_waiting_for_the_coordinator_does_not_hold_back_output() {
+    let topic = unique("commit-pipelined");
+    let group = unique("commit-pipelined-group");
+    create_topic(&topic, 1);
+    produce(&topic, &["--count", "10"]);
+    let proxy = Proxy::start(bootstrap());
+    let mut rkc = RkcProcess::spawn(&[
+        "consume",
+        "-b",
+        &proxy.address(),
+        "-t",
+        &topic,
+        "-G",
+        &group,
+        "--commit",
+        "sync",
+        "-X",
+        "auto.offset.reset=earliest",
+    ]);
+    rkc.wait_until(WAIT, "the first 10 records", |p| p.messages.len() >= 10);
+
+    // Every OffsetCommit from now on is held by the "coordinator", with the rest of its
+    // connection (heartbeats too: the hold stays well inside the 45 s session).
+    proxy.hold_requests(OFFSET_COMMIT);
+    produce(&topic, &["--count", "10", "--start", "10"]);
+    rkc.wait_until(WAIT, "records 10..20", |p| p.messages.len() >= 20);
+    let held = Instant::now();
+    while proxy.stats().held == 0 {
+        assert!(
+            held.elapsed() < WAIT,
+            "no commit reached the proxy after records 10..20\n{}",
+            rkc.describe()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A commit is held now: records produced meanwhile must still reach stdout.
+    produce(&topic, &["--count", "10", "--start", "20"]);
+    rkc.wait_until(
+        Duration::from_secs(20),
+        "records 20..30 while a commit is held",
+        |p| p.messages.len() >= 30,
+    );
+    proxy.release_requests();
+
+    rkc.signal("TERM");
+    assert_eq!(rkc.wait_exit(WAIT), 0, "{}", rkc.describe());
+    let values: Vec<String> = rkc
+        .messages
+        .iter()
+        .map(|m| m["value"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..30).map(|i| format!("value-{i}")).collect();
+    assert_eq!(values, expected, "each record once, in order");
+    assert_eq!(
+        group_offsets(&group, &topic).get(&0),
+        Some(&30),
+        "the commit at exit covers everything written"
+    );
+    assert!(rkc.events_of("error").is_empty(), "{}", rkc.describe());
 }

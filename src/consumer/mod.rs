@@ -168,6 +168,10 @@ impl Consumer {
     /// Commits the stored offsets (by default: one past the last message handed to the
     /// application) of every assigned partition, and waits for the coordinator's answer.
     ///
+    /// The offsets are taken when `commit` is called, not when the future is first polled:
+    /// a commit can be kept in flight while the application goes on polling, and covers only
+    /// what was handed out before the call.
+    ///
     /// A commit is only sent with a generation the group accepts: during a rebalance it waits
     /// for the rebalance to finish. Retriable failures (coordinator moved or loading, timeouts,
     /// a rebalance starting) are retried with backoff; all of it within `socket.timeout.ms`.
@@ -183,10 +187,17 @@ impl Consumer {
     ///
     /// Cancel safe: dropping the future (for a shorter bound, `tokio::time::timeout`) stops
     /// retrying; a request already sent may still be applied by the coordinator.
-    pub async fn commit(&self) -> Result<()> {
-        let member = self.member()?;
-        let pending = commit::pending_offsets(&self.shared, None);
-        commit::commit(&member, &pending, None, member.commit_deadline()).await
+    pub fn commit(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let gathered = self.member().map(|member| {
+            (
+                commit::pending_offsets(&member.phase, &self.shared, None),
+                member,
+            )
+        });
+        async move {
+            let (pending, member) = gathered?;
+            commit::commit(&member, pending, None, member.commit_deadline()).await
+        }
     }
 
     /// Commits explicit offsets (the next offset to consume per partition), with optional
@@ -198,7 +209,8 @@ impl Consumer {
         metadata: Option<&str>,
     ) -> Result<()> {
         let member = self.member()?;
-        commit::commit(&member, offsets, metadata, member.commit_deadline()).await
+        let gathered = commit::Gathered::under(&member.phase, || offsets.to_vec());
+        commit::commit(&member, gathered, metadata, member.commit_deadline()).await
     }
 
     /// Starts [`Consumer::commit`] in the background; a failure arrives as an error event.

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::{
     error::{Error, KafkaCode, Result},
     hooks::{CommitReport, ErrorKind, ErrorReport},
-    state::{Committed, Shared},
+    state::{Committed, PartitionTable, Shared},
     types::TopicPartition,
     wire::{
         offset_commit::{OffsetCommitPartition, OffsetCommitRequest},
@@ -28,34 +28,81 @@ use crate::{
     },
 };
 
-use super::{coordinator::is_coordinator_error, member::Member};
+use super::{coordinator::is_coordinator_error, member::Member, phase::PhaseCell};
 
-/// The stored offsets of `partitions` (all assigned when `None`) that are ahead of what was
-/// committed.
-pub(crate) fn pending_offsets(
-    shared: &Shared,
-    partitions: Option<&[TopicPartition]>,
-) -> Vec<(TopicPartition, i64)> {
-    shared.partitions.pending_offsets(partitions)
+/// Offsets to commit, with the generation the member held when they were gathered.
+///
+/// The generation is read *before* the offsets: a partition lost after that read is either
+/// missing from the offsets or sent under another generation, and a send under any other
+/// generation carries only the partitions still assigned and ahead of what was committed
+/// ([`sendable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Gathered {
+    /// The generation a commit could carry when the offsets were gathered (−1: none).
+    pub(crate) generation: i32,
+    /// The next offset to consume, per partition.
+    pub(crate) offsets: Vec<(TopicPartition, i64)>,
 }
 
-/// Commits `offsets`, retrying until `deadline` (see the module documentation). The first
+impl Gathered {
+    /// Reads the member's generation, then runs `gather` for the offsets.
+    pub(crate) fn under(
+        phase: &PhaseCell,
+        gather: impl FnOnce() -> Vec<(TopicPartition, i64)>,
+    ) -> Self {
+        let generation = phase.get().commit_generation().unwrap_or(-1);
+        Self {
+            generation,
+            offsets: gather(),
+        }
+    }
+}
+
+/// The stored offsets of `partitions` (all assigned when `None`) that are ahead of what was
+/// committed, with the generation they were gathered under.
+pub(crate) fn pending_offsets(
+    phase: &PhaseCell,
+    shared: &Shared,
+    partitions: Option<&[TopicPartition]>,
+) -> Gathered {
+    Gathered::under(phase, || shared.partitions.pending_offsets(partitions))
+}
+
+/// What a send under `generation` may carry of `offsets`, gathered (or last sent) under
+/// `gathered_under`: all of them under that same generation; under any other, only the
+/// partitions still assigned and not yet committed at or past their offset (the partitions
+/// may have moved to another member, who may have committed further).
+pub(crate) fn sendable(
+    table: &PartitionTable,
+    offsets: Vec<(TopicPartition, i64)>,
+    gathered_under: i32,
+    generation: i32,
+) -> Vec<(TopicPartition, i64)> {
+    if gathered_under == generation {
+        offsets
+    } else {
+        table.still_uncommitted(&offsets)
+    }
+}
+
+/// Commits `gathered`, retrying until `deadline` (see the module documentation). The first
 /// error that cannot be retried, or the last one at the deadline, is returned.
 pub(crate) async fn commit(
     member: &Member,
-    offsets: &[(TopicPartition, i64)],
+    gathered: Gathered,
     metadata: Option<&str>,
     deadline: Instant,
 ) -> Result<()> {
-    if offsets.is_empty() {
+    if gathered.offsets.is_empty() {
         return Ok(());
     }
     let started = Instant::now();
-    let result = commit_with_retries(member, offsets, metadata, deadline).await;
+    let partitions = gathered.offsets.len();
+    let result = commit_with_retries(member, gathered, metadata, deadline).await;
     member.shared.hooks().on_commit(&CommitReport {
         group: &member.group_id,
         latency: started.elapsed(),
-        partitions: offsets.len(),
+        partitions,
         ok: result.is_ok(),
     });
     if let Err(e) = &result {
@@ -72,17 +119,16 @@ pub(crate) async fn commit(
 
 async fn commit_with_retries(
     member: &Member,
-    offsets: &[(TopicPartition, i64)],
+    gathered: Gathered,
     metadata: Option<&str>,
     deadline: Instant,
 ) -> Result<()> {
-    let mut left: Vec<(TopicPartition, i64)> = offsets.to_vec();
+    let mut left: Vec<(TopicPartition, i64)> = gathered.offsets;
     let mut refused: Option<i32> = None;
-    // The generation the offsets were gathered under (−1: none): a send under any other one
-    // carries only the partitions still assigned and ahead of what was committed. A member
-    // resumed after a stop past its session gathers its old positions, then rejoins: without
-    // this its first send, under the new generation, committed partitions it had lost.
-    let mut sent_with: Option<i32> = Some(member.phase.get().commit_generation().unwrap_or(-1));
+    // The generation the offsets were gathered (later: last sent) under. A member resumed
+    // after a stop past its session gathers its old positions, then rejoins: its first send,
+    // under the new generation, must not carry the partitions it lost.
+    let mut sent_with: i32 = gathered.generation;
     let mut attempt: u32 = 0;
     loop {
         if left.is_empty() {
@@ -92,15 +138,11 @@ async fn commit_with_retries(
             .phase
             .commit_generation(&member.group_id, deadline, refused)
             .await?;
-        if sent_with.is_some_and(|g| g != generation) {
-            // Under another generation the partitions may have moved: retry only those still
-            // assigned and ahead of what was committed.
-            left = member.shared.partitions.still_uncommitted(&left);
-            if left.is_empty() {
-                return Ok(());
-            }
+        left = sendable(&member.shared.partitions, left, sent_with, generation);
+        if left.is_empty() {
+            return Ok(());
         }
-        sent_with = Some(generation);
+        sent_with = generation;
         let member_id = member.identity().0;
         let error = match send(member, &left, metadata, &member_id, generation).await {
             Ok(failed) if failed.is_empty() => return Ok(()),
@@ -273,4 +315,112 @@ pub(crate) async fn fetch_committed_positions(
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::{
+        config::ConsumerConfig,
+        group::phase::Phase,
+        state::buffer::Buffer,
+        types::{Event, TopicPartition},
+    };
+
+    fn table() -> PartitionTable {
+        let config = ConsumerConfig::new("127.0.0.1:9092").unwrap();
+        PartitionTable::new(&config, Arc::new(Buffer::new(1 << 20)))
+    }
+
+    /// Assigns `partitions` as a group does, each committed at `committed`.
+    fn assign(t: &PartitionTable, partitions: &[i32], committed: i64) -> Vec<TopicPartition> {
+        let tps: Vec<TopicPartition> = partitions
+            .iter()
+            .map(|p| TopicPartition::new("t", *p))
+            .collect();
+        let with: Vec<(TopicPartition, Option<Committed>)> = tps
+            .iter()
+            .map(|tp| {
+                let c = Committed {
+                    offset: committed,
+                    leader_epoch: None,
+                };
+                (tp.clone(), Some(c))
+            })
+            .collect();
+        t.assign_committed(&with, Event::Assigned(tps.clone()));
+        tps
+    }
+
+    /// What a member stopped past its session (CI's fault_process stop test) does: it
+    /// gathers its positions, the group rejoins it with other partitions (another member
+    /// consumed and committed its old ones further), and the commit is sent under the new
+    /// generation. Before the offsets carried their generation, that first send committed
+    /// partition 2 back from 727 to 105.
+    #[test]
+    fn offsets_gathered_before_a_rejoin_never_reach_partitions_lost_since() {
+        let t = table();
+        let phase = PhaseCell::new();
+        phase.set(Phase::Stable { generation: 4 });
+        let old = assign(&t, &[2, 3], 100);
+        for tp in &old {
+            t.store(tp, 105).unwrap();
+        }
+        let gathered = Gathered::under(&phase, || t.pending_offsets(None));
+        assert_eq!(gathered.generation, 4);
+        assert_eq!(gathered.offsets.len(), 2);
+
+        // Fenced: the partitions are lost; the rejoin assigns 0 and 1, and (in a later
+        // round) 2 again, which its other owner has committed at 727 meanwhile.
+        phase.set(Phase::Unjoined);
+        t.remove(&old);
+        phase.set(Phase::Stable { generation: 5 });
+        assign(&t, &[0, 1], 50);
+        assign(&t, &[2], 727);
+
+        let sent = sendable(&t, gathered.offsets.clone(), gathered.generation, 5);
+        assert_eq!(sent, Vec::new(), "nothing gathered under 4 is sent under 5");
+        let same = sendable(&t, gathered.offsets.clone(), 4, 4);
+        assert_eq!(
+            same, gathered.offsets,
+            "under its own generation all is sent"
+        );
+    }
+
+    /// The generation is read before the offsets: positions gathered while the member is
+    /// between losing its partitions and rejoining count as gathered under no generation.
+    #[test]
+    fn offsets_gathered_while_unjoined_are_filtered_under_any_generation() {
+        let t = table();
+        let phase = PhaseCell::new();
+        let old = assign(&t, &[2], 100);
+        t.store(&old[0], 105).unwrap();
+        let gathered = Gathered::under(&phase, || t.pending_offsets(None));
+        assert_eq!(gathered.generation, -1);
+        t.remove(&old);
+        phase.set(Phase::Stable { generation: 5 });
+        assert_eq!(
+            sendable(&t, gathered.offsets, gathered.generation, 5),
+            Vec::new()
+        );
+    }
+
+    /// A partition kept through the rejoin (cooperative-sticky) and still ahead of its
+    /// committed offset is sent under the new generation.
+    #[test]
+    fn a_partition_kept_through_a_rejoin_is_still_committed() {
+        let t = table();
+        let phase = PhaseCell::new();
+        phase.set(Phase::Stable { generation: 4 });
+        let kept = assign(&t, &[1], 100);
+        t.store(&kept[0], 105).unwrap();
+        let gathered = Gathered::under(&phase, || t.pending_offsets(None));
+        phase.set(Phase::Stable { generation: 5 });
+        assert_eq!(
+            sendable(&t, gathered.offsets, gathered.generation, 5),
+            [(kept[0].clone(), 105)]
+        );
+    }
 }

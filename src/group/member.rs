@@ -570,8 +570,8 @@ impl Member {
     /// Commits stored offsets ahead of the committed ones (retrying until `deadline`);
     /// errors become error events.
     pub(crate) async fn commit_pending(&self, only: Option<&[TopicPartition]>, deadline: Instant) {
-        let pending = commit::pending_offsets(&self.shared, only);
-        if let Err(e) = commit::commit(self, &pending, None, deadline).await {
+        let pending = commit::pending_offsets(&self.phase, &self.shared, only);
+        if let Err(e) = commit::commit(self, pending, None, deadline).await {
             tracing::warn!(group = %self.group_id, error = %e, "commit failed");
             self.shared
                 .buffer

@@ -77,10 +77,11 @@ impl Member {
         if revoked.is_empty() {
             return;
         }
-        let final_offsets = self.shared.remove_partitions(revoked);
+        let final_offsets =
+            commit::Gathered::under(&self.phase, || self.shared.remove_partitions(revoked));
         if self.config.enable_auto_commit {
             let deadline = self.commit_deadline();
-            if let Err(e) = commit::commit(self, &final_offsets, None, deadline).await {
+            if let Err(e) = commit::commit(self, final_offsets, None, deadline).await {
                 tracing::warn!(group = %self.group_id, error = %e, "commit before revoke failed");
                 self.shared
                     .buffer
@@ -118,10 +119,11 @@ impl Member {
                 "the application did not poll within max.poll.interval.ms after a revocation; revoking anyway"
             );
         }
-        let final_offsets = self.shared.remove_partitions(revoked);
+        let final_offsets =
+            commit::Gathered::under(&self.phase, || self.shared.remove_partitions(revoked));
         if self.config.enable_auto_commit {
             let deadline = self.commit_deadline();
-            if let Err(e) = commit::commit(self, &final_offsets, None, deadline).await {
+            if let Err(e) = commit::commit(self, final_offsets, None, deadline).await {
                 tracing::warn!(group = %self.group_id, error = %e, "commit after revoke failed");
                 self.shared
                     .buffer

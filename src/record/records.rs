@@ -15,7 +15,7 @@
 use bytes::Bytes;
 
 use super::{BatchHeader, Header, Record, RecordError, TimestampType};
-use crate::wire::DecodeError;
+use crate::wire::{DecodeError, varint};
 
 /// The smallest possible record: a one-byte varint for each of length, timestamp delta, offset
 /// delta, key length, value length, header count, plus the attributes byte.
@@ -254,26 +254,13 @@ impl<'a> Cursor<'a> {
 
     #[inline(never)]
     fn unsigned_varint_long(&mut self, what: &'static str) -> Result<u32, DecodeError> {
-        let at = self.pos;
-        let mut value: u32 = 0;
-        for shift in (0..35).step_by(7) {
-            let byte = self.byte(what)?;
-            if shift == 28 && byte > 0x0f {
-                return Err(DecodeError::VarintOverflow { at });
-            }
-            value |= u32::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::VarintOverflow { at })
+        varint::unsigned_varint(self.buf, &mut self.pos, what)
     }
 
     /// A zig-zag encoded signed varint (int32).
     #[inline]
     pub(super) fn varint(&mut self, what: &'static str) -> Result<i32, DecodeError> {
-        let raw = self.unsigned_varint(what)?;
-        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+        self.unsigned_varint(what).map(varint::zigzag32)
     }
 
     /// A zig-zag encoded signed varlong (int64); one and two bytes inline.
@@ -290,24 +277,12 @@ impl<'a> Cursor<'a> {
             }
             _ => self.unsigned_varlong_long()?,
         };
-        Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64))
+        Ok(varint::zigzag64(raw))
     }
 
     #[inline(never)]
     fn unsigned_varlong_long(&mut self) -> Result<u64, DecodeError> {
-        let at = self.pos;
-        let mut raw: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let byte = self.byte("varlong")?;
-            if shift == 63 && byte > 0x01 {
-                return Err(DecodeError::VarintOverflow { at });
-            }
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(raw);
-            }
-        }
-        Err(DecodeError::VarintOverflow { at })
+        varint::unsigned_varlong(self.buf, &mut self.pos, "varlong")
     }
 
     /// A varint length (-1 = null) and that many bytes as a slice of `owner` (no copy; an empty

@@ -13,6 +13,8 @@
 use bytes::Bytes;
 use thiserror::Error;
 
+use super::varint;
+
 /// A response or record could not be decoded.
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -180,42 +182,17 @@ impl<'a> Decoder<'a> {
 
     /// Reads an unsigned varint of at most 32 significant bits.
     pub fn unsigned_varint(&mut self) -> Result<u32, DecodeError> {
-        let at = self.pos;
-        let mut value: u32 = 0;
-        for shift in (0..35).step_by(7) {
-            let byte = self.array::<1>("varint")?[0];
-            if shift == 28 && byte > 0x0f {
-                return Err(DecodeError::VarintOverflow { at });
-            }
-            value |= u32::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err(DecodeError::VarintOverflow { at })
+        varint::unsigned_varint(self.buf, &mut self.pos, "varint")
     }
 
     /// Reads a zig-zag encoded signed varint (int32).
     pub fn varint(&mut self) -> Result<i32, DecodeError> {
-        let raw = self.unsigned_varint()?;
-        Ok(((raw >> 1) as i32) ^ -((raw & 1) as i32))
+        self.unsigned_varint().map(varint::zigzag32)
     }
 
     /// Reads a zig-zag encoded signed varlong (int64).
     pub fn varlong(&mut self) -> Result<i64, DecodeError> {
-        let at = self.pos;
-        let mut raw: u64 = 0;
-        for shift in (0..70).step_by(7) {
-            let byte = self.array::<1>("varlong")?[0];
-            if shift == 63 && byte > 0x01 {
-                return Err(DecodeError::VarintOverflow { at });
-            }
-            raw |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Ok(((raw >> 1) as i64) ^ -((raw & 1) as i64));
-            }
-        }
-        Err(DecodeError::VarintOverflow { at })
+        varint::unsigned_varlong(self.buf, &mut self.pos, "varlong").map(varint::zigzag64)
     }
 
     /// Reads a length prefix: int16 (`classic_i16`), int32, or a flexible unsigned varint (N+1).

@@ -25,6 +25,7 @@ pub mod produce;
 pub mod sync_group;
 #[cfg(test)]
 mod test_support;
+pub(crate) mod varint;
 
 use std::io::Cursor;
 

@@ -26,6 +26,11 @@
 //! body bytes, never all of it), then both sides of its connection are closed.
 //! [`Proxy::clear_faults`] switches off corruption, delay and pending cuts.
 //!
+//! [`Proxy::hold_requests`] holds every client→broker request frame of one API (say
+//! OffsetCommit) where it is, and with it the rest of its connection, until
+//! [`Proxy::release_requests`]: a coordinator that takes its time over one kind of request.
+//! The client→broker stream is forwarded frame by frame for this.
+//!
 //! Matching works across TCP read boundaries: the proxy follows the Kafka framing (4-byte size
 //! prefix) of the broker→client stream and, inside a frame, holds back the last
 //! `longest pattern − 1` bytes until more of the frame arrives; the end of a frame is always
@@ -44,7 +49,7 @@ use std::{
     net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering},
         mpsc::{Receiver, SyncSender, sync_channel},
     },
     thread::{self, JoinHandle},
@@ -64,6 +69,10 @@ pub const QUEUE_CHUNKS: usize = 64;
 const ADVERTISED_HOST: &[u8] = b"127.0.0.1";
 
 const READ_BUFFER: usize = 64 * 1024;
+
+/// The largest client→broker frame taken for a Kafka request; a larger size prefix means the
+/// stream is not Kafka framing (e.g. TLS) and is forwarded as read.
+const MAX_REQUEST: usize = 64 * 1024 * 1024;
 
 /// Counters of what went through a [`Proxy`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,6 +96,8 @@ pub struct ProxyStats {
     /// Connections closed at once: by [`Proxy::hang_up_all`], or because the broker did not
     /// accept the proxy's connection.
     pub hung_up: u64,
+    /// Request frames held by [`Proxy::hold_requests`] (counted when the hold starts).
+    pub held: u64,
 }
 
 #[derive(Default)]
@@ -100,6 +111,7 @@ struct Counters {
     delayed: AtomicU64,
     cuts: AtomicU64,
     hung_up: AtomicU64,
+    held: AtomicU64,
 }
 
 struct Shared {
@@ -122,6 +134,8 @@ struct Shared {
     delay_nanos: AtomicU64,
     /// Response frames still to be cut; see [`Proxy::cut_next_responses`].
     cuts_pending: AtomicU32,
+    /// The API key whose request frames are held (−1: none); see [`Proxy::hold_requests`].
+    hold_api: AtomicI32,
     counters: Counters,
     /// Clones of every socket, to shut them all down on drop.
     sockets: Mutex<Vec<TcpStream>>,
@@ -169,6 +183,7 @@ impl Proxy {
             hanging_up: AtomicBool::new(false),
             delay_nanos: AtomicU64::new(0),
             cuts_pending: AtomicU32::new(0),
+            hold_api: AtomicI32::new(-1),
             counters: Counters::default(),
             sockets: Mutex::new(Vec::new()),
         });
@@ -277,6 +292,20 @@ impl Proxy {
         }
     }
 
+    /// From now on, holds every request frame with API key `api_key` (e.g. 8, OffsetCommit)
+    /// before it reaches the broker, and everything after it on the same connection, until
+    /// [`Proxy::release_requests`]. [`ProxyStats::held`] counts the frames held.
+    pub fn hold_requests(&self, api_key: i16) {
+        self.shared
+            .hold_api
+            .store(i32::from(api_key), Ordering::SeqCst);
+    }
+
+    /// Ends [`Proxy::hold_requests`]: held frames go on to the broker.
+    pub fn release_requests(&self) {
+        self.shared.hold_api.store(-1, Ordering::SeqCst);
+    }
+
     /// What went through the proxy so far.
     pub fn stats(&self) -> ProxyStats {
         let c = &self.shared.counters;
@@ -290,6 +319,7 @@ impl Proxy {
             delayed: c.delayed.load(Ordering::SeqCst),
             cuts: c.cuts.load(Ordering::SeqCst),
             hung_up: c.hung_up.load(Ordering::SeqCst),
+            held: c.held.load(Ordering::SeqCst),
         }
     }
 }
@@ -402,24 +432,70 @@ fn close_both(a: &TcpStream, b: &TcpStream) {
     let _ = b.shutdown(Shutdown::Both);
 }
 
+/// Forwards request frames (size prefix, then API key) as they complete; a frame of the held
+/// API waits, with its connection, until released.
 fn client_to_broker(mut client: TcpStream, mut broker: TcpStream, shared: &Shared) {
     let mut buf = vec![0u8; READ_BUFFER];
-    loop {
+    let mut pending: Vec<u8> = Vec::new();
+    // Bytes that are not Kafka frames (a TLS handshake, say) are forwarded as read.
+    let mut framed = true;
+    'read: loop {
         let n = match client.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        if !wait_while_stalled(shared) || broker.write_all(&buf[..n]).is_err() {
-            break;
+        pending.extend_from_slice(&buf[..n]);
+        while !pending.is_empty() {
+            let mut frame = pending.len();
+            if framed {
+                if pending.len() < 4 {
+                    break;
+                }
+                let size = i32::from_be_bytes(pending[..4].try_into().expect("4 bytes"));
+                match usize::try_from(size) {
+                    Ok(size) if (2..=MAX_REQUEST).contains(&size) => frame = 4 + size,
+                    _ => framed = false,
+                }
+            }
+            if pending.len() < frame {
+                break;
+            }
+            let api_key = if framed {
+                i16::from_be_bytes([pending[4], pending[5]])
+            } else {
+                -1
+            };
+            if !wait_while_held(api_key, shared)
+                || !wait_while_stalled(shared)
+                || broker.write_all(&pending[..frame]).is_err()
+            {
+                break 'read;
+            }
+            pending.drain(..frame);
+            shared
+                .counters
+                .bytes_to_broker
+                .fetch_add(frame as u64, Ordering::SeqCst);
         }
-        shared
-            .counters
-            .bytes_to_broker
-            .fetch_add(n as u64, Ordering::SeqCst);
     }
     close_both(&client, &broker);
+}
+
+/// Waits while requests of `api_key` are held; false if the proxy is being dropped.
+fn wait_while_held(api_key: i16, shared: &Shared) -> bool {
+    if api_key < 0 || shared.hold_api.load(Ordering::SeqCst) != i32::from(api_key) {
+        return true;
+    }
+    shared.counters.held.fetch_add(1, Ordering::SeqCst);
+    while shared.hold_api.load(Ordering::SeqCst) == i32::from(api_key) {
+        if shared.stop.load(Ordering::SeqCst) {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    !shared.stop.load(Ordering::SeqCst)
 }
 
 /// Applies the rules to `data` in place; returns the longest pattern length in force.

@@ -4,9 +4,11 @@
 
 use std::{
     collections::{BTreeSet, HashSet},
+    pin::Pin,
     time::Duration,
 };
 
+use futures::future::OptionFuture;
 use rskafka_consumer::{
     Batch, ConfigError, Consumer, ConsumerConfig, Error, Event, Offset, TopicPartition,
 };
@@ -39,8 +41,9 @@ pub(crate) struct Args {
     /// Exit after this many messages.
     #[arg(short = 'c', long = "count", value_name = "COUNT")]
     count: Option<u64>,
-    /// With -G: `sync` commits after each batch of messages written to stdout (otherwise
-    /// `enable.auto.commit` decides).
+    /// With -G: `sync` commits what stdout took whenever no more messages are ready, one
+    /// commit at a time, and output goes on while a commit waits (otherwise
+    /// `enable.auto.commit` decides). The last commit, at exit, is awaited.
     #[arg(long = "commit", value_name = "MODE", value_parser = ["sync"])]
     commit: Option<String>,
     #[command(flatten)]
@@ -185,6 +188,9 @@ async fn partitions_to_read(
 /// limit of message bytes): a few output buffers' worth at 100-byte values.
 const BATCH: usize = 8192;
 
+/// A `--commit sync` commit on its way (see [`Consumer::commit`]: its offsets are fixed).
+type CommitInFlight = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
 async fn consume_loop(
     consumer: &Consumer,
     args: &Args,
@@ -194,6 +200,9 @@ async fn consume_loop(
     let mut progress = Progress::new(partitions, args);
     let commit_sync = args.commit.is_some();
     let mut uncommitted = false;
+    // `--commit sync`: at most one commit in flight; output goes on while it waits (a
+    // coordinator that moves or loads can take seconds), and the next one starts after it.
+    let mut commit: Option<CommitInFlight> = None;
     let mut written: u64 = 0;
     let mut signals = Signals::new()?;
     // Only events other than messages can finish the run, so it is checked after those.
@@ -211,7 +220,8 @@ async fn consume_loop(
         if batch.is_empty() {
             // A commit covers only what stdout took; otherwise the writer writes while the
             // consumer waits.
-            let handed = if commit_sync && uncommitted {
+            let start_commit = commit_sync && uncommitted && commit.is_none();
+            let handed = if start_commit {
                 out.sync()
             } else {
                 out.hand_over()
@@ -220,14 +230,20 @@ async fn consume_loop(
                 store_unwritten(consumer, &unwritten);
                 break; // stdout closed
             }
-            if commit_sync && uncommitted {
-                if let Err(e) = consumer.commit().await {
-                    emit(error_json(&e));
-                }
+            if start_commit {
+                // Takes the offsets now: what is polled while it is in flight is not covered.
+                commit = Some(Box::pin(consumer.commit()));
                 uncommitted = false;
             }
             tokio::select! {
                 next = consumer.poll_batch(max, Duration::from_secs(1)) => batch = next,
+                Some(result) = OptionFuture::from(commit.as_mut()) => {
+                    commit = None;
+                    if let Err(e) = result {
+                        emit(error_json(&e));
+                    }
+                    continue;
+                }
                 _ = signals.recv() => break,
             }
             if batch.is_empty() {
@@ -254,6 +270,11 @@ async fn consume_loop(
     }
     if let Err(unwritten) = out.sync() {
         store_unwritten(consumer, &unwritten);
+    }
+    if let Some(in_flight) = commit
+        && let Err(e) = in_flight.await
+    {
+        emit(error_json(&e));
     }
     if let Some(e) = progress.group_failed.take() {
         return Err(e);
