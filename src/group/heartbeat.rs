@@ -56,7 +56,9 @@ impl Member {
             };
             if let Ok(response) = self.coordinator_request(request).await {
                 match KafkaCode::from_code(response.error_code) {
-                    None | Some(KafkaCode::REBALANCE_IN_PROGRESS) => self.session_confirmed(sent),
+                    None | Some(KafkaCode::REBALANCE_IN_PROGRESS) => {
+                        self.session_confirmed(sent);
+                    }
                     Some(_) => {}
                 }
             }

@@ -192,7 +192,18 @@ impl Member {
         if let Some(code) = KafkaCode::from_code(synced.error_code) {
             return Err(self.classify_code("SyncGroup", code));
         }
-        self.session_confirmed(sync_sent);
+        if !self.session_confirmed(sync_sent) {
+            // Read after the session lapsed (a SIGSTOPped process): the group has moved on
+            // without this member, and its assignment must not be applied. Lost, rejoin.
+            tracing::warn!(
+                group = %self.group_id,
+                generation = joined.generation_id,
+                "SyncGroup answer read after the session lapsed; rejoining"
+            );
+            return Err(Next::Lost {
+                reset_member_id: false,
+            });
+        }
         let assignment = Assignment::decode(&synced.assignment).map_err(|e| {
             Next::Fatal(Error::Decode {
                 source_desc: "SyncGroup assignment".into(),

@@ -244,9 +244,9 @@ impl Member {
     }
 
     /// The coordinator confirmed the member in answer to a request sent at `sent_ms` (see
-    /// `session`).
-    pub(super) fn session_confirmed(&self, sent_ms: u64) {
-        self.session.confirm(sent_ms, self.now_ms());
+    /// `session`). Returns whether the session is valid now.
+    pub(super) fn session_confirmed(&self, sent_ms: u64) -> bool {
+        self.session.confirm(sent_ms, self.now_ms())
     }
 
     /// If no heartbeat or join sent in the last `session.timeout.ms` was confirmed (a join in

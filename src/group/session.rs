@@ -37,17 +37,20 @@ impl SessionClock {
     }
 
     /// The coordinator confirmed the member in answer to a request sent at `sent_ms`; `now_ms`
-    /// is the time of the answer.
-    pub(crate) fn confirm(&self, sent_ms: u64, now_ms: u64) {
+    /// is the time of the answer. Returns whether the session is running and valid at
+    /// `now_ms` afterwards: false when the answer is too old to prove anything and nothing
+    /// else keeps the session alive (it lapsed meanwhile, or never started).
+    pub(crate) fn confirm(&self, sent_ms: u64, now_ms: u64) -> bool {
         let deadline = sent_ms.saturating_add(self.timeout_ms);
-        if deadline <= now_ms {
-            return;
+        if deadline > now_ms {
+            let _ = self
+                .deadline_ms
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
+                    (d == STOPPED || d < deadline).then_some(deadline)
+                });
         }
-        let _ = self
-            .deadline_ms
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
-                (d == STOPPED || d < deadline).then_some(deadline)
-            });
+        let d = self.deadline_ms.load(Ordering::Acquire);
+        d != STOPPED && d >= now_ms
     }
 
     /// Stops the clock (the member holds nothing a lapse could lose).
@@ -91,8 +94,32 @@ mod tests {
         clock.confirm(1000, 1010);
         // SIGSTOP from 2000 to 10_600: the answer to the heartbeat sent at 1900 is read at
         // 10_600. It proves nothing past 7900.
-        clock.confirm(1900, 10_600);
+        assert!(
+            !clock.confirm(1900, 10_600),
+            "the session is not valid at 10_600"
+        );
         assert!(clock.expire_if_due(10_601));
+    }
+
+    /// CI's soak saw it: a member SIGSTOPped with its SyncGroup answered read the answer
+    /// after its session had lapsed (and Lost was reported); the answer must not count.
+    #[test]
+    fn a_stale_answer_after_a_lapse_reports_the_session_invalid() {
+        let clock = SessionClock::new(6000);
+        assert!(clock.confirm(1000, 1010));
+        assert!(clock.expire_if_due(7001));
+        assert!(!clock.confirm(1500, 9000), "sent at 1500, read at 9000");
+        // A fresh answer starts it again.
+        assert!(clock.confirm(9000, 9010));
+    }
+
+    /// A long SyncGroup (the leader is slow) is fine while heartbeats keep the session alive.
+    #[test]
+    fn an_old_answer_is_valid_while_heartbeats_kept_the_session_alive() {
+        let clock = SessionClock::new(6000);
+        assert!(clock.confirm(1000, 1010));
+        assert!(clock.confirm(6000, 6010), "a heartbeat");
+        assert!(clock.confirm(1000, 8000), "the SyncGroup sent at 1000");
     }
 
     #[test]
