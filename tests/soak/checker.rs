@@ -251,12 +251,19 @@ pub fn check(trace: &Trace) -> Verdict {
     for &i in &order {
         let h = &trace.handouts[i];
         let t = times[i];
-        let found = periods.iter().position(|p| {
-            p.member == h.member
-                && p.partition == h.partition
-                && p.start - SKEW <= t
-                && t <= p.end + SKEW
-        });
+        // The period that holds `t`; only if none does, one within the skew of the reading
+        // threads. A member that loses a partition and is assigned it again milliseconds later
+        // (a stop just past its session) has two adjacent periods: what it prints after the
+        // new assignment belongs to the new one.
+        let mine = |p: &&Period| p.member == h.member && p.partition == h.partition;
+        let found = periods
+            .iter()
+            .position(|p| mine(&p) && p.start <= t && t <= p.end)
+            .or_else(|| {
+                periods
+                    .iter()
+                    .position(|p| mine(&p) && p.start - SKEW <= t && t <= p.end + SKEW)
+            });
         match found {
             Some(k) => {
                 periods[k].records.push(i);
@@ -646,11 +653,28 @@ fn earliest(trace: &Trace, h: &Handout, t: f64) -> f64 {
 fn handout_time(trace: &Trace, h: &Handout) -> f64 {
     let m = trace.member(h.member);
     for &(stop, cont) in &m.stopped {
-        if h.create < stop && h.recv >= cont && h.recv <= cont + SKEW + 1.0 {
+        if h.create < stop
+            && h.recv >= cont
+            && h.recv <= cont + SKEW + 1.0
+            && !assigned_between(trace, h, cont, h.recv)
+        {
             return stop;
         }
     }
     h.recv
+}
+
+/// Whether `h`'s member was assigned `h`'s partition after `from` and before `to`: a record
+/// printed after that was handed out under the new assignment (a copy handed out again from
+/// the committed offset), not flushed from before a stop.
+fn assigned_between(trace: &Trace, h: &Handout, from: f64, to: f64) -> bool {
+    trace.events.iter().any(|e| {
+        e.member == h.member
+            && e.change == GroupChange::Assigned
+            && e.recv > from
+            && e.recv <= to
+            && e.partitions.contains(&h.partition)
+    })
 }
 
 /// Ownership periods of every member, from its events (see the module documentation).
