@@ -242,6 +242,18 @@ fn clean() -> Trace {
     t
 }
 
+/// Asserts `trace` holds every invariant, with one duplicate, explained by `cause`.
+fn explained(trace: &Trace, cause: &str) {
+    let verdict = check(trace);
+    assert!(verdict.violations.is_empty(), "{}", verdict.summary(5));
+    assert_eq!(
+        verdict.report.duplicates.get(cause),
+        Some(&1),
+        "{}",
+        verdict.report
+    );
+}
+
 /// Asserts `trace` breaks exactly `invariant` (and nothing else).
 fn flagged(trace: &Trace, invariant: Invariant) {
     let verdict = check(trace);
@@ -308,14 +320,7 @@ fn checker_explains_a_duplicate_after_a_lost_partition_but_not_below_the_commit(
     let mut t = clean();
     t.events[1].change = GroupChange::Lost;
     t.handouts.push(handout(1, 1, 4, 5.5, 10.9));
-    let verdict = check(&t);
-    assert!(verdict.violations.is_empty(), "{}", verdict.summary(5));
-    assert_eq!(
-        verdict.report.duplicates.get("PreviousOwnerLost"),
-        Some(&1),
-        "{}",
-        verdict.report
-    );
+    explained(&t, "PreviousOwnerLost");
     // The same, but offset 4 had been committed before member 1's ownership began.
     t.committed_samples.push((9.0, [(0, 8), (1, 5)].into()));
     flagged(&t, Invariant::UnexplainedDuplicate);
@@ -332,14 +337,7 @@ fn checker_explains_a_member_re_handing_out_after_losing_and_regaining_a_partiti
         .insert(2, event(0, GroupChange::Assigned, &[0], 7.603));
     // Offset 5 was handed out at 7.0 (committed: 3); again right after the new assignment.
     t.handouts.push(handout(0, 0, 5, 6.5, 7.65));
-    let verdict = check(&t);
-    assert!(verdict.violations.is_empty(), "{}", verdict.summary(5));
-    assert_eq!(
-        verdict.report.duplicates.get("PreviousOwnerLost"),
-        Some(&1),
-        "{}",
-        verdict.report
-    );
+    explained(&t, "PreviousOwnerLost");
 
     // The same after a stop: offset 5, appended before the SIGSTOP (3.0–7.55), is printed
     // once flushed at the SIGCONT, then again after the new assignment.
@@ -351,14 +349,7 @@ fn checker_explains_a_member_re_handing_out_after_losing_and_regaining_a_partiti
     t.handouts.retain(|h| !(h.partition == 0 && h.offset == 5));
     t.handouts.push(handout(0, 0, 5, 6.5, 7.58));
     t.handouts.push(handout(0, 0, 5, 6.5, 7.65));
-    let verdict = check(&t);
-    assert!(verdict.violations.is_empty(), "{}", verdict.summary(5));
-    assert_eq!(
-        verdict.report.duplicates.get("PreviousOwnerLost"),
-        Some(&1),
-        "{}",
-        verdict.report
-    );
+    explained(&t, "PreviousOwnerLost");
 }
 
 #[test]
