@@ -4,13 +4,15 @@
 //! prints one JSON line with the totals on stdout (the bench protocol, see bench/README.md).
 //!
 //! ```sh
-//! cargo run --release --example bench_consume -- 127.0.0.1:9092 TOPIC [--group GROUP] [key=value ...]
+//! cargo run --release --example bench_consume -- 127.0.0.1:9092 TOPIC [--group GROUP] [--slow N] [key=value ...]
 //! ```
 //!
 //! Without `--group` it `assign`s every partition at `Offset::Beginning`; with it, it
 //! `subscribe`s in consumer group GROUP with `auto.offset.reset=earliest` (use a new group id per
 //! run to start at offset zero). Extra arguments are librdkafka-named properties (as `rkc -X`),
-//! applied last. Exits 1 on an error event or when nothing arrives for 60 s, 2 on bad arguments.
+//! applied last. With `--slow N` it reads like a slow application: at most N messages per
+//! `poll_batch`, then a 1 ms sleep, so that the consumer's buffer stays full (for
+//! `tests/memory_bound.rs`: what the library holds at a full budget). Exits 1 on an error event or when nothing arrives for 60 s, 2 on bad arguments.
 
 use std::{
     process::ExitCode,
@@ -23,6 +25,8 @@ use rskafka_consumer::{Consumer, ConsumerConfig, Event, Offset, TopicPartition};
 const STALL: Duration = Duration::from_secs(60);
 /// Messages and events per `poll_batch`.
 const BATCH: usize = 16_384;
+/// With `--slow`, the pause before each `poll_batch`.
+const SLOW_PAUSE: Duration = Duration::from_millis(1);
 
 #[derive(Default)]
 struct PartitionCount {
@@ -48,11 +52,28 @@ async fn main() -> ExitCode {
         }
         None => None,
     };
+    let slow = match args.iter().position(|a| a == "--slow") {
+        Some(i) if i + 1 < args.len() => {
+            let Ok(n) = args.remove(i + 1).parse::<usize>() else {
+                eprintln!("bench_consume: --slow needs a number of messages");
+                return ExitCode::from(2);
+            };
+            args.remove(i);
+            Some(n.max(1))
+        }
+        Some(_) => {
+            eprintln!("bench_consume: --slow needs a value");
+            return ExitCode::from(2);
+        }
+        None => None,
+    };
     let [bootstrap, topic, properties @ ..] = args.as_slice() else {
-        eprintln!("usage: bench_consume BOOTSTRAP TOPIC [--group GROUP] [key=value ...]");
+        eprintln!(
+            "usage: bench_consume BOOTSTRAP TOPIC [--group GROUP] [--slow N] [key=value ...]"
+        );
         return ExitCode::from(2);
     };
-    match run(bootstrap, topic, group.as_deref(), properties).await {
+    match run(bootstrap, topic, group.as_deref(), slow, properties).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench_consume: {e}");
@@ -75,6 +96,7 @@ async fn run(
     bootstrap: &str,
     topic: &str,
     group: Option<&str>,
+    slow: Option<usize>,
     properties: &[String],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
@@ -115,7 +137,10 @@ async fn run(
     let mut value_bytes: u64 = 0;
     let mut at_end = 0usize;
     while at_end < ids.len() {
-        let mut batch = consumer.poll_batch(BATCH, STALL).await;
+        if slow.is_some() {
+            tokio::time::sleep(SLOW_PAUSE).await;
+        }
+        let mut batch = consumer.poll_batch(slow.unwrap_or(BATCH), STALL).await;
         if batch.is_empty() {
             return Err(format!("no message or event for {} s", STALL.as_secs()).into());
         }

@@ -14,8 +14,8 @@
 //!   call, not per message; no partitions-map lock and no hashing per message.
 //! - What a batch takes leaves the buffer's budget, so a batch holds at most the buffer's
 //!   hand-out limit of message bytes (a sixteenth of `queued.max.messages.kbytes`) plus one
-//!   message, whatever `max` asks: the memory bound stays the budget, one response per
-//!   broker, and that limit.
+//!   message, whatever `max` asks: the memory bound stays the budget, what one fetch per
+//!   broker may ask for on a full buffer (`Buffer::fetch_size`), and that limit.
 
 use std::time::Duration;
 

@@ -52,7 +52,7 @@ async fn fetch(
     let request = FetchRequest {
         max_wait_ms: i32::try_from(tuning.wait_max.as_millis()).unwrap_or(i32::MAX),
         min_bytes: tuning.min_bytes,
-        max_bytes: tuning.max_bytes,
+        max_bytes: shared.buffer.fetch_size(tuning.max_bytes),
         isolation_level: shared.config.isolation_level.wire_value(),
         session_id: parts.session_id,
         session_epoch: parts.session_epoch,

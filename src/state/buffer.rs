@@ -6,9 +6,14 @@
 //! [`FetchedBatch`]). Everything buffered counts against `queued.max.messages.kbytes` at what it
 //! holds: an undecoded batch its stored size, a decoded message its
 //! [`Message::buffered_size`]. While the buffer is over budget, fetch loops wait
-//! ([`Buffer::wait_for_space`]), so memory stays within the budget plus one response per
-//! broker, plus the one batch being handed out, however large the backlog and however well it
-//! compresses. A batch decompresses to at most the budget. Entries carry the partition's generation; anything from before a seek, pause or
+//! ([`Buffer::wait_for_space`]), and a fetch asks for no more than the room left in the
+//! budget, at least a sixteenth of it ([`Buffer::fetch_size`]): so memory stays within the
+//! budget plus that sixteenth per broker (plus the first batch of a response, which a broker
+//! returns whatever the limit), plus the one batch being handed out, however large the
+//! backlog, `fetch.max.bytes` and however well it compresses. (Without the fetch size limit a
+//! whole response landed on a full buffer; on glibc the large response frames, freed into
+//! per-thread arenas, then kept ~20 MiB more resident than the live heap.) A batch
+//! decompresses to at most the budget. Entries carry the partition's generation; anything from before a seek, pause or
 //! reassignment is stale and dropped (see `consumer`).
 
 use std::{
@@ -176,7 +181,8 @@ impl Buffer {
     /// How many bytes of messages one poll may take out of the budget at most (beyond its
     /// first message): a sixteenth of the budget, at least 64 KiB. What the application holds
     /// of a batch no longer counts against the budget, so this keeps the memory bound (the
-    /// budget, plus one response per broker, plus this) however large a batch is asked for.
+    /// budget, plus one [`Buffer::fetch_size`] per broker, plus this) however large a batch
+    /// is asked for.
     pub(crate) fn hand_out_limit(&self) -> usize {
         (self.budget() / 16).max(64 << 10)
     }
@@ -263,7 +269,7 @@ impl Buffer {
                             let size = std::mem::take(ready_bytes);
                             (Vec::from(std::mem::take(ready)), size)
                         } else {
-                            let mut part = Vec::new();
+                            let mut part = Vec::with_capacity(max.min(ready.len()));
                             let mut size = 0;
                             while part.len() < max && (part.is_empty() || size < max_bytes) {
                                 let Some(m) = ready.pop_front() else {
@@ -398,6 +404,19 @@ impl Buffer {
     pub(crate) fn set_budget(&self, budget: usize) {
         self.budget.store(budget, Ordering::Release);
         self.space.notify_waiters();
+    }
+
+    /// What one fetch may ask for (its `max_bytes`), given `fetch.max.bytes`: no more than the
+    /// room left in the budget, nor less than a sixteenth of the budget (at least 64 KiB, so
+    /// that a nearly full buffer is refilled in steps, not in slivers). A response then lands
+    /// on a full buffer as a small overshoot, not a whole `fetch.max.bytes`; a consumer that
+    /// keeps up (its buffer far from full) asks for `fetch.max.bytes` as before.
+    pub(crate) fn fetch_size(&self, max_bytes: i32) -> i32 {
+        let budget = self.budget();
+        let room = budget
+            .saturating_sub(self.buffered_bytes())
+            .max((budget / 16).max(64 << 10));
+        i32::try_from(room).map_or(max_bytes, |room| max_bytes.min(room))
     }
 
     /// Waits until the buffer is under budget (or closed).
@@ -708,6 +727,55 @@ mod tests {
         }
         assert!(b.pop().is_none());
         assert_eq!(b.buffered_bytes(), 0);
+    }
+
+    /// A delivery counted at `bytes` (its content does not matter here).
+    fn counted(tp: &TopicPartition, bytes: usize) -> Delivery {
+        let Delivery::Messages {
+            tp,
+            generation,
+            progress,
+            ready,
+            batches,
+            ..
+        } = messages(tp, 0..0)
+        else {
+            unreachable!()
+        };
+        Delivery::Messages {
+            tp,
+            generation,
+            progress,
+            ready,
+            ready_bytes: bytes,
+            batches,
+        }
+    }
+
+    #[test]
+    fn a_fetch_asks_for_no_more_than_the_room_left_in_the_budget_and_at_least_a_sixteenth() {
+        let tp = TopicPartition::new("t", 0);
+        let budget = 16 << 20;
+        let b = Buffer::new(budget);
+        let max = 50 << 20;
+        assert_eq!(b.fetch_size(max), 16 << 20, "empty: the whole budget");
+        assert_eq!(
+            b.fetch_size(8 << 20),
+            8 << 20,
+            "never more than fetch.max.bytes"
+        );
+        b.push(counted(&tp, budget - (3 << 20)));
+        assert_eq!(b.fetch_size(max), 3 << 20, "the room left");
+        b.push(counted(&tp, 3 << 20));
+        assert_eq!(
+            b.fetch_size(max),
+            1 << 20,
+            "full: a sixteenth of the budget"
+        );
+        let small = Buffer::new(100 << 10);
+        assert_eq!(small.fetch_size(max), 100 << 10);
+        small.push(counted(&tp, 100 << 10));
+        assert_eq!(small.fetch_size(max), 64 << 10, "at least 64 KiB");
     }
 
     #[tokio::test]
